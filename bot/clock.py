@@ -1,0 +1,24 @@
+"""One notion of "now" for the whole app: aware UTC datetimes (the store keeps them in UTC)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Normalise a datetime to aware UTC; a naive one is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def short(value: datetime | None) -> str:
+    return "-" if value is None else as_utc(value).strftime("%Y-%m-%d %H:%M UTC")

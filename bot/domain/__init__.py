@@ -1,0 +1,1 @@
+"""The incident domain: lifecycle, timeline and the outbox they feed. Knows nothing of Slack or PagerDuty."""

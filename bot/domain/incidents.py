@@ -1,0 +1,350 @@
+"""The incident lifecycle: every change is one transaction of incident row + timeline event + outbox jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bot.clock import as_utc, utcnow
+from bot.domain.errors import IncidentNotFound, InvalidInput, InvalidTransition
+from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, TimelineEvent
+from bot.domain.outbox import Subscriber, enqueue
+from bot.store import Store
+
+MAX_TITLE = 200
+MAX_TEXT = 3000
+
+
+@dataclass(frozen=True)
+class Actor:
+    origin: Origin
+    id: str
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.origin.value}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Change:
+    incident: Incident
+    event: TimelineEvent | None  # None when the change was a no-op
+
+    @property
+    def changed(self) -> bool:
+        return self.event is not None
+
+
+@dataclass(frozen=True)
+class Transition:
+    verb: str
+    target: Status
+    allowed_from: frozenset[Status]
+    refusal: str  # "{ref} is {status}: ..." when the current status is not allowed
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.verb: t
+    for t in (
+        Transition("acknowledge", Status.MITIGATED, frozenset({Status.OPEN}), "it cannot be acknowledged (reopen it first)"),
+        Transition("unacknowledge", Status.OPEN, frozenset({Status.MITIGATED}), "only an acknowledged incident can be unacknowledged"),
+        Transition("resolve", Status.RESOLVED, frozenset({Status.OPEN, Status.MITIGATED}), "it cannot be resolved (reopen it first)"),
+        Transition("close", Status.CLOSED, frozenset({Status.OPEN, Status.MITIGATED, Status.RESOLVED}), "it cannot be closed"),
+        Transition("reopen", Status.OPEN, frozenset({Status.RESOLVED, Status.CLOSED}), "only a resolved or closed incident can be reopened"),
+    )
+}
+
+
+def parse_ref(ref: str | int) -> int:
+    """`INC-12`, `inc-12` or `12` -> 12."""
+    text = str(ref).strip()
+    number = text[4:] if text.upper().startswith("INC-") else text
+    if not number.isdigit() or int(number) <= 0:
+        raise InvalidInput(f"'{ref}' is not an incident ID (expected INC-<number>)")
+    return int(number)
+
+
+@dataclass
+class IncidentService:
+    store: Store
+    subscribers: Sequence[Subscriber] = ()
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, ref: str | int) -> Incident:
+        with self.store.read() as session:
+            return self._load(session, ref)
+
+    def timeline(self, ref: str | int) -> tuple[Incident, list[TimelineEvent]]:
+        with self.store.read() as session:
+            incident = self._load(session, ref)
+            events = session.exec(
+                select(TimelineEvent).where(TimelineEvent.incident_id == incident.id).order_by(col(TimelineEvent.id))
+            ).all()
+            return incident, list(events)
+
+    def search(
+        self,
+        *,
+        statuses: Sequence[str] | None = None,
+        severity: str | None = None,
+        service: str | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Incident]:
+        query = select(Incident)
+        if statuses:
+            query = query.where(col(Incident.status).in_(list(statuses)))
+        if severity:
+            query = query.where(Incident.severity == severity)
+        if since:
+            query = query.where(Incident.declared_at >= as_utc(since))
+        query = query.order_by(col(Incident.id).desc()).limit(limit if not service else limit * 10)
+        with self.store.read() as session:
+            incidents = list(session.exec(query))
+        if service:
+            incidents = [i for i in incidents if service in i.services][:limit]
+        return incidents
+
+    # -- changes -----------------------------------------------------------------------------
+    def declare(
+        self,
+        *,
+        title: str,
+        severity: str,
+        services: Sequence[str],
+        actor: Actor,
+        description: str | None = None,
+        context: dict[str, Any] | None = None,
+        at: datetime | None = None,
+        once_key: str | None = None,
+    ) -> Incident | None:
+        """A new incident; None when `once_key` says this very request was applied before."""
+        title = _clean(title, "title", MAX_TITLE, required=True)
+        sev = _severity(severity)
+        names = _services(services)
+        description = _clean(description, "description", MAX_TEXT) if description else None
+        now = as_utc(at) if at else utcnow()
+        with self.store.transaction() as session:
+            if not first_time(session, once_key):
+                return None
+            incident = Incident(
+                title=title,
+                severity=sev,
+                services=names,
+                description=description,
+                declared_by=actor.key,
+                declared_origin=actor.origin.value,
+                declared_at=now,
+                status_changed_at=now,
+                updated_at=now,
+            )
+            session.add(incident)
+            session.flush()
+            self._record(session, incident, actor, "declared", f"Declared {sev}: {title}", context or {}, at=now)
+        self._notify()
+        return incident
+
+    def transition(
+        self,
+        ref: str | int,
+        verb: str,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        at: datetime | None = None,
+        context: dict[str, Any] | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        rule = TRANSITIONS[verb]
+        note = _clean(note, "note", MAX_TEXT) if note else None
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if not first_time(session, once_key):
+                return Change(incident, None)
+            current = Status(incident.status)
+            if current == rule.target:
+                return Change(incident, None)  # already there: not an error, not an event
+            when = as_utc(at) if at else utcnow()
+            if at is not None and when < incident.status_changed_at:
+                return Change(incident, None)  # a report older than what we know: out of order
+            if current not in rule.allowed_from:
+                raise InvalidTransition(f"{incident.ref} is {current.value}: {rule.refusal}")
+            self._stamp(incident, rule, when, note)
+            text = _status_text(rule.verb, note)
+            data = {"from": current.value, "to": rule.target.value, "verb": verb, "note": note, **(context or {})}
+            event = self._record(session, incident, actor, "status", text, data, at=when)
+        self._notify()
+        return Change(incident, event)
+
+    def add_note(
+        self, ref: str | int, text: str, *, actor: Actor, context: dict[str, Any] | None = None,
+        at: datetime | None = None, once_key: str | None = None,
+    ) -> Change:
+        return self.record(ref, "note", _clean(text, "note", MAX_TEXT, required=True), actor=actor, context=context, at=at, once_key=once_key)
+
+    def set_severity(
+        self, ref: str | int, severity: str, *, actor: Actor, context: dict[str, Any] | None = None, once_key: str | None = None
+    ) -> Change:
+        sev = _severity(severity)
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if incident.severity == sev or not first_time(session, once_key):
+                return Change(incident, None)
+            old, incident.severity = incident.severity, sev
+            incident.updated_at = utcnow()
+            event = self._record(session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})})
+        self._notify()
+        return Change(incident, event)
+
+    def record(
+        self,
+        ref: str | int,
+        kind: str,
+        text: str,
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        at: datetime | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        """A timeline entry that does not change the status: a note, an assignment, a notice."""
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if not first_time(session, once_key):
+                return Change(incident, None)
+            incident.updated_at = utcnow()
+            event = self._record(session, incident, actor, kind, text, context or {}, at=as_utc(at) if at else None)
+        self._notify()
+        return Change(incident, event)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _load(self, session: Session, ref: str | int, for_update: bool = False) -> Incident:
+        number = parse_ref(ref)
+        query = select(Incident).where(Incident.id == number)
+        if for_update and session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        incident = session.exec(query).first()
+        if incident is None:
+            raise IncidentNotFound(f"INC-{number}")
+        return incident
+
+    def _stamp(self, incident: Incident, rule: Transition, when: datetime, note: str | None) -> None:
+        incident.status = rule.target.value
+        incident.status_changed_at = when
+        incident.updated_at = utcnow()
+        if rule.target == Status.MITIGATED:
+            incident.acknowledged_at = incident.acknowledged_at or when
+            incident.mitigated_at = incident.mitigated_at or when
+        elif rule.target == Status.RESOLVED:
+            incident.resolved_at = when
+            incident.resolution = note or incident.resolution
+        elif rule.target == Status.CLOSED:
+            incident.resolved_at = incident.resolved_at or when
+            incident.closed_at = when
+        elif rule.verb == "reopen":
+            incident.reopened_at = when
+            incident.closed_at = None
+
+    def _record(
+        self,
+        session: Session,
+        incident: Incident,
+        actor: Actor,
+        kind: str,
+        text: str | None,
+        data: dict[str, Any],
+        at: datetime | None = None,
+    ) -> TimelineEvent:
+        event = TimelineEvent(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            kind=kind,
+            origin=actor.origin.value,
+            actor=actor.key,
+            actor_name=actor.name,
+            at=at or utcnow(),
+            text=text,
+            data=data,
+        )
+        session.add(incident)
+        session.add(event)
+        session.flush()
+        for subscriber in self.subscribers:
+            for spec in subscriber(session, incident, event):
+                enqueue(session, spec, incident.id)
+        return event
+
+    def _notify(self) -> None:
+        for callback in self.after_commit:
+            callback()
+
+
+def count_open(session: Session) -> int:
+    return session.exec(
+        select(func.count()).select_from(Incident).where(col(Incident.status) != Status.CLOSED.value)
+    ).one()
+
+
+def first_time(session: Session, once_key: str | None) -> bool:
+    """Claim an inbound request's key inside the change's own transaction (False: seen before)."""
+    if once_key is None:
+        return True
+    if session.get(InboundKey, once_key) is not None:
+        return False
+    session.add(InboundKey(key=once_key))
+    session.flush()  # a concurrent twin fails here on the primary key and rolls back whole
+    return True
+
+
+def _clean(value: str | None, what: str, limit: int, required: bool = False) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise InvalidInput(f"the {what} must not be empty")
+    if len(text) > limit:
+        raise InvalidInput(f"the {what} is {len(text)} characters long; at most {limit} are allowed")
+    return text
+
+
+def _severity(value: str) -> str:
+    text = (value or "").strip().upper()
+    if text.isdigit():
+        text = f"SEV-{text}"
+    if text.startswith("SEV") and not text.startswith("SEV-"):
+        text = "SEV-" + text[3:]
+    try:
+        return Severity(text).value
+    except ValueError:
+        raise InvalidInput(f"'{value}' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)") from None
+
+
+def _services(values: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            if not all(c.isalnum() or c in "-_." for c in name) or len(name) > 64:
+                raise InvalidInput(f"'{part.strip()}' is not a service name (letters, digits, - _ . up to 64)")
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise InvalidInput("at least one service is required (--service NAME[,NAME...])")
+    return names
+
+
+def _status_text(verb: str, note: str | None) -> str:
+    words = {
+        "acknowledge": "Acknowledged",
+        "unacknowledge": "Unacknowledged (back to open)",
+        "resolve": "Resolved",
+        "close": "Closed",
+        "reopen": "Reopened",
+    }[verb]
+    return f"{words}: {note}" if note else words

@@ -1,0 +1,117 @@
+"""Tables of the domain: incidents, their timeline, and the outbox of work to deliver after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from bot.clock import utcnow
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Severity(StrEnum):
+    SEV1 = "SEV-1"
+    SEV2 = "SEV-2"
+    SEV3 = "SEV-3"
+    SEV4 = "SEV-4"
+
+    @property
+    def rank(self) -> int:
+        """1 is the most severe."""
+        return int(self.value[-1])
+
+
+class Origin(StrEnum):
+    SLACK = "slack"
+    CLI = "cli"
+    PAGERDUTY = "pagerduty"
+    SCHEDULER = "scheduler"
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = {"sqlite_autoincrement": True}  # numbers are never reused
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    severity: str = Field(index=True)
+    status: str = Field(default=Status.OPEN, index=True)
+    services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    resolution: str | None = Field(default=None, sa_column=Column(Text))
+    declared_by: str
+    declared_origin: str
+    declared_at: datetime = Field(default_factory=utcnow, index=True)
+    acknowledged_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopened_at: datetime | None = None
+    status_changed_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    kind: str  # declared, status, note, severity, assignment, notice, link
+    origin: str
+    actor: str  # "<origin>:<id>", e.g. slack:U123, cli:alice, pagerduty:PABC123
+    actor_name: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class OutboxJob(SQLModel, table=True):
+    """Durable work for after the commit. `available_at` is the next try (pending) or the lease end (running)."""
+
+    __tablename__ = "outbox_job"
+    __table_args__ = (Index("ix_outbox_claim", "status", "available_at"), Index("ix_outbox_order", "ordering_key", "id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    destination: str  # "slack", "pagerduty:<connector>"
+    kind: str
+    incident_id: int | None = Field(default=None, index=True)
+    ordering_key: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=JobStatus.PENDING)
+    attempts: int = 0
+    available_at: datetime = Field(default_factory=utcnow)
+    claim_token: str | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class InboundKey(SQLModel, table=True):
+    """Keys of inbound requests already applied (a Slack event_id, a PagerDuty event id): a retry of the
+    same request finds its key here, in the same transaction as the change, and has no second effect."""
+
+    __tablename__ = "inbound_key"
+
+    key: str = Field(primary_key=True)
+    at: datetime = Field(default_factory=utcnow)

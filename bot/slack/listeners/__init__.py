@@ -1,0 +1,1 @@
+"""Bolt listeners by kind, each module registering itself on the app."""

@@ -1,0 +1,74 @@
+"""What every listener needs: who is acting, the incident a channel or thread belongs to, and one
+place that turns errors into ephemeral answers (never a stack trace in Slack)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlmodel import select
+
+from bot.domain.errors import DomainError
+from bot.domain.incidents import Actor
+from bot.domain.models import Origin
+from bot.slack.models import SlackThread
+from bot.wiring import Im
+from commands.context import Context
+from commands.grammar import UsageError
+from commands.results import Result
+from commands.run import execute
+
+log = logging.getLogger(__name__)
+
+
+def slack_actor(user: dict[str, Any] | str, name: str | None = None) -> Actor:
+    if isinstance(user, dict):
+        return Actor(Origin.SLACK, user["id"], user.get("name") or user.get("username") or name)
+    return Actor(Origin.SLACK, user, name)
+
+
+def incident_for_channel(im: Im, channel_id: str | None, thread_ts: str | None = None) -> int | None:
+    """The incident whose war room this channel is, or whose thread this is."""
+    if not channel_id:
+        return None
+    with im.store.read() as session:
+        if thread_ts:
+            row = session.exec(select(SlackThread).where(SlackThread.channel == channel_id, SlackThread.ts == thread_ts)).first()
+            if row:
+                return row.incident_id
+        row = session.exec(select(SlackThread).where(SlackThread.war_room == channel_id)).first()
+        return row.incident_id if row else None
+
+
+def run_command(im: Im, argv: Sequence[str], *, actor: Actor, channel_id: str | None, default_incident: int | None,
+                once_key: str | None = None) -> Result:
+    ctx = Context(
+        im=im,
+        actor=actor,
+        frontend="slack",
+        prog="/im",
+        default_incident=default_incident,
+        origin_context={"slack_channel": channel_id} if channel_id else {},
+        once_key=once_key,
+    )
+    return execute(ctx, argv)
+
+
+def unexpected(exc: Exception) -> str:
+    """Log the whole story for us; give the user a reference, not a traceback."""
+    ref = secrets.token_hex(4)
+    log.exception("unexpected error (ref %s)", ref)
+    return f"Something went wrong on our side (ref {ref}). Nothing was half-done: try again, or use the terminal."
+
+
+def user_message(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, UsageError):
+        return exc.message, exc.usage
+    if isinstance(exc, DomainError):
+        return str(exc), ""
+    return unexpected(exc), ""
+
+
+Listener = Callable[..., None]

@@ -1,0 +1,51 @@
+"""Events: `@im <command>` in an incident's thread (slash commands cannot be typed in threads).
+
+Slack retries events (X-Slack-Retry-Num) with the same event_id. The command's change claims the id
+in its own transaction, and the reply claims `<id>:reply` in the transaction that queues it, so a
+retry has no second effect and gets no second reply.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.domain.incidents import first_time
+from bot.domain.models import InboundKey
+from bot.slack.listeners.common import incident_for_channel, run_command, slack_actor, user_message
+from bot.slack.responses import queue_ephemeral
+from bot.wiring import Im
+from commands.grammar import split_chat_text
+from commands.render_text import render
+
+MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
+
+
+def register(app: App, im: Im) -> None:
+    def mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        ack()
+        event_id = body.get("event_id")
+        key = f"slack-event:{event_id}" if event_id else None
+        reply_key = f"{key}:reply" if key else None
+        channel, thread_ts = event.get("channel"), event.get("thread_ts")
+        if reply_key:
+            with im.store.read() as session:
+                if session.get(InboundKey, reply_key) is not None:
+                    return  # a retry of an event we answered
+        try:
+            argv = split_chat_text(MENTION.sub("", event.get("text", ""))) or ["help"]
+            incident = incident_for_channel(im, channel, thread_ts)
+            result = run_command(im, argv, actor=slack_actor(event["user"]), channel_id=channel, default_incident=incident, once_key=key)
+            answer = render(result)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+            message, usage = user_message(exc)
+            answer = f":warning: {message}" + (f"\n```{usage}```" if usage else "")
+        with im.store.transaction() as session:
+            if not first_time(session, reply_key):
+                return
+            queue_ephemeral(session, response_url=None, channel=channel, user=event["user"], text=answer, thread_ts=thread_ts)
+        im.outbox_ready.set()
+
+    app.event("app_mention")(mention)

@@ -1,0 +1,82 @@
+"""Modal submissions: declare (from `/im declare` with no arguments) and the resolution note."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.domain.errors import DomainError, InvalidInput
+from bot.slack import render
+from bot.slack.listeners.common import slack_actor, user_message
+from bot.wiring import Im
+
+
+def _value(view: dict[str, Any], block: str) -> str | None:
+    field = view["state"]["values"].get(block, {}).get("value", {})
+    if field.get("type") == "static_select":
+        return (field.get("selected_option") or {}).get("value")
+    return field.get("value")
+
+
+def _meta(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+
+
+def _done_view(title: str, text: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title[:24]},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
+
+
+def register(app: App, im: Im) -> None:
+    def declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        title, severity = _value(view, "title") or "", _value(view, "severity") or ""
+        services = [s for s in (_value(view, "services") or "").split(",") if s.strip()]
+        channel = _meta(view).get("channel")
+        try:
+            incident = im.incidents.declare(
+                title=title,
+                severity=severity,
+                services=services,
+                description=_value(view, "description"),
+                actor=slack_actor(body["user"]),
+                context={"slack_channel": channel} if channel else {},
+            )
+        except InvalidInput as exc:
+            block = "services" if "service" in str(exc) else "title" if "title" in str(exc) else "severity"
+            ack(response_action="errors", errors={block: str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001
+            ack(response_action="errors", errors={"title": user_message(exc)[0]})
+            return
+        assert incident is not None
+        ack(response_action="update", view=_done_view("Incident declared", f"*{incident.ref}* declared: {incident.severity} {incident.title}"))
+
+    def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = _meta(view)
+        try:
+            change = im.incidents.transition(
+                meta.get("incident", ""), "resolve", actor=slack_actor(body["user"]), note=_value(view, "note"),
+                context={"slack_channel": meta.get("channel")} if meta.get("channel") else {},
+            )
+        except DomainError as exc:
+            ack(response_action="errors", errors={"note": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001
+            ack(response_action="errors", errors={"note": user_message(exc)[0]})
+            return
+        if not change.changed:
+            ack(response_action="update", view=_done_view("Already resolved", f"{change.incident.ref} was already resolved."))
+            return
+        ack()
+
+    app.view(render.DECLARE_VIEW)(declare)
+    app.view(render.RESOLVE_VIEW)(resolve)

@@ -1,0 +1,14 @@
+"""Ephemeral answers that cannot ride on the ack (button clicks): queued as outbox jobs, sent after."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.domain.outbox import JobSpec, enqueue
+from bot.slack.subscriber import DESTINATION
+
+
+def queue_ephemeral(session: Session, *, response_url: str | None, channel: str | None, user: str, text: str,
+                    thread_ts: str | None = None, incident_id: int | None = None) -> None:
+    payload = {"response_url": response_url, "channel": channel, "user": user, "text": text, "thread_ts": thread_ts}
+    enqueue(session, JobSpec(DESTINATION, "ephemeral", payload), incident_id)

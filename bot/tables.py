@@ -1,0 +1,8 @@
+"""Every table, imported in one place so migrations and `create_all` see the whole schema."""
+
+from sqlmodel import SQLModel
+
+from bot.domain import models as _domain  # noqa: F401
+from bot.slack import models as _slack  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,175 @@
+"""Incident commands: declare, ack, resolve, close, reopen, note, severity, status, list, timeline, help."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta
+
+from bot.clock import as_utc, utcnow
+from bot.config import SEVERITIES
+from bot.domain.models import Status
+from commands.context import Context
+from commands.grammar import UsageError, argument, command, help_text
+from commands.results import Done, EventView, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
+
+STATUSES = [s.value for s in Status]
+
+
+def _severity(value: str) -> str:
+    text = value.strip().upper()
+    if text.isdigit():
+        text = f"SEV-{text}"
+    elif text.startswith("SEV") and not text.startswith("SEV-"):
+        text = "SEV-" + text[3:]
+    if text not in SEVERITIES:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)")
+    return text
+
+
+def _date(value: str) -> datetime:
+    text = value.strip().lower()
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return utcnow() - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        return as_utc(datetime.fromisoformat(value.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a date (expected YYYY-MM-DD, an ISO time, or 24h / 7d)") from None
+
+
+def _done(ctx: Context, change_incident, event, message: str, unchanged: str) -> Done:  # type: ignore[no-untyped-def]
+    view = ctx.im.describe(change_incident)
+    return Done(message=message if event else unchanged, incident=view, changed=event is not None)
+
+
+INCIDENT = argument("--incident", "-i", metavar="ID", help="incident ID, e.g. INC-12")
+
+
+@command(
+    "declare",
+    summary="declare a new incident",
+    examples=('declare --sev SEV-2 --title "Database slow" --service db',),
+)
+@argument("--sev", "--severity", dest="sev", type=_severity, metavar="SEV", help="SEV-1 (worst) .. SEV-4")
+@argument("--title", "-t", metavar="TEXT", help="what is wrong, in a few words")
+@argument("--service", "-s", action="append", metavar="NAME[,NAME...]", help="affected service(s)")
+@argument("--description", "-d", metavar="TEXT", help="more context")
+def declare(ctx: Context, args: argparse.Namespace) -> Result:
+    if ctx.frontend == "slack" and not (args.sev or args.title or args.service or args.description):
+        return OpenDeclareModal()
+    missing = [flag for flag, value in (("--sev", args.sev), ("--title", args.title), ("--service", args.service)) if not value]
+    if missing:
+        raise UsageError(f"missing required option(s): {', '.join(missing)}", ctx.usage)
+    incident = ctx.im.incidents.declare(
+        title=args.title,
+        severity=args.sev,
+        services=args.service,
+        description=args.description,
+        actor=ctx.actor,
+        context=ctx.origin_context,
+        once_key=ctx.once_key,
+    )
+    if incident is None:
+        return Done(message="That request was already handled.", changed=False)
+    view = ctx.im.describe(incident)
+    return Done(message=f"{incident.ref} declared: {incident.severity} {incident.title} ({', '.join(incident.services)})", incident=view)
+
+
+def _transition(ctx: Context, args: argparse.Namespace, verb: str, done: str, already: str) -> Done:
+    change = ctx.im.incidents.transition(ctx.incident(args.incident), verb, actor=ctx.actor, note=getattr(args, "note", None), context=ctx.origin_context, once_key=ctx.once_key)
+    ref = change.incident.ref
+    return _done(ctx, change.incident, change.event, f"{ref} {done}", f"{ref} is already {already}: nothing changed")
+
+
+@command("ack", aliases=("acknowledge",), summary="acknowledge: someone is working on it (status mitigated)")
+@INCIDENT
+@argument("--note", "-n", metavar="TEXT", help="what you are doing")
+def ack(ctx: Context, args: argparse.Namespace) -> Result:
+    return _transition(ctx, args, "acknowledge", "acknowledged (mitigated)", "mitigated")
+
+
+@command("resolve", summary="resolve an incident, with a resolution note")
+@INCIDENT
+@argument("--note", "-n", metavar="TEXT", required=True, help="how it was resolved")
+def resolve(ctx: Context, args: argparse.Namespace) -> Result:
+    return _transition(ctx, args, "resolve", "resolved", "resolved")
+
+
+@command("close", summary="close an incident (final)")
+@INCIDENT
+def close(ctx: Context, args: argparse.Namespace) -> Result:
+    return _transition(ctx, args, "close", "closed", "closed")
+
+
+@command("reopen", summary="reopen a resolved or closed incident")
+@INCIDENT
+@argument("--note", "-n", metavar="TEXT", required=True, help="why it is back")
+def reopen(ctx: Context, args: argparse.Namespace) -> Result:
+    return _transition(ctx, args, "reopen", "reopened", "open")
+
+
+@command("note", summary="add a note to the incident's timeline", examples=('note --incident INC-3 restarted the primary',))
+@INCIDENT
+@argument("text", nargs="+", metavar="TEXT", help="the note")
+def note(ctx: Context, args: argparse.Namespace) -> Result:
+    change = ctx.im.incidents.add_note(ctx.incident(args.incident), " ".join(args.text), actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+    return _done(ctx, change.incident, change.event, f"Note added to {change.incident.ref}", "That note was already added.")
+
+
+@command("severity", aliases=("sev",), summary="change an incident's severity")
+@INCIDENT
+@argument("--sev", "--severity", dest="sev", type=_severity, required=True, metavar="SEV", help="SEV-1 .. SEV-4")
+def severity(ctx: Context, args: argparse.Namespace) -> Result:
+    change = ctx.im.incidents.set_severity(ctx.incident(args.incident), args.sev, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+    ref = change.incident.ref
+    return _done(ctx, change.incident, change.event, f"{ref} is now {args.sev}", f"{ref} is already {args.sev}: nothing changed")
+
+
+JSON = argument("--json", action="store_true", help="machine-readable output")
+
+
+@command("status", summary="one incident in full, or every incident that is not closed")
+@INCIDENT
+@JSON
+def status(ctx: Context, args: argparse.Namespace) -> Result:
+    ref = args.incident or ctx.default_incident
+    if ref is not None:
+        return IncidentDetail(incident=ctx.im.describe(ctx.im.incidents.get(ref)))
+    open_ones = ctx.im.incidents.search(statuses=[s for s in STATUSES if s != Status.CLOSED])
+    views = [ctx.im.describe(i) for i in open_ones]
+    problems = [p for v in views for p in v.delivery_problems]
+    return IncidentList(title="Incidents not closed", incidents=views, delivery_problems=problems)
+
+
+@command("list", aliases=("ls",), summary="list incidents, newest first")
+@argument("--status", choices=STATUSES, help="only this status")
+@argument("--sev", "--severity", dest="sev", type=_severity, metavar="SEV", help="only this severity")
+@argument("--service", metavar="NAME", help="only incidents touching this service")
+@argument("--since", type=_date, metavar="DATE", help="declared at or after (YYYY-MM-DD, ISO time, 24h, 7d)")
+@JSON
+def list_(ctx: Context, args: argparse.Namespace) -> Result:
+    found = ctx.im.incidents.search(
+        statuses=[args.status] if args.status else None,
+        severity=args.sev,
+        service=args.service.lower() if args.service else None,
+        since=args.since,
+    )
+    return IncidentList(title=f"{len(found)} incident(s)", incidents=[ctx.im.describe(i) for i in found])
+
+
+@command("timeline", summary="every step of an incident, oldest first")
+@INCIDENT
+@JSON
+def timeline(ctx: Context, args: argparse.Namespace) -> Result:
+    incident, events = ctx.im.incidents.timeline(ctx.incident(args.incident))
+    with ctx.im.store.read() as session:
+        views = [EventView.of(e, actor=ctx.im.display_name(session, e.actor)) for e in events]
+    return Timeline(incident=ctx.im.describe(incident), events=views)
+
+
+@command("help", summary="show commands, or one command's options")
+@argument("command", nargs="*", metavar="COMMAND")
+def help_(ctx: Context, args: argparse.Namespace) -> Result:
+    return HelpText(text=help_text(args.command, ctx.prog, frontend=ctx.frontend))
+
+

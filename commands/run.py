@@ -1,0 +1,35 @@
+"""Run one command line: parse, check the front end may run it, call the handler, map domain errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.domain.errors import DomainError
+from commands import admin_commands, incident_commands  # noqa: F401  (registers the commands)
+from commands.context import Context
+from commands.grammar import UsageError, parse
+from commands.results import Result
+
+try:  # the connector commands register themselves when the connector package is present
+    from commands import connector_commands  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+def execute(ctx: Context, argv: Sequence[str]) -> Result:
+    parsed = parse(argv, prog_prefix=ctx.prog)
+    spec = parsed.spec
+    usage = spec.parser(ctx.prog).format_usage().strip()
+    ctx.usage = usage
+    if ctx.frontend == "slack" and not spec.slack:
+        raise UsageError(f"'{spec.name}' changes configuration and only runs from a terminal: im {spec.name} ...")
+    if ctx.frontend == "cli" and not spec.terminal:
+        raise UsageError(f"'{spec.name}' only runs in Slack")
+    try:
+        return spec.handler(ctx, parsed.args)
+    except DomainError as exc:
+        raise UsageError(str(exc), usage) from None
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    return "--json" in argv
