@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from slack_bolt.request import BoltRequest
@@ -89,15 +91,17 @@ def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool
         *runtime.extra_routes,
     ]
 
-    def startup() -> None:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if start_background:
             runtime.start()
+        try:
+            yield
+        finally:
+            if start_background:
+                runtime.stop()
 
-    def shutdown() -> None:
-        if start_background:
-            runtime.stop()
-
-    app = Starlette(routes=routes, on_startup=[startup], on_shutdown=[shutdown])
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.runtime = runtime
     return app
 

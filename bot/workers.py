@@ -65,7 +65,6 @@ class Dispatcher:
         """Claim and deliver one batch. Returns how many jobs were tried."""
         with self.store.transaction() as session:
             jobs = outbox.claim(session, limit=self.batch)
-            session.expunge_all()
         for job in jobs:
             self._deliver(job)
         return len(jobs)

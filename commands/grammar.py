@@ -141,9 +141,9 @@ def split_chat_text(text: str) -> list[str]:
         raise UsageError(f"could not read the command: {exc} (check your quotes)") from None
 
 
-def resolve(argv: Sequence[str], prog_prefix: str) -> tuple[CommandSpec, list[str]]:
+def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tuple[CommandSpec, list[str]]:
     if not argv:
-        raise UsageError("no command given", top_usage(prog_prefix))
+        raise UsageError("no command given", top_usage(prog_prefix, frontend))
     word = argv[0].lower()
     word = ALIASES.get(word, word)
     if (word,) in REGISTRY:
@@ -157,19 +157,19 @@ def resolve(argv: Sequence[str], prog_prefix: str) -> tuple[CommandSpec, list[st
         if path not in REGISTRY:
             raise UsageError(f"unknown subcommand '{word} {argv[1]}' (expected one of: {names})", f"usage: {prog_prefix} help {word}")
         return REGISTRY[path], list(argv[2:])
-    raise UsageError(f"unknown command '{argv[0]}'", top_usage(prog_prefix))
+    raise UsageError(f"unknown command '{argv[0]}'", top_usage(prog_prefix, frontend))
 
 
-def parse(argv: Sequence[str], *, prog_prefix: str) -> Parsed:
-    spec, rest = resolve(argv, prog_prefix)
+def parse(argv: Sequence[str], *, prog_prefix: str, frontend: str = "cli") -> Parsed:
+    spec, rest = resolve(argv, prog_prefix, frontend)
     if any(a in ("-h", "--help") for a in rest):
         return Parsed(REGISTRY[("help",)], argparse.Namespace(command=list(spec.path)))
     args = spec.parser(prog_prefix).parse_args(rest)
     return Parsed(spec, args)
 
 
-def top_usage(prog_prefix: str) -> str:
-    words = sorted({p[0] for p in REGISTRY})
+def top_usage(prog_prefix: str, frontend: str = "cli") -> str:
+    words = sorted({p[0] for p, spec in REGISTRY.items() if _available(spec, frontend)})
     return f"usage: {prog_prefix} <{'|'.join(words)}> ...  (try: {prog_prefix} help)"
 
 
@@ -190,7 +190,7 @@ def help_text(words: Sequence[str], prog_prefix: str, *, frontend: str) -> str:
             lines = [f"{prog_prefix} {path[0]} <subcommand>:"]
             lines += [f"  {s.path[1]:<16} {s.summary}" for s in sorted(subs, key=lambda s: s.path)]
             return "\n".join(lines)
-        raise UsageError(f"no help for '{' '.join(words)}': unknown command", top_usage(prog_prefix))
+        raise UsageError(f"no help for '{' '.join(words)}': unknown command", top_usage(prog_prefix, frontend))
     lines = [f"{prog_prefix} <command> [options]   ({prog_prefix} help <command> for details)", ""]
     for path, spec in sorted(REGISTRY.items()):
         if len(path) == 1 and _available(spec, frontend):

@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover
 
 
 def execute(ctx: Context, argv: Sequence[str]) -> Result:
-    parsed = parse(argv, prog_prefix=ctx.prog)
+    parsed = parse(argv, prog_prefix=ctx.prog, frontend=ctx.frontend)
     spec = parsed.spec
     usage = spec.parser(ctx.prog).format_usage().strip()
     ctx.usage = usage

@@ -79,6 +79,7 @@ def claim(session: Session, *, limit: int, destinations: list[str] | None = None
         job.available_at = now + LEASE
         job.claim_token = secrets.token_hex(8)
         session.add(job)
+    session.flush()
     return jobs
 
 

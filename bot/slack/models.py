@@ -30,11 +30,3 @@ class SlackUser(SQLModel, table=True):
     email: str | None = None
     fetched_at: datetime = Field(default_factory=utcnow)
 
-
-class SlackEventSeen(SQLModel, table=True):
-    """Event IDs already handled, so Slack's retries (X-Slack-Retry-Num) have no second effect."""
-
-    __tablename__ = "slack_event_seen"
-
-    event_id: str = Field(primary_key=True)
-    seen_at: datetime = Field(default_factory=utcnow)

@@ -75,9 +75,9 @@ def event_text(event: TimelineEvent, who: str) -> str:
     return f":information_source: {event.text} — {who}"
 
 
-def command_answer(result: Result) -> dict[str, Any]:
+def command_answer(result: Result, *, as_json: bool = False) -> dict[str, Any]:
     """An ephemeral answer to a slash command."""
-    text = render_text(result)
+    text = render_text(result, as_json=as_json)
     if isinstance(result, Done):
         return {"response_type": "ephemeral", "text": text}
     return {"response_type": "ephemeral", "text": f"```{text[:2900]}```" if "\n" in text else text}

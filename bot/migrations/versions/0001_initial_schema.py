@@ -18,6 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table('inbound_key',
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('key')
+    )
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
@@ -65,11 +70,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_job_incident_id'), ['incident_id'], unique=False)
         batch_op.create_index('ix_outbox_order', ['ordering_key', 'id'], unique=False)
 
-    op.create_table('slack_event_seen',
-    sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('seen_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('event_id')
-    )
     op.create_table('slack_user',
     sa.Column('user_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -120,7 +120,6 @@ def downgrade() -> None:
 
     op.drop_table('slack_thread')
     op.drop_table('slack_user')
-    op.drop_table('slack_event_seen')
     with op.batch_alter_table('outbox_job', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_order')
         batch_op.drop_index(batch_op.f('ix_outbox_job_incident_id'))
@@ -133,3 +132,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_declared_at'))
 
     op.drop_table('incident')
+    op.drop_table('inbound_key')

@@ -12,6 +12,7 @@ from bot.slack.listeners.common import incident_for_channel, run_command, slack_
 from bot.wiring import Im
 from commands.grammar import UsageError, split_chat_text
 from commands.results import OpenDeclareModal
+from commands.run import wants_json
 
 
 def register(app: App, im: Im) -> None:
@@ -34,7 +35,7 @@ def register(app: App, im: Im) -> None:
         if isinstance(result, OpenDeclareModal):
             ack()  # the form opens from the lazy listener, after this answer
             return
-        ack(render.command_answer(result))
+        ack(render.command_answer(result, as_json=wants_json(argv)))
 
     def open_declare_modal(command: dict[str, Any], client: WebClient) -> None:
         try:
