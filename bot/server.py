@@ -110,7 +110,7 @@ def run(im: Im) -> None:
     import uvicorn
 
     settings = im.settings
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if not settings.slack_configured:
         log.warning("Slack is not configured (missing %s): terminal commands and /healthz work; /slack/events answers 503",
                     ", ".join(settings.slack_missing()))

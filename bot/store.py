@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -27,27 +27,41 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self._write_lock = threading.RLock()
         if self.is_sqlite:
-            self.engine = create_engine(
-                self.url,
-                connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-                poolclass=NullPool if ":memory:" not in self.url else None,
-            )
-            _sqlite_pragmas(self.engine)
+            args = {"check_same_thread": False, "timeout": 30, "isolation_level": None}
+            self.engine = create_engine(self.url, connect_args=args, pool_size=10, max_overflow=20)
+            _sqlite_pragmas(self.engine, immediate=True)
+            # Readers get their own engine with plain deferred transactions: in WAL mode they never
+            # wait for the writer, and never take the write lock.
+            self.read_engine = create_engine(self.url, connect_args=args, pool_size=10, max_overflow=20)
+            _sqlite_pragmas(self.read_engine, immediate=False)
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.read_engine = self.engine
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._serialised(), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.read_engine, expire_on_commit=False) as session:
             yield session
+
+    @contextmanager
+    def _serialised(self) -> Iterator[None]:
+        """SQLite has one writer at a time. Writers of this process queue on a lock, in order, instead
+        of each polling SQLite's busy handler (whose sleeps grow to 100 ms); other processes (a
+        terminal `im`) still meet the busy timeout."""
+        if not self.is_sqlite:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     def ping(self) -> str:
         try:
@@ -68,9 +82,10 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.read_engine.dispose()
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     """WAL lets readers run beside the writer; BEGIN IMMEDIATE takes the write lock up front, so a
     transaction waits (busy timeout) instead of failing with "database is locked" when it upgrades."""
 
@@ -85,4 +100,4 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -29,6 +29,7 @@ class Im:
     outbox_ready: threading.Event = field(default_factory=threading.Event)
     link_providers: list[LinkProvider] = field(default_factory=list)
     name_providers: list[NameProvider] = field(default_factory=list)
+    email_providers: list[NameProvider] = field(default_factory=list)
     runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
 
     def display_name(self, session: Session, actor: str) -> str:
@@ -38,11 +39,18 @@ class Im:
                 return name
         return actor.split(":", 1)[-1]
 
+    def actor_email(self, session: Session, actor: str) -> str | None:
+        for provider in self.email_providers:
+            email = provider(session, actor)
+            if email:
+                return email
+        return None
+
     def describe(self, incident: Incident) -> IncidentView:
         with self.store.read() as session:
             links = [link for provider in self.link_providers for link in provider(session, incident)]
             problems = [
-                f"{job.destination} {job.kind} failed after {job.attempts} attempts: {job.last_error}"
+                f"{job.destination} {job.kind} failed (attempt {job.attempts}): {job.last_error}"
                 for job in outbox.dead_jobs(session, incident.id)
             ]
             declared_by = self.display_name(session, incident.declared_by)
@@ -58,13 +66,9 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
     im = Im(settings=settings, store=store, incidents=service)
     service.after_commit.append(im.outbox_ready.set)
 
+    from bot.connectors.wiring import install as install_connectors
     from bot.slack.subscriber import install as install_slack
 
     install_slack(im, subscribers)
-    try:
-        from bot.connectors.wiring import install as install_connectors
-    except ImportError:  # connectors not built yet
-        pass
-    else:
-        install_connectors(im, subscribers)
+    install_connectors(im, subscribers)
     return im

@@ -56,16 +56,21 @@ class Dispatcher:
     store: Store
     deliveries: Mapping[str, Delivery]  # by destination, or by its prefix before ":"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    batch: int = 10
+    batch: int = 3
 
     def handler_for(self, destination: str) -> Delivery | None:
         return self.deliveries.get(destination) or self.deliveries.get(destination.split(":", 1)[0])
 
-    def run_once(self) -> int:
-        """Claim and deliver one batch. Returns how many jobs were tried."""
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Claim and deliver one batch. Returns how many jobs were tried. When `stop` is set midway,
+        the jobs not yet tried are handed back at once rather than left to their lease."""
         with self.store.transaction() as session:
             jobs = outbox.claim(session, limit=self.batch)
-        for job in jobs:
+        for n, job in enumerate(jobs):
+            if stop is not None and stop.is_set():
+                for left in jobs[n:]:
+                    self._record(outbox.release, left)
+                return n
             self._deliver(job)
         return len(jobs)
 
@@ -135,7 +140,7 @@ class WorkerPool:
         while not self.stop_event.is_set():
             self.wake.clear()  # before claiming, so a commit during the run is not missed
             try:
-                worked = self.dispatcher.run_once()
+                worked = self.dispatcher.run_once(self.stop_event)
             except Exception:  # the database is away: keep the thread, try again shortly
                 log.exception("outbox worker could not claim jobs")
                 worked = 0

@@ -8,13 +8,16 @@ import os
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot.config import ConfigError, load_settings
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
+from commands import run as _registered  # noqa: F401  (registers the commands)
 from commands.context import Context
-from commands.grammar import UsageError
+from commands.grammar import UsageError, help_text, parse
 from commands.render_text import render
-from commands.run import execute, wants_json
+from commands.run import execute
 
 EXIT_USAGE = 2
 
@@ -25,9 +28,26 @@ def _prompt(label: str, default: str | None, secret: bool) -> str:
     return answer.strip() or (default or "")
 
 
+def _usage_error(exc: UsageError) -> int:
+    print(f"im: {exc.message}", file=sys.stderr)
+    if exc.usage:
+        print(exc.usage, file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if argv[:1] in (["help"], ["--help"], ["-h"], []):  # help needs neither settings nor a database
+        try:
+            print(help_text(argv[1:] if argv[:1] == ["help"] else [], "im", frontend="cli"))
+        except UsageError as exc:
+            return _usage_error(exc)
+        return 0
+    try:
+        parse(argv, prog_prefix="im")  # a typo is reported before any database is opened
+    except UsageError as exc:
+        return _usage_error(exc)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -35,34 +55,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from bot.wiring import build
 
-    if argv[:1] in (["help"], ["--help"], ["-h"], []):
-        from commands.grammar import help_text
-        from commands import run as _  # noqa: F401  (registers the commands)
-
-        words = argv[1:] if argv[:1] == ["help"] else []
-        try:
-            print(help_text(words, "im", frontend="cli"))
-        except UsageError as exc:
-            print(f"im: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        return 0
+    where = settings.database_url.split("@")[-1]
     try:
         im = build(settings)
     except Exception as exc:  # a database we cannot reach is the user's to fix, not a traceback
-        print(f"im: cannot open the database {settings.database_url.split('@')[-1]}: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"im: cannot open the database {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     user = os.environ.get("IM_ACTOR") or getpass.getuser()
     ctx = Context(im=im, actor=Actor(Origin.CLI, user, user), frontend="cli", prog="im", prompt=_prompt if sys.stdin.isatty() else None)
     try:
         result = execute(ctx, argv)
     except UsageError as exc:
-        print(f"im: {exc.message}", file=sys.stderr)
-        if exc.usage:
-            print(exc.usage, file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(exc)
+    except SQLAlchemyError as exc:
+        print(f"im: database error ({where}): {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
-    print(render(result, as_json=wants_json(argv)))
+    print(render(result, as_json=ctx.as_json))
+    for warning in ctx.warnings:
+        print(f"im: warning: {warning}", file=sys.stderr)
     return 0 if getattr(result, "ok", True) else 1
 
 

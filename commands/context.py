@@ -17,16 +17,24 @@ class Context:
     actor: Actor
     frontend: str  # "slack" or "cli"
     prog: str  # "/im" or "im"
-    default_incident: int | None = None  # e.g. the war room the command was typed in
+    # the incident the front end can infer (the war room or thread the command was typed in);
+    # looked up only when a command needs it and --incident was not given
+    find_default_incident: Callable[[], int | None] | None = None
     origin_context: dict[str, Any] = field(default_factory=dict)  # e.g. {"slack_channel": "C123"}
     prompt: Callable[[str, str | None, bool], str] | None = None  # terminal prompts (label, default, secret)
     usage: str = ""
     once_key: str | None = None  # an inbound request's id: a retry of it changes nothing
+    as_json: bool = False  # set from the parsed --json flag
+    warnings: list[str] = field(default_factory=list)  # said after the result (stderr in a terminal)
+
+    def default_incident(self) -> int | None:
+        return self.find_default_incident() if self.find_default_incident else None
 
     def incident(self, given: str | None) -> str | int:
         if given:
             return given
-        if self.default_incident is not None:
-            return self.default_incident
+        inferred = self.default_incident()
+        if inferred is not None:
+            return inferred
         hint = " (or run it in the incident's war-room channel)" if self.frontend == "slack" else ""
         raise UsageError(f"--incident is required{hint}", self.usage)

@@ -46,12 +46,19 @@ class CommandSpec:
     slack: bool = True  # may run from Slack
     terminal: bool = True  # may run from a terminal
     examples: tuple[str, ...] = ()
+    _parsers: dict[str, argparse.ArgumentParser] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         return " ".join(self.path)
 
     def parser(self, prog_prefix: str) -> argparse.ArgumentParser:
+        """Built once per front end: parse_args does not change a parser, so it is safe to share."""
+        if prog_prefix not in self._parsers:
+            self._parsers[prog_prefix] = self._build(prog_prefix)
+        return self._parsers[prog_prefix]
+
+    def _build(self, prog_prefix: str) -> argparse.ArgumentParser:
         parser = _Parser(
             prog=f"{prog_prefix} {self.name}",
             description=self.description or self.summary,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.clock import as_utc, utcnow
 from bot.config import SEVERITIES
+from bot.domain import outbox
 from bot.domain.models import Status
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
@@ -71,6 +72,9 @@ def declare(ctx: Context, args: argparse.Namespace) -> Result:
     )
     if incident is None:
         return Done(message="That request was already handled.", changed=False)
+    settings = ctx.im.settings
+    if ctx.frontend == "cli" and settings.slack_bot_token is not None and not settings.slack_channel:
+        ctx.warnings.append("Slack is configured but IM_SLACK_CHANNEL is not set: this incident cannot be announced in Slack")
     view = ctx.im.describe(incident)
     return Done(message=f"{incident.ref} declared: {incident.severity} {incident.title} ({', '.join(incident.services)})", incident=view)
 
@@ -132,12 +136,16 @@ JSON = argument("--json", action="store_true", help="machine-readable output")
 @INCIDENT
 @JSON
 def status(ctx: Context, args: argparse.Namespace) -> Result:
-    ref = args.incident or ctx.default_incident
+    ref = args.incident or ctx.default_incident()
     if ref is not None:
         return IncidentDetail(incident=ctx.im.describe(ctx.im.incidents.get(ref)))
     open_ones = ctx.im.incidents.search(statuses=[s for s in STATUSES if s != Status.CLOSED])
     views = [ctx.im.describe(i) for i in open_ones]
     problems = [p for v in views for p in v.delivery_problems]
+    with ctx.im.store.read() as session:
+        waiting = outbox.waiting_count(session, older_than=timedelta(minutes=1))
+    if waiting:
+        problems.append(f"{waiting} deliveries waiting for more than a minute (is im serve running?)")
     return IncidentList(title="Incidents not closed", incidents=views, delivery_problems=problems)
 
 

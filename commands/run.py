@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.connectors.config import ConnectorConfigError
+from bot.connectors.secrets import SecretError
 from bot.domain.errors import DomainError
-from commands import admin_commands, incident_commands  # noqa: F401  (registers the commands)
+from commands import admin_commands, connector_commands, incident_commands  # noqa: F401  (registers the commands)
 from commands.context import Context
 from commands.grammar import UsageError, parse
 from commands.results import Result
-
-try:  # the connector commands register themselves when the connector package is present
-    from commands import connector_commands  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def execute(ctx: Context, argv: Sequence[str]) -> Result:
@@ -25,11 +22,9 @@ def execute(ctx: Context, argv: Sequence[str]) -> Result:
         raise UsageError(f"'{spec.name}' changes configuration and only runs from a terminal: im {spec.name} ...")
     if ctx.frontend == "cli" and not spec.terminal:
         raise UsageError(f"'{spec.name}' only runs in Slack")
+    ctx.as_json = bool(getattr(parsed.args, "json", False))
     try:
         return spec.handler(ctx, parsed.args)
-    except DomainError as exc:
+    except (DomainError, ConnectorConfigError, SecretError) as exc:  # the user's to fix: say what, show usage
         raise UsageError(str(exc), usage) from None
 
-
-def wants_json(argv: Sequence[str]) -> bool:
-    return "--json" in argv

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -32,8 +31,10 @@ class Subscriber(Protocol):
     def __call__(self, session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]: ...
 
 
-def enqueue(session: Session, spec: JobSpec, incident_id: int | None) -> OutboxJob:
-    ordering_key = f"{spec.destination}:{incident_id}" if incident_id is not None else f"{spec.destination}:-"
+def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
+    """Jobs with one ordering key run one at a time, oldest first (by default: per destination and incident)."""
+    if ordering_key is None:
+        ordering_key = f"{spec.destination}:{incident_id}" if incident_id is not None else f"{spec.destination}:-"
     job = OutboxJob(
         destination=spec.destination,
         kind=spec.kind,
@@ -103,6 +104,11 @@ def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -
     )
 
 
+def release(session: Session, job: OutboxJob) -> bool:
+    """Hand an untried job back (shutdown): due now, and the claim does not count as an attempt."""
+    return _finish(session, job, status=JobStatus.PENDING, available_at=utcnow(), attempts=job.attempts - 1, claim_token=None)
+
+
 def dead_letter(session: Session, job: OutboxJob, *, error: str) -> bool:
     return _finish(session, job, status=JobStatus.DEAD, finished_at=utcnow(), last_error=error, claim_token=None)
 
@@ -115,11 +121,13 @@ def dead_jobs(session: Session, incident_id: int | None = None) -> list[OutboxJo
 
 
 def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return session.exec(
-        select(func.count()).select_from(OutboxJob).where(col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]))
-    ).one()
+    return waiting_count(session)
 
 
-AfterCommit = Callable[[], None]
+def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
+    """Jobs not yet delivered (optionally: written more than `older_than` ago)."""
+    query = select(func.count()).select_from(OutboxJob).where(col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]))
+    if older_than is not None:
+        query = query.where(OutboxJob.created_at < utcnow() - older_than)
+    return session.exec(query).one()
+

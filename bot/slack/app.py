@@ -6,7 +6,10 @@ return right after the local commit, so Slack gets its answer without Bolt's 10 
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
@@ -16,13 +19,19 @@ from bot.wiring import Im
 def build_bolt_app(im: Im, client: WebClient) -> App:
     settings = im.settings
     assert settings.slack_signing_secret is not None or settings.slack_app_token is not None
+    token = client.token
+
+    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+        # A single-workspace app knows its token. Bolt's default would call auth.test on the first
+        # request, inside the ack path: with Slack slow or down, that request would wait or fail.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
     app = App(
         client=client,
+        authorize=authorize,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "socket-mode",
         process_before_response=True,
-        token_verification_enabled=False,  # no auth.test call at start-up: start even when Slack is away
         request_verification_enabled=settings.slack_signing_secret is not None,
-        ignoring_self_events_enabled=True,
     )
     commands.register(app, im)
     actions.register(app, im)

@@ -61,7 +61,10 @@ class SlackDelivery:
         self._learn_user(event.actor)
         thread = self._ensure_root(incident, event, thread)
         if event.kind != "declared":
-            self._call("chat.postMessage", channel=thread.channel, thread_ts=thread.ts, text=self._event_text(event))
+            # escalations and SLA breaches are also shown in the channel: someone new is being paged
+            broadcast = bool(event.data.get("notify_channel"))
+            self._call("chat.postMessage", channel=thread.channel, thread_ts=thread.ts, text=self._event_text(event),
+                       reply_broadcast=broadcast)
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
 

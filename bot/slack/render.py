@@ -47,8 +47,9 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": view.description[:2900]}})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{view.resolution[:2800]}"}})
-    if view.links:
-        parts = [f"<{l.url}|{l.label}> {l.status or ''}".strip() if l.url else f"{l.label} {l.status or ''}".strip() for l in view.links]
+    links = [link for link in view.links if link.system != "slack"]  # the root message is the Slack thread
+    if links:
+        parts = [f"<{l.url}|{l.label}> {l.status or ''}".strip() if l.url else f"{l.label} {l.status or ''}".strip() for l in links]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)[:2900]}]})
     if view.status in (Status.OPEN, Status.MITIGATED):
         elements = []
@@ -72,6 +73,13 @@ def event_text(event: TimelineEvent, who: str) -> str:
         return f":memo: {who}: {event.text}"
     if event.kind == "severity":
         return f":arrows_counterclockwise: {event.text} — {who}"
+    if event.kind == "assignment":
+        return f":pager: {event.text}"
+    if event.kind == "sla":
+        return f":alarm_clock: {event.text}"
+    if event.kind == "link":
+        url = event.data.get("url")
+        return f":link: <{url}|{event.text}>" if url else f":link: {event.text}"
     return f":information_source: {event.text} — {who}"
 
 

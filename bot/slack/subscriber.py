@@ -6,7 +6,8 @@ from sqlmodel import Session
 
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
-from bot.slack.models import SlackUser
+from bot.slack.models import SlackThread, SlackUser
+from commands.results import ExternalLink
 
 DESTINATION = "slack"
 
@@ -24,7 +25,24 @@ def slack_display_name(session: Session, actor: str) -> str | None:
     return user.real_name or user.name
 
 
+def slack_email(session: Session, actor: str) -> str | None:
+    if not actor.startswith("slack:"):
+        return None
+    user = session.get(SlackUser, actor.split(":", 1)[1])
+    return user.email if user else None
+
+
+def slack_links(session: Session, incident: Incident) -> list[ExternalLink]:
+    thread = session.get(SlackThread, incident.id)
+    if thread is None or not thread.ts:
+        return []
+    url = f"https://slack.com/archives/{thread.channel}/p{thread.ts.replace('.', '')}"
+    return [ExternalLink(system="slack", label="Slack thread", url=url)]
+
+
 def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
     im.name_providers.append(slack_display_name)
+    im.email_providers.append(slack_email)
+    im.link_providers.append(slack_links)
     if im.settings.slack_bot_token is not None:
         subscribers.append(slack_jobs)

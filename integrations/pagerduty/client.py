@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -45,6 +45,7 @@ from integrations.pagerduty.errors import (
 from integrations.pagerduty.models import (
     EscalationPolicy,
     Incident,
+    LogEntry,
     Note,
     OnCall,
     Service,
@@ -411,6 +412,76 @@ class PagerDutyClient:
                 log.warning("More than %d PagerDuty incidents share one created_at; stopping", OFFSET_CAP)
                 return
             window_since, skip = last.created_at, boundary
+
+    def iter_log_entries(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        is_overview: bool = True,
+        include_incidents: bool = True,
+    ) -> Iterator[LogEntry]:
+        """Account-wide incident log entries created in [since, until), newest first.
+
+        ``GET /log_entries`` has no ``sort_by``: PagerDuty lists the log newest first. With a fixed
+        ``until`` that order is also the safe one for offset paging: an entry written during the
+        walk can only push older entries to later offsets (seen twice), never hide one.
+        Past PagerDuty's 10000-result window the walk restarts with ``until`` = the end of the
+        oldest second seen, skipping the entries of that second already yielded.
+        """
+        base: dict[str, Any] = {"is_overview": "true" if is_overview else "false"}
+        if include_incidents:
+            base["include[]"] = ["incidents"]
+        window_until = until
+        skip: set[str] = set()
+        while True:
+            params = {**base, "since": _iso(since), "until": _iso(window_until)}
+            state = _PageState()
+            oldest: datetime | None = None  # second of the oldest entry seen in this window
+            boundary: set[str] = set()
+            for raw in self._paginate("/log_entries", "log_entries", params, state):
+                entry = LogEntry.model_validate(raw)
+                second = entry.created_at.replace(microsecond=0)
+                if second != oldest:
+                    boundary = set()
+                    oldest = second
+                boundary.add(entry.id)
+                if entry.id in skip:
+                    continue
+                yield entry
+            if not state.capped or oldest is None:
+                return
+            next_until = oldest + timedelta(seconds=1)
+            if next_until >= window_until:
+                log.warning("More than %d PagerDuty log entries in one second; stopping", OFFSET_CAP)
+                return
+            window_until, skip = next_until, boundary
+
+    def iter_changed_incidents(self, *, since: datetime, until: datetime) -> Iterator[Incident]:
+        """Each incident with a significant change (an overview log entry) in [since, until), once.
+
+        PagerDuty's ``since``/``until`` on ``GET /incidents`` filter by creation date, so this reads
+        the change log instead: ``GET /log_entries?is_overview=true&include[]=incidents``, 100 a
+        page, one request per page and nothing else. ``include[]=incidents`` expands each entry's
+        incident to its state when the page is served; the log is newest first, so the first entry
+        met for an incident is its latest change and later ones are skipped. An incident changed
+        again while the walk runs is yielded with the state of the page that first named it; a
+        change after ``until`` belongs to the next window (next run: ``since`` = this ``until``).
+        """
+        seen: set[str] = set()
+        for entry in self.iter_log_entries(since=since, until=until, is_overview=True, include_incidents=True):
+            ref = entry.incident
+            if ref is None or ref.id in seen:
+                continue
+            seen.add(ref.id)
+            if isinstance(ref, Incident):
+                yield ref
+                continue
+            # PagerDuty did not expand the reference (should not happen with include[]=incidents).
+            try:
+                yield self.get_incident(ref.id)
+            except NotFoundError:
+                log.info("PagerDuty incident %s from the log no longer exists; skipping", ref.id)
 
     # ------------------------------------------------------------------ webhook subscriptions
 

@@ -68,6 +68,23 @@ class Incident(PDModel):
         return self.status != "resolved"
 
 
+class LogEntry(PDModel):
+    """One entry of an incident's log (``GET /log_entries``): a change and who made it.
+
+    ``incident`` is the full incident when the list was asked with ``include[]=incidents`` (its
+    state when the page was served, not when the entry was written), else a reference.
+    """
+
+    id: str
+    type: str  # trigger_log_entry, acknowledge_log_entry, resolve_log_entry, annotate_log_entry, ...
+    created_at: datetime
+    summary: str | None = None
+    agent: Reference | None = None
+    channel: dict[str, Any] | None = None
+    service: Reference | None = None
+    incident: Incident | Reference | None = Field(default=None, union_mode="left_to_right")
+
+
 class Service(PDModel):
     id: str
     name: str | None = None

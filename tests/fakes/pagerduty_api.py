@@ -13,11 +13,15 @@ Error bodies follow PagerDuty's ``{"error": {"message", "code", "errors"}}`` sha
 for the duplicate ``incident_key`` answer come from public clients that match on them
 (``"Arguments Caused Error"``, 2002, ``"Open incident with matching dedup key already exists on
 this service"``); the texts of the From-header and 401 answers are approximations.
+
+Every change to an incident is also written to an account-wide change log served by
+``GET /log_entries`` (see :meth:`FakePagerDuty._list_log_entries` for what is modelled: types,
+``is_overview``, ``include[]=incidents``, newest-first order).
 """
 
 from __future__ import annotations
 
-import copy
+import bisect
 import json
 import math
 import re
@@ -84,6 +88,27 @@ def _apply_overlay(spec: dict[str, Any]) -> None:
     oncall = schemas["Oncall"]["properties"]
     for name in ("start", "end", "schedule"):  # null for permanent / policy-level on-calls
         oncall[name] = _nullable(oncall[name])
+    # 3b. Log entries. AcknowledgeLogEntry narrows ``type`` to "acknowledgement_log_entry" while the
+    #     LogEntry base it extends only allows "acknowledge_log_entry" (what PagerDuty sends), so no
+    #     acknowledge entry could ever validate: use the base's spelling.
+    ack = schemas.get("AcknowledgeLogEntry")
+    if ack:
+        for part in ack.get("allOf", []):
+            if isinstance(part, dict) and "type" in part.get("properties", {}):
+                part["properties"]["type"] = {"type": "string", "enum": ["acknowledge_log_entry"]}
+    #     Channel lists its variants (nagios, api, email, web_trigger, website) under ``oneOf``
+    #     without anything that tells them apart (``type`` is only described, "Will be `api`"), so
+    #     every channel matches several and fails; the variants are descriptive: make it anyOf.
+    channel = schemas.get("Channel")
+    if channel and "oneOf" in channel:
+        channel["anyOf"] = channel.pop("oneOf")
+    #     ``include[]=incidents`` / ``include[]=services`` replace the references in a log entry by
+    #     the full objects (type "incident" / "service"), which the reference schemas reject.
+    log_props = schemas["LogEntry"]["allOf"][1]["properties"]
+    for name, full in (("incident", "Incident"), ("service", "Service")):
+        log_props[name] = {
+            "anyOf": [{"$ref": f"#/components/schemas/{full}Reference"}, {"$ref": f"#/components/schemas/{full}"}]
+        }
     # 4. readOnly on reference id/type (and elsewhere) is stripped in _to_json_schema, so a
     #    request that sends ``service: {id, type}`` validates.
     # 5. ``statuses[]``, ``urgencies[]``, ``include[]`` declared as strings but used as repeated
@@ -367,6 +392,19 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+def _at(dt: datetime | None) -> datetime:
+    """A change time: ``dt`` (naive = UTC) or now, to the second like PagerDuty's timestamps."""
+    if dt is None:
+        return _now()
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def _log_key(entry: Any) -> tuple[datetime, int]:
+    return (entry.created_at, entry.seq)
+
+
 def _ts(dt: datetime | None) -> str | None:
     return None if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -433,6 +471,39 @@ class FakeIncident:
     resolution: str | None = None
     resolved_at: datetime | None = None
     last_status_change_by: str | None = None  # user id
+
+
+# Log entry types PagerDuty keeps with ``is_overview=true`` ("only the most important changes to
+# the incident"): the lifecycle and people changes. Left out: notifications and escalation-path
+# bookkeeping (notify, exhaust/repeat_escalation_path, reach_*_limit).
+OVERVIEW_LOG_ENTRY_TYPES = frozenset(
+    {
+        "trigger_log_entry",
+        "acknowledge_log_entry",
+        "unacknowledge_log_entry",
+        "resolve_log_entry",
+        "assign_log_entry",
+        "escalate_log_entry",
+        "delegate_log_entry",
+        "snooze_log_entry",
+        "annotate_log_entry",
+        "urgency_change_log_entry",
+    }
+)
+
+
+@dataclass
+class FakeLogEntry:
+    id: str
+    seq: int  # record order: breaks ties between entries of the same second
+    type: str
+    created_at: datetime
+    incident_id: str
+    summary: str
+    channel: str  # channel.type: api, website, auto, note, ...
+    agent_user_id: str | None  # None: the incident's service is the agent
+    assignees: list[str] = field(default_factory=list)  # assign/escalate entries
+    user_id: str | None = None  # notify entries: who was notified
 
 
 @dataclass
@@ -548,6 +619,7 @@ class FakePagerDuty:
         self.services: dict[str, FakeService] = {}
         self.escalation_policies: dict[str, FakeEscalationPolicy] = {}
         self.incidents: dict[str, FakeIncident] = {}
+        self.log_entries: list[FakeLogEntry] = []  # sorted by (created_at, seq)
         self.webhook_subscriptions: dict[str, FakeSubscription] = {}
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
@@ -577,6 +649,7 @@ class FakePagerDuty:
             ("PUT", "/incidents/{id}", self._update_incident),
             ("POST", "/incidents/{id}/notes", self._add_note),
             ("GET", "/oncalls", self._list_oncalls),
+            ("GET", "/log_entries", self._list_log_entries),
             ("POST", "/webhook_subscriptions", self._create_subscription),
             ("DELETE", "/webhook_subscriptions/{id}", self._delete_subscription),
             ("POST", "/webhook_subscriptions/{id}/ping", self._ping_subscription),
@@ -693,11 +766,101 @@ class FakePagerDuty:
                 created_at=created_at,
             )
 
-    def set_incident_status(self, incident_id: str, status: str, *, agent_user_id: str | None = None) -> None:
-        """Change the status on the PagerDuty side, as a person in PagerDuty would."""
+    def set_incident_status(
+        self, incident_id: str, status: str, *, agent_user_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Change the status on the PagerDuty side, as a person in PagerDuty would.
+
+        ``at`` (default: now) is when it happened: the incident's updated_at and the log entry's
+        created_at."""
         with self._lock:
             inc = self.incidents[incident_id]
-            self._set_status(inc, status, from_email=None, agent_user_id=agent_user_id)
+            self._set_status(inc, status, from_email=None, agent_user_id=agent_user_id, at=at)
+
+    def set_incident_urgency(
+        self, incident_id: str, urgency: str, *, agent_user_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Change the urgency in PagerDuty (an ``urgency_change_log_entry``)."""
+        with self._lock:
+            inc = self.incidents[incident_id]
+            if urgency == inc.urgency:
+                return
+            when = _at(at)
+            inc.urgency = urgency
+            inc.updated_at = when
+            self._log(inc, "urgency_change_log_entry", when, agent_user_id=agent_user_id,
+                      channel="website" if agent_user_id else "auto", summary=f"Urgency changed to {urgency}")
+
+    def reassign_incident(
+        self, incident_id: str, user_ids: list[str], *, agent_user_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Reassign in PagerDuty (an ``assign_log_entry``, then a notification per assignee)."""
+        with self._lock:
+            inc = self.incidents[incident_id]
+            when = _at(at)
+            inc.assignments = list(user_ids)
+            inc.updated_at = when
+            self._log(inc, "assign_log_entry", when, agent_user_id=agent_user_id, channel="website",
+                      summary="Assigned to " + ", ".join(self._user_name(u) for u in user_ids),
+                      assignees=list(user_ids))
+            self._log_notifications(inc, when)
+
+    def add_incident_note(
+        self, incident_id: str, content: str, *, user_id: str | None = None, at: datetime | None = None
+    ) -> FakeNote:
+        """A note written in PagerDuty (an ``annotate_log_entry``)."""
+        with self._lock:
+            inc = self.incidents[incident_id]
+            note = FakeNote(self._new_id("N"), content, user_id, _at(at))
+            self._annotate(inc, note)
+            return note
+
+    def bulk_load(
+        self,
+        n: int,
+        *,
+        service_id: str,
+        created_at: datetime,
+        step: timedelta = timedelta(0),
+        title: str = "bulk incident",
+        urgency: str = "high",
+    ) -> list[FakeIncident]:
+        """``n`` triggered incidents created at ``created_at`` (+ i * ``step``), fast.
+
+        Their log entries (trigger + notify) carry their creation time, so they are old news to a
+        ``GET /log_entries`` window that starts later; nothing is sent over HTTP.
+        """
+        with self._lock:
+            if service_id not in self.services:
+                raise KeyError(f"unknown service {service_id}")
+            entries, self.log_entries = self.log_entries, []  # append, then sort once
+            try:
+                out = [
+                    self._new_incident(
+                        service_id=service_id,
+                        title=f"{title} {i}",
+                        urgency=urgency,
+                        incident_key=None,
+                        escalation_policy_id=None,
+                        from_email=None,
+                        created_at=created_at + i * step,
+                    )
+                    for i in range(n)
+                ]
+            finally:
+                entries.extend(self.log_entries)
+                entries.sort(key=_log_key)
+                self.log_entries = entries
+            return out
+
+    def log_entries_between(
+        self, since: datetime, until: datetime, *, is_overview: bool = False
+    ) -> list[FakeLogEntry]:
+        """Entries with since <= created_at < until, oldest first (for assertions)."""
+        with self._lock:
+            lo = bisect.bisect_left(self.log_entries, (since, -1), key=_log_key)
+            hi = bisect.bisect_left(self.log_entries, (until, -1), key=_log_key)
+            return [e for e in self.log_entries[lo:hi] if not is_overview or e.type in OVERVIEW_LOG_ENTRY_TYPES]
 
     # ---------------------------------------------------------------- incident mechanics
     def _oncall_at(self, policy_id: str | None, level: int) -> list[str]:
@@ -738,14 +901,31 @@ class FakePagerDuty:
         )
         inc.history.append(StatusChange("triggered", at, from_email))
         self.incidents[inc.id] = inc
+        user = self._user_by_email(from_email)
+        self._log(
+            inc,
+            "trigger_log_entry",
+            at,
+            agent_user_id=user.id if user else None,
+            channel="api" if from_email else "auto",
+            summary="Triggered through the API" if from_email else "Triggered through an integration",
+        )
+        self._log_notifications(inc, at)
         return inc
 
     def _set_status(
-        self, inc: FakeIncident, status: str, *, from_email: str | None, agent_user_id: str | None = None
+        self,
+        inc: FakeIncident,
+        status: str,
+        *,
+        from_email: str | None,
+        agent_user_id: str | None = None,
+        at: datetime | None = None,
     ) -> None:
-        at = _now()
+        at = _at(at)
         if status == inc.status:
             return
+        previous = inc.status
         if status == "resolved":
             inc.resolved_at = at
             inc.assignments = []
@@ -757,6 +937,70 @@ class FakePagerDuty:
         inc.updated_at = at
         inc.last_status_change_by = agent_user_id
         inc.history.append(StatusChange(status, at, from_email, agent_user_id))
+        if agent_user_id is None and from_email:
+            user = self._user_by_email(from_email)
+            agent_user_id = user.id if user else None
+        channel = "api" if from_email else ("website" if agent_user_id else "auto")
+        by = f" by {self._user_name(agent_user_id)}" if agent_user_id else ""
+        if status == "acknowledged":
+            self._log(inc, "acknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel,
+                      summary=f"Acknowledged{by}")
+        elif status == "resolved":
+            self._log(inc, "resolve_log_entry", at, agent_user_id=agent_user_id, channel=channel,
+                      summary=f"Resolved{by}")
+        elif previous == "acknowledged":
+            self._log(inc, "unacknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel,
+                      summary=f"Unacknowledged{by}")
+        else:  # resolved -> triggered: PagerDuty's log has no reopen type; it triggers again
+            self._log(inc, "trigger_log_entry", at, agent_user_id=agent_user_id, channel=channel,
+                      summary=f"Reopened{by}")
+            self._log_notifications(inc, at)
+
+    def _annotate(self, inc: FakeIncident, note: FakeNote) -> None:
+        inc.notes.append(note)
+        inc.updated_at = max(inc.updated_at, note.created_at)
+        self._log(inc, "annotate_log_entry", note.created_at, agent_user_id=note.user_id, channel="note",
+                  summary="Note added")
+
+    def _log(
+        self,
+        inc: FakeIncident,
+        type_: str,
+        at: datetime,
+        *,
+        agent_user_id: str | None,
+        channel: str,
+        summary: str,
+        assignees: list[str] | None = None,
+        user_id: str | None = None,
+    ) -> FakeLogEntry:
+        self._counter += 1
+        entry = FakeLogEntry(
+            id=f"R{self._counter:013X}",
+            seq=self._counter,
+            type=type_,
+            created_at=at.astimezone(timezone.utc).replace(microsecond=0),
+            incident_id=inc.id,
+            summary=summary,
+            channel=channel,
+            agent_user_id=agent_user_id,
+            assignees=list(assignees or []),
+            user_id=user_id,
+        )
+        if not self.log_entries or _log_key(self.log_entries[-1]) <= _log_key(entry):
+            self.log_entries.append(entry)
+        else:
+            bisect.insort(self.log_entries, entry, key=_log_key)
+        return entry
+
+    def _log_notifications(self, inc: FakeIncident, at: datetime) -> None:
+        for uid in inc.assignments:
+            self._log(inc, "notify_log_entry", at, agent_user_id=None, channel="auto",
+                      summary=f"Notified {self._user_name(uid)}", user_id=uid)
+
+    def _user_name(self, user_id: str | None) -> str:
+        user = self.users.get(user_id or "")
+        return user.name if user else str(user_id)
 
     def _user_by_email(self, email: str | None) -> FakeUser | None:
         if not email:
@@ -1189,15 +1433,20 @@ class FakePagerDuty:
                 raise _invalid("Escalation level is not valid for this escalation policy")
         user = self._user_by_email(ctx.headers.get("from"))
         agent = user.id if user else None
-        if urgency is not None:
+        if urgency is not None and urgency != inc.urgency:
             inc.urgency = urgency
             inc.updated_at = _now()
+            self._log(inc, "urgency_change_log_entry", inc.updated_at, agent_user_id=agent, channel="api",
+                      summary=f"Urgency changed to {urgency}")
         if level is not None:
             inc.escalation_level = level
             inc.assignments = self._oncall_at(inc.escalation_policy_id, level)
             if inc.status == "acknowledged" and status is None:
                 self._set_status(inc, "triggered", from_email=ctx.headers.get("from"), agent_user_id=agent)
             inc.updated_at = _now()
+            self._log(inc, "escalate_log_entry", inc.updated_at, agent_user_id=agent, channel="api",
+                      summary=f"Escalated to level {level}", assignees=list(inc.assignments))
+            self._log_notifications(inc, inc.updated_at)
         if status is not None:
             if status == "resolved":
                 inc.resolution = change.get("resolution")
@@ -1214,9 +1463,70 @@ class FakePagerDuty:
             raise _invalid("Note content cannot be empty.")
         user = self._user_by_email(ctx.headers.get("from"))
         created = FakeNote(self._new_id("N"), content, user.id if user else None, _now())
-        inc.notes.append(created)
-        inc.updated_at = created.created_at
+        self._annotate(inc, created)
         return 200, {"note": self._note_json(created)}
+
+    def _list_log_entries(self, _: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        """``GET /log_entries``, modelled on PagerDuty's account-wide incident log.
+
+        * ``since`` (inclusive) / ``until`` (exclusive) filter on the entry's ``created_at`` (the
+          change time); defaults as for ``GET /incidents`` (the last 30 days up to now).
+        * ``is_overview=true`` keeps :data:`OVERVIEW_LOG_ENTRY_TYPES` (no notifications).
+        * ``include[]=incidents`` / ``include[]=services`` expand the references to the full
+          current objects, exactly as ``GET /incidents/{id}`` / ``GET /services/{id}`` render them.
+        * Order: newest first (``created_at`` descending, later-recorded first within a second),
+          as PagerDuty lists log entries; there is no ``sort_by`` on this endpoint.
+        * Paged like every list: ``limit`` (default 25, max 100), ``offset``, ``more``, ``total``;
+          offset + limit <= 10000.
+        """
+        try:
+            until = _parse_ts(ctx.q("until")) if ctx.q("until") else _now() + timedelta(seconds=1)
+            since = _parse_ts(ctx.q("since")) if ctx.q("since") else until - timedelta(days=30)
+        except ValueError:
+            raise _pd_error(400, "Invalid 'since' or 'until' parameter values", 2004) from None
+        if since > until:
+            raise _pd_error(400, "Invalid Query Date Range", 2005)
+        overview = ctx.q("is_overview") == "true"
+        includes = set(ctx.qs("include[]"))
+        lo = bisect.bisect_left(self.log_entries, (since, -1), key=_log_key)
+        hi = bisect.bisect_left(self.log_entries, (until, -1), key=_log_key)
+        window = self.log_entries[lo:hi]
+        window.reverse()
+        if overview:
+            window = [e for e in window if e.type in OVERVIEW_LOG_ENTRY_TYPES]
+        return self._page(ctx, "log_entries", window, lambda e: self._log_entry_json(e, includes))
+
+    def _log_entry_json(self, e: FakeLogEntry, includes: set[str]) -> dict[str, Any]:
+        inc = self.incidents[e.incident_id]
+        agent = self._user_ref(e.agent_user_id) if e.agent_user_id else self._service_ref(inc.service_id)
+        out: dict[str, Any] = {
+            "id": e.id,
+            "type": e.type,
+            "summary": e.summary,
+            "self": f"{self.base_url}/log_entries/{e.id}?incident_id={inc.id}",
+            "html_url": f"{HTML_BASE}/incidents/{inc.id}/log_entries/{e.id}",
+            "created_at": _ts(e.created_at),
+            "agent": agent,
+            "channel": {"type": e.channel},
+            "service": (
+                self._service_json(self.services[inc.service_id])
+                if "services" in includes and inc.service_id in self.services
+                else self._service_ref(inc.service_id)
+            ),
+            "incident": (
+                self._incident_json(inc)
+                if "incidents" in includes
+                else self._ref("incident", inc.id, f"[#{inc.number}] {inc.title}", "incidents")
+            ),
+            "teams": [],
+            "contexts": [],
+            "event_details": {},
+        }
+        if e.type in ("assign_log_entry", "escalate_log_entry", "delegate_log_entry"):
+            out["assignees"] = [self._user_ref(u) for u in e.assignees]
+        if e.type == "notify_log_entry" and e.user_id:
+            out["user"] = self._user_ref(e.user_id)
+        return out
 
     def _list_oncalls(self, _: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
         wanted = set(ctx.qs("escalation_policy_ids[]"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import select
@@ -17,8 +17,6 @@ from bot.slack.models import SlackThread
 from bot.wiring import Im
 from commands.context import Context
 from commands.grammar import UsageError
-from commands.results import Result
-from commands.run import execute
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +40,17 @@ def incident_for_channel(im: Im, channel_id: str | None, thread_ts: str | None =
         return row.incident_id if row else None
 
 
-def run_command(im: Im, argv: Sequence[str], *, actor: Actor, channel_id: str | None, default_incident: int | None,
-                once_key: str | None = None) -> Result:
-    ctx = Context(
+def slack_context(im: Im, *, actor: Actor, channel_id: str | None, thread_ts: str | None = None,
+                  once_key: str | None = None) -> Context:
+    return Context(
         im=im,
         actor=actor,
         frontend="slack",
         prog="/im",
-        default_incident=default_incident,
+        find_default_incident=lambda: incident_for_channel(im, channel_id, thread_ts),
         origin_context={"slack_channel": channel_id} if channel_id else {},
         once_key=once_key,
     )
-    return execute(ctx, argv)
 
 
 def unexpected(exc: Exception) -> str:

@@ -14,11 +14,12 @@ from slack_bolt import Ack, App
 
 from bot.domain.incidents import first_time
 from bot.domain.models import InboundKey
-from bot.slack.listeners.common import incident_for_channel, run_command, slack_actor, user_message
+from bot.slack.listeners.common import slack_context, slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
 from bot.wiring import Im
 from commands.grammar import split_chat_text
 from commands.render_text import render
+from commands.run import execute
 
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
 
@@ -36,9 +37,8 @@ def register(app: App, im: Im) -> None:
                     return  # a retry of an event we answered
         try:
             argv = split_chat_text(MENTION.sub("", event.get("text", ""))) or ["help"]
-            incident = incident_for_channel(im, channel, thread_ts)
-            result = run_command(im, argv, actor=slack_actor(event["user"]), channel_id=channel, default_incident=incident, once_key=key)
-            answer = render(result)
+            ctx = slack_context(im, actor=slack_actor(event["user"]), channel_id=channel, thread_ts=thread_ts, once_key=key)
+            answer = render(execute(ctx, argv), as_json=ctx.as_json)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             message, usage = user_message(exc)
             answer = f":warning: {message}" + (f"\n```{usage}```" if usage else "")

@@ -1,0 +1,158 @@
+"""Connector configuration as the user writes it (the seed's JSON), validated field by field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from integrations.pagerduty.mapping import SEVERITIES
+
+PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ConnectorConfigError(Exception):
+    """Names the field and what is expected."""
+
+
+def parse_duration(value: str | int) -> int:
+    match = DURATION.match(str(value).strip().lower())
+    if not match:
+        raise ValueError("expected a duration such as 30s, 5m, 1h")
+    seconds = int(match.group(1)) * UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be more than zero")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _pd_id(value: str | None, what: str = "a PagerDuty ID") -> str | None:
+    if value is None or value == "":
+        return None
+    if not PD_ID.match(value):
+        raise ValueError(f"expected {what} such as PXXXXXX")
+    return value
+
+
+class SlaTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ack: int | None = None
+    resolve: int | None = None
+
+    @field_validator("ack", "resolve", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> int | None:
+        return None if value is None else parse_duration(value)
+
+
+class PagerDutyCustom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: str | None = None
+    from_email: str | None = None
+    escalation_policy_id: str | None = None
+    urgency_mapping: dict[str, Literal["high", "low"]] = Field(default_factory=dict)
+    service_mappings: dict[str, str] = Field(default_factory=dict)
+    escalation_mappings: dict[str, str] = Field(default_factory=dict)
+    sla_mapping: dict[str, SlaTarget] = Field(default_factory=dict)
+    auto_resolve: bool = True
+    sync_notes: bool = True
+
+    @field_validator("service_id", "escalation_policy_id")
+    @classmethod
+    def _ids(cls, value: str | None) -> str | None:
+        return _pd_id(value)
+
+    @field_validator("from_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value and not EMAIL.match(value):
+            raise ValueError("expected an email address of a PagerDuty user")
+        return value
+
+    @field_validator("urgency_mapping", "sla_mapping")
+    @classmethod
+    def _severities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in SEVERITIES:
+                raise ValueError(f"'{key}' is not a severity (expected SEV-1..SEV-4)")
+        return value
+
+    @field_validator("service_mappings", "escalation_mappings")
+    @classmethod
+    def _mapping_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pd_id in value.items():
+            _pd_id(pd_id, f"a PagerDuty ID for '{name}'")
+        return {name.lower(): pd_id for name, pd_id in value.items()}
+
+
+class PagerDutyConfig(BaseModel):
+    """Everything but the API key, which is sealed separately."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = "https://api.pagerduty.com"
+    sync_direction: Literal["bidirectional", "outbound", "inbound"] = "outbound"
+    sync_interval: int = 300
+    enable_webhook: bool = True
+    custom: PagerDutyCustom = Field(default_factory=PagerDutyCustom)
+    custom_field_mappings: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL such as https://api.pagerduty.com")
+        return value.rstrip("/")
+
+    @field_validator("sync_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> int:
+        seconds = parse_duration(value)
+        if seconds < 30:
+            raise ValueError("at least 30s (PagerDuty allows 960 requests a minute per key)")
+        return seconds
+
+    @property
+    def outbound(self) -> bool:
+        return self.sync_direction in ("outbound", "bidirectional")
+
+    @property
+    def inbound(self) -> bool:
+        return self.sync_direction in ("inbound", "bidirectional")
+
+
+def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None]:
+    """-> (config without secrets, the API key as given). Errors name the field."""
+    if not isinstance(raw, dict):
+        raise ConnectorConfigError("--config must be a JSON object")
+    data = dict(raw)
+    api_key = data.pop("api_key", None)
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise ConnectorConfigError("api_key: expected a non-empty string (or env:VAR_NAME)")
+    try:
+        return PagerDutyConfig.model_validate(data), api_key
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+        raise ConnectorConfigError(f"{where}: {message}") from None
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise ConnectorConfigError(f"'{name}' is not a connector name (lowercase letters, digits, - and _)")
+    return name

@@ -1,0 +1,44 @@
+"""A PagerDuty client for a stored connector: key opened from its sealed form, every call counted."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.connectors.models import Connector, ConnectorCall
+from bot.connectors.registry import ConnectorRegistry
+from bot.store import Store
+from integrations.pagerduty.client import CallStats, PagerDutyClient
+
+log = logging.getLogger(__name__)
+
+
+def call_recorder(store: Store, connector: str):  # type: ignore[no-untyped-def]
+    def record(stats: CallStats) -> None:
+        try:
+            with store.transaction() as session:
+                session.add(
+                    ConnectorCall(
+                        connector=connector,
+                        method=stats.method,
+                        path=stats.endpoint,
+                        status=stats.status or 0,
+                        duration_ms=stats.duration_s * 1000,
+                        ratelimit_limit=stats.ratelimit_limit,
+                        ratelimit_remaining=stats.ratelimit_remaining,
+                    )
+                )
+        except Exception:  # metrics must never break a delivery
+            log.warning("could not record a PagerDuty call for metrics", exc_info=True)
+
+    return record
+
+
+def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: object) -> PagerDutyClient:
+    config = registry.config(connector)
+    return PagerDutyClient(
+        config.base_url,
+        registry.api_key(connector),
+        from_email=config.custom.from_email,
+        on_response=call_recorder(registry.store, connector.name),
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,164 @@
+"""PagerDuty Webhooks v3 in: `POST /connectors/{name}/webhook`.
+
+The endpoint checks the signature on the raw body against every secret (401, nothing stored, when
+none matches), parses the envelope (400 with the reason when it is not an event: PagerDuty would retry
+a 5xx for 48 hours), stores the delivery under its event id (a redelivery is answered 200 and does
+nothing) together with an outbox job, and answers 202. A worker applies it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.clock import as_utc, utcnow
+from bot.connectors import secrets
+from bot.connectors.models import PagerDutyNoteSent, WebhookDelivery
+from bot.connectors.pd_outbound import OUR_NOTE_MARK
+from bot.connectors.pd_apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from bot.connectors.registry import ConnectorNotFound, ConnectorRegistry
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue
+from bot.workers import GiveUp
+from integrations.pagerduty.webhook_models import IncidentData, IncidentNoteData, InvalidWebhookPayload, WebhookEvent, parse_event
+from integrations.pagerduty.webhook_signature import verify
+
+log = logging.getLogger(__name__)
+INBOUND_PREFIX = "pagerduty-in"
+MAX_BODY = 1_000_000
+
+
+def inbound_destination(name: str) -> str:
+    return f"{INBOUND_PREFIX}:{name}"
+
+
+class WebhookReceiver:
+    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+        self.im = im
+        self.registry = registry
+
+    def route(self) -> Route:
+        return Route("/connectors/{name}/webhook", self.endpoint, methods=["POST"])
+
+    async def endpoint(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        status, answer = await run_in_threadpool(
+            self.receive, request.path_params["name"], body, request.headers.get("x-pagerduty-signature")
+        )
+        return JSONResponse(answer, status_code=status)
+
+    def receive(self, name: str, body: bytes, signature: str | None) -> tuple[int, dict[str, object]]:
+        try:
+            connector = self.registry.get(name)
+            candidates = self.registry.webhook_secrets(connector)
+        except ConnectorNotFound:
+            return 404, {"error": f"no connector named {name}"}
+        except secrets.SecretError:
+            log.error("connector %s: webhook secret cannot be opened (IM_SECRET_KEY?)", name)
+            return 503, {"error": "webhook secret unavailable"}
+        if not candidates or not verify(body, signature, candidates):
+            return 401, {"error": "invalid signature"}
+        try:
+            event = parse_event(body)
+        except InvalidWebhookPayload as exc:
+            return 400, {"error": exc.reason}
+        delivery = WebhookDelivery(connector=name, event_id=event.id, event_type=event.event_type,
+                                   occurred_at=as_utc(event.occurred_at), body=body.decode("utf-8", "replace"))
+        try:
+            with self.im.store.transaction() as session:
+                session.add(delivery)
+                session.flush()
+                enqueue(session, JobSpec(inbound_destination(name), "webhook", {"delivery_id": delivery.id}), None,
+                        ordering_key=f"{inbound_destination(name)}:{event.incident_id or '-'}")
+        except IntegrityError:
+            return 200, {"status": "duplicate", "event_id": event.id}
+        self.im.outbox_ready.set()
+        return 202, {"status": "accepted", "event_id": event.id}
+
+
+def remote_from_webhook(data: IncidentData) -> RemoteIncident:
+    return RemoteIncident(
+        id=data.id,
+        number=data.number,
+        title=data.title or "",
+        status=data.status or "triggered",
+        urgency=data.urgency,
+        service_id=data.service.id if data.service else "",
+        service_name=data.service.summary if data.service else None,
+        html_url=data.html_url,
+        incident_key=data.incident_key,
+        assignees=[(a.id, a.summary) for a in data.assignees],
+    )
+
+
+class WebhookProcessor:
+    """The worker side: apply one stored delivery."""
+
+    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+        self.im = im
+        self.registry = registry
+        self.applier = RemoteApplier(im)
+
+    def deliver(self, job: OutboxJob) -> None:
+        with self.im.store.read() as session:
+            delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
+        if delivery is None:
+            raise GiveUp("the stored webhook delivery is gone")
+        try:
+            outcome = self.apply(delivery.connector, parse_event(delivery.body.encode()))
+        except ConnectorNotFound:
+            outcome = "ignored: connector removed"
+        with self.im.store.transaction() as session:
+            row = session.get(WebhookDelivery, delivery.id)
+            if row is not None:
+                row.outcome, row.processed_at = outcome, utcnow()
+                session.add(row)
+
+    def apply(self, name: str, event: WebhookEvent) -> str:
+        connector = self.registry.get(name)
+        config = self.registry.config(connector)
+        if event.event_type == "pagey.ping":
+            return "ping received"
+        if not config.inbound:
+            return "ignored: connector is outbound-only"
+        actor = agent_actor(event.agent.id if event.agent else None, event.agent.summary if event.agent else None)
+        at: datetime = as_utc(event.occurred_at)
+        key = f"pd-event:{name}:{event.id}"
+        if isinstance(event.data, IncidentNoteData):
+            return self._annotated(name, event.data, actor, at, key)
+        if not isinstance(event.data, IncidentData):
+            return f"ignored: {event.event_type} is not used"
+        report = Report(name, config, remote_from_webhook(event.data), key, actor, at)
+        link, created = self.applier.ensure_incident(report)
+        if link is None:
+            return created or "ignored: no incident"
+        kind = event.event_type.removeprefix("incident.")
+        if kind in ("escalated", "reassigned"):
+            outcome = self.applier.apply_assignment(report, link, kind)
+        elif kind in ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened"):
+            note = "Reopened in PagerDuty" if kind == "reopened" else None
+            outcome = self.applier.apply_status(report, link, note=note)
+        else:
+            outcome = f"ignored: {event.event_type} is not used"
+        return f"{created}; {outcome}" if created else outcome
+
+    def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
+        link = self.applier.find_link(name, note.incident.id)
+        if link is None:
+            return "ignored: note on an incident we do not know"
+        with self.im.store.read() as session:
+            if session.get(PagerDutyNoteSent, note.id) is not None:
+                return "no change (our own note)"
+        if note.content.endswith(OUR_NOTE_MARK):
+            return "no change (our own note, reported before its answer was recorded)"
+        change = self.im.incidents.add_note(link.incident_id, note.content, actor=actor, at=at, once_key=key,
+                                            context={"connector": name})
+        return "note added" if change.changed else "no change (seen before)"

@@ -1,0 +1,288 @@
+"""im -> PagerDuty: which timeline steps become PagerDuty jobs, and how each job is delivered.
+
+Rule 3 (no echo): a step that came from PagerDuty (origin `pagerduty`) never makes a PagerDuty job.
+Creates carry an incident_key derived from the connector, incident and service, so a retried create
+finds the incident it made the first time instead of paging twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.clock import utcnow
+from bot.connectors import secrets
+from bot.connectors.config import PagerDutyConfig
+from bot.connectors.models import Connector, PagerDutyLink, PagerDutyNoteSent, SyncRun
+from bot.connectors.pd_client import client_for
+from bot.connectors.registry import ConnectorRegistry
+from bot.domain.errors import DomainError
+from bot.domain.incidents import Actor
+from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
+from bot.domain.outbox import JobSpec
+from bot.workers import GiveUp, RetryLater
+from integrations.pagerduty import mapping
+from integrations.pagerduty.client import PagerDutyClient
+from integrations.pagerduty.errors import PagerDutyError, RateLimitedError, UnavailableError
+
+log = logging.getLogger(__name__)
+
+DESTINATION_PREFIX = "pagerduty"
+OUR_NOTE_MARK = " — via im"  # ends every note we post, so its webhook echo is recognised even in a race
+
+
+def destination(name: str) -> str:
+    return f"{DESTINATION_PREFIX}:{name}"
+
+
+def incident_key(connector: str, incident_id: int, service: str, generation: int = 0) -> str:
+    key = f"im:{connector}:INC-{incident_id}:{service}"
+    return f"{key}:r{generation}" if generation else key
+
+
+def connector_actor(name: str) -> Actor:
+    return Actor(Origin.PAGERDUTY, f"connector/{name}", "PagerDuty")
+
+
+# -- subscriber: runs inside the domain transaction --------------------------------------------
+def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
+    remote_link = event.data.get("pagerduty_link")
+    if remote_link:  # an incident born in PagerDuty: link it in the same transaction as its declaration
+        session.add(PagerDutyLink(incident_id=incident.id, **remote_link))  # type: ignore[arg-type]
+    if event.origin == Origin.PAGERDUTY:
+        return []  # no echo
+    specs: list[JobSpec] = []
+    for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
+        config = PagerDutyConfig.model_validate(row.config)
+        if not config.outbound:
+            continue
+        specs += _jobs_for(row.name, config, incident, event)
+    return specs
+
+
+def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
+    dest, payload = destination(name), {"event_id": event.id}
+    if event.kind == "declared":
+        return [JobSpec(dest, "create", {**payload, "service": s}) for s in incident.services]
+    if event.kind == "status":
+        jobs = [JobSpec(dest, "status", payload)]
+        if event.data.get("note") and config.custom.sync_notes:
+            jobs.append(JobSpec(dest, "note", payload))
+        return jobs
+    if event.kind in ("note", "sla") and config.custom.sync_notes:
+        return [JobSpec(dest, "note", payload)]
+    if event.kind == "severity":
+        mapping_ = config.custom.urgency_mapping
+        if mapping.urgency_for(event.data["from"], mapping_) != mapping.urgency_for(event.data["to"], mapping_):
+            return [JobSpec(dest, "urgency", payload)]
+    return []
+
+
+# -- delivery: runs in a worker, no transaction open across calls -----------------------------
+class PagerDutyDelivery:
+    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+        self.im = im
+        self.registry = registry
+
+    def deliver(self, job: OutboxJob) -> None:
+        name = job.destination.split(":", 1)[1]
+        started = time.monotonic()
+        ok, error = True, None
+        try:
+            connector = self.registry.get(name)
+            config = self.registry.config(connector)
+            with client_for(self.registry, connector) as client:
+                with self.im.store.read() as session:
+                    event = session.get(TimelineEvent, job.payload["event_id"])
+                    incident = session.get(Incident, event.incident_id) if event else None
+                if event is None or incident is None:
+                    raise GiveUp("the timeline step is gone")
+                handler = getattr(self, f"_{job.kind}")
+                handler(client, name, config, incident, event, job.payload)
+        except RateLimitedError as exc:
+            ok, error = False, exc.user_message
+            raise RetryLater(exc.user_message, delay=exc.retry_after, rate_limited=True) from None
+        except UnavailableError as exc:
+            ok, error = False, exc.user_message
+            raise RetryLater(exc.user_message) from None
+        except PagerDutyError as exc:
+            ok, error = False, exc.user_message
+            raise GiveUp(exc.user_message) from None
+        except (secrets.SecretError, DomainError) as exc:
+            ok, error = False, str(exc)
+            raise GiveUp(str(exc)) from None
+        except (RetryLater, GiveUp) as exc:
+            ok, error = False, str(exc)
+            raise
+        finally:
+            with self.im.store.transaction() as session:
+                session.add(SyncRun(connector=name, kind=job.kind, incident_id=job.incident_id, ok=ok,
+                                    duration_ms=(time.monotonic() - started) * 1000, error=error))
+
+    # -- job kinds ---------------------------------------------------------------------------
+    def _create(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
+                event: TimelineEvent, payload: dict[str, Any]) -> None:
+        service = payload["service"]
+        link = self._link(name, incident.id, service)  # type: ignore[arg-type]
+        if link is not None and link.pd_incident_id:
+            self._announce_link(name, incident, link, "created")  # a retry after the create answered
+            return
+        pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
+        if not pd_service:
+            raise GiveUp(f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
+                         f"--im-service {service} --pd-service PXXXXXX) or set a default service_id")
+        policy = config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id
+        remote = client.create_incident(
+            title=incident.title,
+            service_id=pd_service,
+            urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
+            incident_key=incident_key(name, incident.id, service),  # type: ignore[arg-type]
+            details=self._details(config, incident),
+            escalation_policy_id=policy,
+            from_email=self._from(client, incident.declared_by),
+        )
+        link = self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
+        self._announce_link(name, incident, link, "created")
+
+    def _status(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
+                event: TimelineEvent, payload: dict[str, Any]) -> None:
+        verb, note = event.data.get("verb"), event.data.get("note")
+        if verb == "reopen":
+            self._reopen(client, name, config, incident, event)
+            return
+        target = mapping.TO_PAGERDUTY_STATUS[event.data["to"]]
+        if verb == "resolve" and not config.custom.auto_resolve:
+            return  # resolved here, left to people in PagerDuty until the incident is closed
+        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+            if not link.pd_incident_id or link.status == target or link.status == "resolved":
+                continue
+            if target == "triggered":
+                continue  # PagerDuty has no "unacknowledge" through the REST API
+            remote = client.update_incident(
+                link.pd_incident_id, status=target, resolution=note if target == "resolved" else None,
+                from_email=self._from(client, event.actor),
+            )
+            self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+
+    def _reopen(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> None:
+        """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
+        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+            if link.status != "resolved":
+                continue
+            remote = client.create_incident(
+                title=incident.title,
+                service_id=link.pd_service_id,
+                urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
+                incident_key=incident_key(name, incident.id, link.service, generation=event.id or 1),  # type: ignore[arg-type]
+                details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
+                escalation_policy_id=config.custom.escalation_mappings.get(link.service) or config.custom.escalation_policy_id,
+                from_email=self._from(client, event.actor),
+            )
+            previous = link.pd_incident_number
+            link = self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+            self.im.incidents.record(
+                incident.id, "link",  # type: ignore[arg-type]
+                f"PagerDuty cannot reopen a resolved incident: triggered PagerDuty #{link.pd_incident_number} "
+                f"on {link.pd_service_id} ({link.service}) in place of #{previous}",
+                actor=connector_actor(name), context={"connector": name, "pd_incident_id": link.pd_incident_id},
+                once_key=f"pd-link:{name}:{link.pd_incident_id}",
+            )
+
+    def _note(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
+              event: TimelineEvent, payload: dict[str, Any]) -> None:
+        with self.im.store.read() as session:
+            who = self.im.display_name(session, event.actor)
+        text = event.data.get("note") if event.kind == "status" else event.text
+        content = f"{text} ({who}){OUR_NOTE_MARK}"
+        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+            if not link.pd_incident_id:
+                continue
+            note = client.add_note(link.pd_incident_id, content, from_email=self._from(client, event.actor))
+            with self.im.store.transaction() as session:
+                if session.get(PagerDutyNoteSent, note.id) is None:
+                    session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
+
+    def _urgency(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
+                 event: TimelineEvent, payload: dict[str, Any]) -> None:
+        urgency = mapping.urgency_for(event.data["to"], config.custom.urgency_mapping)
+        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+            if link.pd_incident_id and link.status != "resolved" and link.urgency != urgency:
+                remote = client.update_incident(link.pd_incident_id, urgency=urgency, from_email=self._from(client, event.actor))
+                self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _from(self, client: PagerDutyClient, actor: str) -> str | None:
+        """The acting person's email when PagerDuty knows them, else the connector's from_email."""
+        with self.im.store.read() as session:
+            email = self.im.actor_email(session, actor)
+        if email and _is_pagerduty_user(client, email):
+            return email
+        return None  # the client falls back on the connector's from_email
+
+    def _details(self, config: PagerDutyConfig, incident: Incident) -> str:
+        view = self.im.describe(incident)
+        lines = [f"{incident.ref} ({incident.severity}) declared in im by {view.declared_by}", f"Services: {', '.join(incident.services)}"]
+        if incident.description:
+            lines += ["", incident.description]
+        slack = [link.url for link in view.links if link.system == "slack" and link.url]
+        if slack:
+            lines += ["", f"Slack thread: {slack[0]}"]
+        fields = {"id": incident.ref, "title": incident.title, "severity": incident.severity, "services": ", ".join(incident.services),
+                  "description": incident.description or "", "declared_by": view.declared_by}
+        for im_field, pd_field in config.custom_field_mappings.items():
+            if im_field in fields:
+                lines.append(f"{pd_field}: {fields[im_field]}")
+        return "\n".join(lines)
+
+    def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
+        with self.im.store.read() as session:
+            return session.exec(select(PagerDutyLink).where(
+                PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
+            )).first()
+
+    def _links(self, name: str, incident_id: int) -> list[PagerDutyLink]:
+        with self.im.store.read() as session:
+            return list(session.exec(select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id)))
+
+    def _save_link(self, name: str, incident_id: int, service: str, remote: Any) -> PagerDutyLink:
+        with self.im.store.transaction() as session:
+            link = session.exec(select(PagerDutyLink).where(
+                PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
+            )).first() or PagerDutyLink(connector=name, incident_id=incident_id, service=service, pd_service_id=remote.service.id)
+            link.pd_service_id = remote.service.id
+            link.pd_incident_id, link.pd_incident_number = remote.id, remote.incident_number
+            link.incident_key, link.html_url = remote.incident_key, remote.html_url
+            link.status, link.urgency = remote.status, remote.urgency
+            link.assignees = remote.assignee_ids
+            link.updated_at = utcnow()
+            session.add(link)
+            return link
+
+    def _announce_link(self, name: str, incident: Incident, link: PagerDutyLink, what: str) -> None:
+        self.im.incidents.record(
+            incident.id, "link",  # type: ignore[arg-type]
+            f"PagerDuty incident #{link.pd_incident_number} {what} on {link.pd_service_id} ({link.service})",
+            actor=connector_actor(name),
+            context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
+            once_key=f"pd-link:{name}:{link.pd_incident_id}",
+        )
+
+
+_PD_USERS: dict[tuple[str, str], tuple[bool, float]] = {}
+
+
+def _is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
+    """Looked up once an hour per email: the answer changes rarely and costs an API call."""
+    key = (client.base_url, email.lower())
+    cached = _PD_USERS.get(key)
+    if cached and time.monotonic() - cached[1] < 3600:
+        return cached[0]
+    try:
+        known = client.find_user_by_email(email) is not None
+    except PagerDutyError:
+        return False
+    _PD_USERS[key] = (known, time.monotonic())
+    return known

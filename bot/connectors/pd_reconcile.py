@@ -1,0 +1,147 @@
+"""Reconciliation: read what changed in PagerDuty since the last sync and apply the differences.
+
+Heals what webhooks missed. PagerDuty's change log (`/log_entries`, with incidents included) is read in
+pages of 100, so 100 changed incidents cost one call however many incidents the account holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from bot.clock import as_utc, utcnow
+from bot.connectors.models import Connector, PagerDutyLink, SyncRun
+from bot.connectors.pd_apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from bot.connectors.pd_client import client_for
+from bot.connectors.registry import ConnectorRegistry
+from bot.connectors.pd_outbound import destination
+from bot.domain.incidents import parse_ref
+from bot.domain.models import JobStatus, OutboxJob
+from integrations.pagerduty.errors import PagerDutyError
+from integrations.pagerduty.models import Incident as PDIncident
+
+FIRST_SYNC_WINDOW = timedelta(days=1)
+Progress = Callable[[int, str], None]
+
+
+@dataclass
+class SyncResult:
+    seen: int = 0
+    changed: int = 0
+    errors: int = 0
+    error: str | None = None
+    duration_ms: float = 0.0
+    requeued: int = 0  # dead-lettered outbound jobs given another chance
+
+
+def remote_from_rest(incident: PDIncident) -> RemoteIncident:
+    return RemoteIncident(
+        id=incident.id,
+        number=incident.incident_number,
+        title=incident.title,
+        status=incident.status,
+        urgency=incident.urgency,
+        service_id=incident.service.id,
+        service_name=incident.service.summary,
+        html_url=incident.html_url,
+        incident_key=incident.incident_key,
+        assignees=[(a.assignee.id, a.assignee.summary) for a in incident.assignments],
+        changed_at=incident.last_status_change_at or incident.updated_at or incident.created_at,
+    )
+
+
+class Reconciler:
+    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+        self.im = im
+        self.registry = registry
+        self.applier = RemoteApplier(im)
+
+    def claim_due(self, name: str, interval: int, now: datetime | None = None) -> bool:
+        """Take this interval's sync for this process. An atomic conditional UPDATE: when replicas
+        share a database, exactly one of them wins each interval."""
+        now = now or utcnow()
+        with self.im.store.transaction() as session:
+            result = session.execute(
+                update(Connector)
+                .where(col(Connector.name) == name)
+                .where((col(Connector.next_sync_at).is_(None)) | (col(Connector.next_sync_at) <= now))
+                .values(next_sync_at=now + timedelta(seconds=interval))
+            )
+            return bool(result.rowcount)
+
+    def sync(self, name: str, *, incident: str | None = None, progress: Progress | None = None) -> SyncResult:
+        started = time.monotonic()
+        connector = self.registry.get(name)
+        config = self.registry.config(connector)
+        result = SyncResult()
+        until = utcnow()
+        result.requeued = self._requeue_dead(name, incident)
+        if not config.inbound:
+            self._record(name, result, None)
+            return result
+        try:
+            with client_for(self.registry, connector) as client:
+                if incident is not None:
+                    remotes = [client.get_incident(link.pd_incident_id) for link in self._links(name, incident) if link.pd_incident_id]
+                else:
+                    since = as_utc(connector.last_sync_until) if connector.last_sync_until else until - FIRST_SYNC_WINDOW
+                    remotes = client.iter_changed_incidents(since=since, until=until)
+                for remote in remotes:
+                    result.seen += 1
+                    if progress:
+                        progress(result.seen, f"PagerDuty #{remote.incident_number}")
+                    try:
+                        if self._apply(name, config, remote_from_rest(remote)):
+                            result.changed += 1
+                    except Exception as exc:  # one bad incident must not stop the sync
+                        result.errors += 1
+                        result.error = f"#{remote.incident_number}: {exc}"
+        except PagerDutyError as exc:
+            result.errors += 1
+            result.error = exc.user_message
+        result.duration_ms = (time.monotonic() - started) * 1000
+        self._record(name, result, until if incident is None and result.error is None else None)
+        return result
+
+    def _apply(self, name: str, config, remote: RemoteIncident) -> bool:  # type: ignore[no-untyped-def]
+        if not config.inbound:
+            return False  # outbound-only: PagerDuty's side never flows back
+        key = f"pd-sync:{name}:{remote.id}:{remote.status}:{remote.changed_at.isoformat() if remote.changed_at else ''}"
+        report = Report(name, config, remote, key, agent_actor(None, "PagerDuty (sync)"), remote.changed_at)
+        link, created = self.applier.ensure_incident(report)
+        if link is None:
+            return False
+        outcome = self.applier.apply_status(report, link)
+        return bool(created) or not outcome.startswith(("no change", "ignored"))
+
+    def _requeue_dead(self, name: str, incident: str | None) -> int:
+        query = update(OutboxJob).where(col(OutboxJob.destination) == destination(name), col(OutboxJob.status) == JobStatus.DEAD)
+        if incident is not None:
+            query = query.where(col(OutboxJob.incident_id) == parse_ref(incident))
+        with self.im.store.transaction() as session:
+            count = session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())).rowcount
+        if count:
+            self.im.outbox_ready.set()
+        return count
+
+    def _links(self, name: str, ref: str) -> list[PagerDutyLink]:
+        with self.im.store.read() as session:
+            return list(session.exec(select(PagerDutyLink).where(
+                PagerDutyLink.connector == name, PagerDutyLink.incident_id == parse_ref(ref))))
+
+    def _record(self, name: str, result: SyncResult, until: datetime | None) -> None:
+        with self.im.store.transaction() as session:
+            row = session.exec(select(Connector).where(Connector.name == name)).first()
+            if row is not None:
+                row.last_sync_at = utcnow()
+                row.last_sync_error = result.error
+                if until is not None:
+                    row.last_sync_until = until
+                session.add(row)
+            session.add(SyncRun(connector=name, kind="reconcile", ok=result.errors == 0, duration_ms=result.duration_ms,
+                                error=result.error))

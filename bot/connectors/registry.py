@@ -1,0 +1,119 @@
+"""Stored connectors: add, read, change, remove; secrets sealed on the way in, opened only to call out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.clock import utcnow
+from bot.connectors import secrets
+from bot.connectors.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
+from bot.connectors.models import Connector
+from bot.store import Store
+
+TYPES = ("pagerduty",)
+
+
+class ConnectorNotFound(ConnectorConfigError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no connector named '{name}' (see: im connector list)")
+
+
+class ConnectorRegistry:
+    def __init__(self, store: Store, secret_key: str | None) -> None:
+        self.store = store
+        self.secret_key = secret_key
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, name: str) -> Connector:
+        with self.store.read() as session:
+            return self.get_in(session, name)
+
+    @staticmethod
+    def get_in(session: Session, name: str) -> Connector:
+        row = session.exec(select(Connector).where(Connector.name == name)).first()
+        if row is None:
+            raise ConnectorNotFound(name)
+        return row
+
+    def all(self) -> list[Connector]:
+        with self.store.read() as session:
+            return list(session.exec(select(Connector).order_by(col(Connector.name))))
+
+    @staticmethod
+    def config(connector: Connector) -> PagerDutyConfig:
+        return PagerDutyConfig.model_validate(connector.config)
+
+    def api_key(self, connector: Connector) -> str:
+        return secrets.reveal(connector.api_key, self.secret_key)
+
+    def webhook_secrets(self, connector: Connector) -> list[str]:
+        if not connector.webhook_secrets:
+            return []
+        return list(json.loads(secrets.reveal(connector.webhook_secrets, self.secret_key)))
+
+    # -- changes -----------------------------------------------------------------------------
+    def add(self, name: str, type_: str, raw: dict[str, Any]) -> Connector:
+        check_name(name)
+        if type_ not in TYPES:
+            raise ConnectorConfigError(f"unknown connector type '{type_}' (expected: {', '.join(TYPES)})")
+        config, api_key = validate_pagerduty(raw)
+        if not api_key:
+            raise ConnectorConfigError("api_key: required (the key itself, or env:VAR_NAME)")
+        sealed = self._seal(api_key, "api_key")
+        row = Connector(name=name, type=type_, config=config.model_dump(mode="json"), api_key=sealed, next_sync_at=utcnow())
+        try:
+            with self.store.transaction() as session:
+                session.add(row)
+        except IntegrityError:
+            raise ConnectorConfigError(f"a connector named '{name}' exists already (im connector remove {name} first)") from None
+        return row
+
+    def set_api_key(self, name: str, api_key: str) -> Connector:
+        if not api_key.strip():
+            raise ConnectorConfigError("--api-key: must not be empty")
+        sealed = self._seal(api_key, "--api-key")
+        return self._change(name, lambda row: setattr(row, "api_key", sealed))
+
+    def configure(self, name: str, change: Callable[[dict[str, Any]], None]) -> Connector:
+        """Apply `change` to the JSON config, then validate the whole of it again."""
+
+        def apply(row: Connector) -> None:
+            data = json.loads(json.dumps(row.config))
+            change(data)
+            config, _ = validate_pagerduty(data)
+            row.config = config.model_dump(mode="json")
+
+        return self._change(name, apply)
+
+    def set_webhook(self, name: str, *, subscription_id: str | None, secret_list: list[str] | None, enabled: bool) -> Connector:
+        sealed = self._seal(json.dumps(secret_list), "webhook secret") if secret_list else None
+
+        def apply(row: Connector) -> None:
+            row.webhook_subscription_id = subscription_id
+            row.webhook_secrets = sealed
+            row.webhook_enabled = enabled
+
+        return self._change(name, apply)
+
+    def remove(self, name: str) -> None:
+        with self.store.transaction() as session:
+            session.delete(self.get_in(session, name))
+
+    def _change(self, name: str, apply: Callable[[Connector], None]) -> Connector:
+        with self.store.transaction() as session:
+            row = self.get_in(session, name)
+            apply(row)
+            row.updated_at = utcnow()
+            session.add(row)
+            return row
+
+    def _seal(self, value: str, field: str) -> str:
+        try:
+            return secrets.seal(value, self.secret_key)
+        except secrets.SecretError as exc:
+            raise ConnectorConfigError(f"{field}: {exc}") from None

@@ -1,0 +1,42 @@
+"""Plugs connectors into the app: domain subscriber, incident links, routes, deliveries, scheduler."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from bot.connectors.models import PagerDutyLink
+from bot.connectors.pd_inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
+from bot.connectors.pd_outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
+from bot.connectors.registry import ConnectorRegistry
+from bot.connectors.scheduler import Scheduler, Ticker
+from bot.domain.models import Incident
+from bot.domain.outbox import Subscriber
+from commands.results import ExternalLink
+
+
+def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
+    key = im.settings.secret_key.get_secret_value() if im.settings.secret_key else None
+    return ConnectorRegistry(im.store, key)
+
+
+def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
+    rows = session.exec(select(PagerDutyLink).where(PagerDutyLink.incident_id == incident.id).order_by(PagerDutyLink.id)).all()
+    return [
+        ExternalLink(system="pagerduty", label=f"PagerDuty #{r.pd_incident_number} ({r.service})" if r.pd_incident_number
+                     else f"PagerDuty ({r.service}): creating", url=r.html_url, status=r.status)
+        for r in rows
+    ]
+
+
+def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
+    subscribers.append(pagerduty_jobs)
+    im.link_providers.append(pagerduty_links)
+
+    def runtime_hook(runtime) -> None:  # type: ignore[no-untyped-def]
+        registry = registry_for(im)
+        runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
+        runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)
+        runtime.extra_routes.append(WebhookReceiver(im, registry).route())
+        runtime.background.append(Scheduler(Ticker(im, registry)))
+
+    im.runtime_hooks.append(runtime_hook)

@@ -1,0 +1,50 @@
+"""Mapping between im and PagerDuty: statuses, urgencies, services. Pure functions on plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+DEFAULT_URGENCY = {"SEV-1": "high", "SEV-2": "high", "SEV-3": "low", "SEV-4": "low"}
+
+# im status -> the PagerDuty status it corresponds to (closed is a resolved incident in PagerDuty)
+TO_PAGERDUTY_STATUS = {"open": "triggered", "mitigated": "acknowledged", "resolved": "resolved", "closed": "resolved"}
+FROM_PAGERDUTY_STATUS = {"triggered": "open", "acknowledged": "mitigated", "resolved": "resolved"}
+
+
+def urgency_for(severity: str, mapping: Mapping[str, str] | None = None) -> str:
+    return {**DEFAULT_URGENCY, **(mapping or {})}.get(severity, "high")
+
+
+def severity_for(urgency: str | None, mapping: Mapping[str, str] | None = None) -> str:
+    """The least severe severity that maps to this urgency: a page from PagerDuty becomes an incident
+    without opening a SEV-1 war room unless the mapping says so."""
+    merged = {**DEFAULT_URGENCY, **(mapping or {})}
+    matches = [sev for sev in SEVERITIES if merged.get(sev) == (urgency or "high")]
+    return matches[-1] if matches else "SEV-2"
+
+
+def pd_service_for(service: str, mappings: Mapping[str, str], default: str | None) -> str | None:
+    return mappings.get(service) or mappings.get("default") or default
+
+
+def im_service_for(pd_service_id: str, pd_service_name: str | None, mappings: Mapping[str, str]) -> str:
+    for name, pd_id in mappings.items():
+        if pd_id == pd_service_id and name != "default":
+            return name
+    slug = "".join(c if c.isalnum() else "-" for c in (pd_service_name or pd_service_id).lower()).strip("-")
+    return "-".join(part for part in slug.split("-") if part)[:64] or pd_service_id.lower()
+
+
+def verb_towards(current_im_status: str, pd_status: str) -> str | None:
+    """The domain verb that brings an im incident to where PagerDuty says it is (None: nothing to do)."""
+    target = FROM_PAGERDUTY_STATUS.get(pd_status)
+    if target is None or TO_PAGERDUTY_STATUS.get(current_im_status) == pd_status:
+        return None
+    if target == "mitigated":
+        return "acknowledge" if current_im_status == "open" else None
+    if target == "resolved":
+        return "resolve" if current_im_status in ("open", "mitigated") else None
+    if target == "open":
+        return "unacknowledge" if current_im_status == "mitigated" else "reopen"
+    return None
