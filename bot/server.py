@@ -24,8 +24,9 @@ log = logging.getLogger("im")
 class Runtime:
     """Everything `im serve` runs besides HTTP: the outbox workers (and, with connectors, the scheduler)."""
 
-    def __init__(self, im: Im, *, worker_threads: int | None = None, poll: float = 1.0) -> None:
+    def __init__(self, im: Im, *, worker_threads: int | None = None, poll: float = 1.0, scheduler: bool = True) -> None:
         self.im = im
+        self.scheduler_enabled = scheduler  # tests drive the scheduler's ticks themselves
         self.deliveries: dict[str, Any] = {}
         self.slack_client = None
         self.bolt = None

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import freezegun
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -15,6 +16,14 @@ from tests.harness import SIGNING_SECRET, BOT_TOKEN, AppHarness, make_settings  
 from tests.fakes.slack_api import FakeSlack
 
 POSTGRES_URL = os.environ.get("IM_TEST_POSTGRES_URL")
+
+# Tests freeze the clock of the code under test (timers, retries, SLAs), not the machinery that serves
+# it: the served app's event loop and the HTTP clients and servers keep real time, or a frozen tick
+# would leave the loop waiting for a monotonic time that real time reaches hours later.
+freezegun.configure(extend_ignore_list=[
+    "asyncio", "uvicorn", "anyio", "starlette", "h11", "httpcore", "httpx", "socketserver", "selectors",
+    "http.server", "concurrent.futures", "urllib3", "urllib.request",
+])
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

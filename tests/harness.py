@@ -32,13 +32,23 @@ def make_settings(database_url: str, fake_slack: FakeSlack | None = None, **extr
     return load_settings(**values)
 
 
+def reserve_socket() -> socket.socket:
+    """A bound socket on a free port, so its URL is known before the app (and its settings) exist."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 class ServedApp:
     """uvicorn in a thread, on a socket we bound ourselves (port 0: no clashes)."""
 
-    def __init__(self, asgi_app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, asgi_app: Any, sock: socket.socket | None = None) -> None:
+        self.sock = sock or reserve_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(asgi_app, log_level="warning", lifespan="on", limit_concurrency=1000, backlog=2048)
@@ -58,12 +68,13 @@ class ServedApp:
 
 
 class AppHarness:
-    def __init__(self, settings: Settings, fake_slack: FakeSlack | None, *, background: bool = True) -> None:
+    def __init__(self, settings: Settings, fake_slack: FakeSlack | None, *, background: bool = True,
+                 sock: socket.socket | None = None) -> None:
         self.settings = settings
         self.fake = fake_slack
         self.im: Im = build(settings)
-        self.runtime = Runtime(self.im, poll=0.05)
-        self.served = ServedApp(create_app(self.im, self.runtime, start_background=background))
+        self.runtime = Runtime(self.im, poll=0.05, scheduler=False)
+        self.served = ServedApp(create_app(self.im, self.runtime, start_background=background), sock)
         self.url = self.served.url
         self.slack = sr.SlackClient(self.url, SIGNING_SECRET)
 

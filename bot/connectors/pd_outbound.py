@@ -94,7 +94,8 @@ class PagerDutyDelivery:
         try:
             connector = self.registry.get(name)
             config = self.registry.config(connector)
-            with client_for(self.registry, connector) as client:
+            # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
+            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None

@@ -37,6 +37,7 @@ def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyp
         runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)
         runtime.extra_routes.append(WebhookReceiver(im, registry).route())
-        runtime.background.append(Scheduler(Ticker(im, registry)))
+        if runtime.scheduler_enabled:
+            runtime.background.append(Scheduler(Ticker(im, registry)))
 
     im.runtime_hooks.append(runtime_hook)

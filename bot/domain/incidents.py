@@ -172,8 +172,10 @@ class IncidentService:
             if current == rule.target:
                 return Change(incident, None)  # already there: not an error, not an event
             when = as_utc(at) if at else utcnow()
-            if at is not None and when < incident.status_changed_at:
-                return Change(incident, None)  # a report older than what we know: out of order
+            if at is not None and when.replace(microsecond=0) < incident.status_changed_at.replace(microsecond=0):
+                # a report older than what we know: out of order. Compared to the second, because
+                # other systems (PagerDuty) report times to the second.
+                return Change(incident, None)
             if current not in rule.allowed_from:
                 raise InvalidTransition(f"{incident.ref} is {current.value}: {rule.refusal}")
             self._stamp(incident, rule, when, note)

@@ -27,7 +27,8 @@ def build_bolt_app(im: Im, client: WebClient) -> App:
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
     app = App(
-        client=client,
+        # Bolt hands each listener a client with the token from authorize(); this one carries none
+        client=WebClient(base_url=client.base_url, timeout=client.timeout),
         authorize=authorize,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "socket-mode",
         process_before_response=True,

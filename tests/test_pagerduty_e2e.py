@@ -1,0 +1,242 @@
+"""The PagerDuty connector end to end: Slack and the terminal in, the fake PagerDuty out, signed
+webhooks back in, over real HTTP on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from freezegun import freeze_time
+from sqlmodel import select
+
+from bot.clock import utcnow
+from bot.connectors.models import Connector, PagerDutyLink, WebhookDelivery
+from bot.domain.models import Incident, JobStatus, OutboxJob
+from bot.slack import render
+from integrations.pagerduty.webhook_signature import sign
+from tests.fakes.pagerduty_api import FakePagerDuty
+from tests.fakes.slack_api import FakeSlack
+from tests.pd_support import PagerDutyWorld, pagerduty_account
+
+CHANNEL = "C0INCIDENT"
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    fake = pagerduty_account()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> Iterator[PagerDutyWorld]:  # type: ignore[no-untyped-def]
+    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
+    w.enable_webhook()
+    yield w
+    w.stop()
+
+
+def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    world.terminal.ok("connector", "map-escalation", "prod", "--service", "api", "--escalation-policy", "PESCAPI")
+    body = app.command('declare --sev SEV-2 --title "Database cluster failure" --service db,api --description "replica lag"').json()
+    assert "INC-1 declared" in body["text"]
+    app.wait_idle()
+    # one PagerDuty incident per service, on the mapped services, urgency from SEV-2, keyed for retries
+    by_service = {i.service_id: i for i in pd.incidents.values()}
+    assert set(by_service) == {"PDAT001", "PAPI001"}
+    db = by_service["PDAT001"]
+    assert db.title == "Database cluster failure" and db.urgency == "high" and db.status == "triggered"
+    assert db.incident_key == "im:prod:INC-1:db" and db.escalation_policy_id == "PESC001"
+    assert by_service["PAPI001"].escalation_policy_id == "PESCAPI"
+    assert "replica lag" in str(db.details) and "slack.com/archives/C0INCIDENT" in str(db.details)
+    assert db.history[0].from_email == "alice@example.com", "the declarer is a PagerDuty user: acts as her"
+    root = app.fake.messages(CHANNEL)[0]
+    assert f"PagerDuty #{db.number} (db)" in json.dumps(root.blocks), "links on the root message"
+    assert "im status" and "PagerDuty #" in world.terminal.ok("status", "--incident", "INC-1")
+
+    # Bob (not a PagerDuty user) acknowledges: PagerDuty acknowledges with the connector's from_email
+    app.click(render.ACK_ACTION, "INC-1", user_id="U0BOB0001", user_name="bob")
+    app.command('note --incident INC-1 "failing over to replica 2"')
+    app.wait_idle()
+    assert {i.status for i in pd.incidents.values()} == {"acknowledged"}
+    assert db.history[-1].from_email == "ops@example.com"
+    assert [n.content for n in db.notes] == ["failing over to replica 2 (Alice Doe) — via im"]
+
+    # PagerDuty echoes what we did: nothing changes, nothing is sent back
+    writes = len(world.writes_to_pd())
+    events = len(app.im.incidents.timeline(1)[1])
+    for incident in pd.incidents.values():
+        pd.notify_subscriptions("incident.acknowledged", incident.id)
+        pd.notify_subscriptions("incident.annotated", incident.id)
+    app.wait_idle()
+    assert len(app.im.incidents.timeline(1)[1]) == events
+    assert len(world.writes_to_pd()) == writes
+
+    app.command('resolve --incident INC-1 --note "index rebuilt"')
+    app.wait_idle()
+    assert {(i.status, i.resolution) for i in pd.incidents.values()} == {("resolved", "index rebuilt")}
+    for incident in pd.incidents.values():
+        pd.notify_subscriptions("incident.resolved", incident.id)
+    app.wait_idle()
+    assert len(world.writes_to_pd()) == writes + 2 + 2  # the resolve note and status, per PagerDuty incident
+    assert pd.violations == [] and app.fake.violations == []
+
+
+def test_lifecycle_started_from_pagerduty(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    remote = pd.trigger_incident(service_id="PDAT001", title="Disk 95% on db-3", urgency="low")
+    pd.notify_subscriptions("incident.triggered", remote.id)
+    app.wait_idle()
+    incident = app.im.incidents.get(1)
+    assert incident.title == "Disk 95% on db-3" and incident.services == ["db"] and incident.severity == "SEV-4"
+    assert incident.declared_origin == "pagerduty"
+    root = app.fake.messages(CHANNEL)[0]
+    assert "Disk 95% on db-3" in root.text
+
+    pd.set_incident_status(remote.id, "acknowledged", agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.acknowledged", remote.id)
+    pd.reassign_incident(remote.id, ["PUALICE"], agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.reassigned", remote.id)
+    pd.add_incident_note(remote.id, "freed 20 GB of logs", user_id="PUCAROL")
+    pd.notify_subscriptions("incident.annotated", remote.id)
+    app.wait_idle()
+    assert app.im.incidents.get(1).status == "mitigated"
+    _, events = app.im.incidents.timeline(1)
+    assert [e.origin for e in events] == ["pagerduty"] * len(events)
+    assert any(e.kind == "assignment" and "now paging Alice Doe" in (e.text or "") for e in events)
+    assert any(e.kind == "note" and e.text == "freed 20 GB of logs" for e in events)
+    replies = app.fake.replies(CHANNEL, root.ts)
+    notice = [r for r in replies if "now paging Alice Doe" in r.text]
+    assert notice, "the escalation notice lands in the thread"
+    assert any(c.args.get("reply_broadcast") in (True, "true", "1") for c in app.fake.calls_to("chat.postMessage")
+               if "now paging" in str(c.args.get("text"))), "and is shown in the channel"
+
+    pd.set_incident_status(remote.id, "resolved", agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.resolved", remote.id)
+    app.wait_idle()
+    assert app.im.incidents.get(1).status == "resolved"
+    assert world.writes_to_pd() == [], "nothing that came from PagerDuty goes back to it"
+    assert pd.violations == [] and app.fake.violations == []
+
+
+def test_duplicate_out_of_order_and_forged_webhooks(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    remote = pd.trigger_incident(service_id="PDAT001", title="Replica lag", urgency="high")
+    secret = world.registry.webhook_secrets(world.registry.get("prod"))
+    url = f"{world.url}/connectors/prod/webhook"
+    t0 = utcnow()
+    assert pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 202
+    assert pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 200
+    # resolved (later) arrives before acknowledged (earlier): the incident ends resolved
+    pd.set_incident_status(remote.id, "resolved")
+    pd.send_webhook(url, "incident.resolved", remote.id, secrets=secret, event_id="EV3", occurred_at=t0 + timedelta(seconds=20))
+    ack_data = {**pd.build_event("incident.acknowledged", remote.id)["event"]["data"], "status": "acknowledged"}
+    pd.send_webhook(url, "incident.acknowledged", remote.id, secrets=secret, event_id="EV2",
+                    occurred_at=t0 + timedelta(seconds=10), data=ack_data)
+    app.wait_idle()
+    assert app.im.incidents.get(1).status == "resolved"
+    assert len(app.im.incidents.search()) == 1, "one incident for one PagerDuty incident, however often it is told"
+
+    # forged: wrong secret, no header, garbled header -> 401 and nothing stored
+    with app.im.store.read() as session:
+        stored = len(session.exec(select(WebhookDelivery)).all())
+    assert pd.send_webhook(url, "incident.acknowledged", remote.id, secrets=["not-the-secret"], event_id="EV4").status_code == 401
+    body = json.dumps(pd.build_event("incident.acknowledged", remote.id, event_id="EV5")).encode()
+    import httpx
+
+    assert httpx.post(url, content=body, headers={"Content-Type": "application/json"}).status_code == 401
+    assert httpx.post(url, content=body, headers={"X-PagerDuty-Signature": "v1=zz,garbage"}).status_code == 401
+    # signed but not an event: 400 with a reason, never a 5xx
+    bad = b'{"event": {"id": "EV6"}}'
+    answer = httpx.post(url, content=bad, headers={"X-PagerDuty-Signature": sign(bad, secret[0])})
+    assert answer.status_code == 400 and answer.json()["error"]
+    # an event type we do not use is stored and answered 2xx
+    other = pd.send_webhook(url, "service.updated", None, secrets=secret, event_id="EV7", data={"id": "PDAT001", "type": "service"})
+    assert other.status_code == 202
+    with app.im.store.read() as session:
+        assert len(session.exec(select(WebhookDelivery)).all()) == stored + 1
+    # secret rotation: PagerDuty signs with old and new secrets at once
+    rotated = pd.send_webhook(url, "incident.annotated", remote.id, secrets=["old-secret", secret[0]], event_id="EV8")
+    assert rotated.status_code == 202
+    assert world.writes_to_pd() == []
+
+
+def test_pagerduty_down_during_declare_creates_exactly_once(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    app.runtime.workers.stop()  # deliver by hand, under a frozen clock (the served app stays outside it)
+    pd.down = True
+    app.command("declare --sev SEV-1 --title \"Checkout down\" --service payments")
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(4):
+            app.runtime.dispatcher.run_once()
+            clock.tick(700)
+        job = [j for j in _jobs(world) if j.destination == "pagerduty:prod"][0]
+        assert job.status == JobStatus.PENDING and "unavailable" in (job.last_error or "")
+        assert pd.incidents == {}
+        pd.down = False
+        clock.tick(700)
+        app.runtime.dispatcher.drain()
+    assert len(pd.incidents) == 1, [(j.destination, j.kind, j.status, j.attempts, j.last_error) for j in _jobs(world)]
+    assert next(iter(pd.incidents.values())).service_id == "PGEN001"
+    assert [j.status for j in _jobs(world) if j.destination == "pagerduty:prod"] == [JobStatus.DONE]
+    # a create whose answer was lost is retried: the incident_key finds the same PagerDuty incident
+    with world.im.store.transaction() as session:
+        for link in session.exec(select(PagerDutyLink)):
+            session.delete(link)
+        job = session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty:prod")).one()
+        job.status, job.available_at = JobStatus.PENDING, utcnow()
+        session.add(job)
+    app.runtime.dispatcher.drain()
+    assert len(pd.incidents) == 1
+    assert world.links(1)[0].pd_incident_id == next(iter(pd.incidents))
+
+
+def test_rate_limit_storm_is_waited_out(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    app.runtime.workers.stop()
+    pd.fail_next(429, times=4, headers={"ratelimit-reset": "20"}, path_prefix="/incidents")
+    app.command("declare --sev SEV-3 --title \"Slow API\" --service api")
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        app.runtime.dispatcher.run_once()
+        job = [j for j in _jobs(world) if j.destination == "pagerduty:prod"][0]
+        assert job.status == JobStatus.PENDING and "rate limit" in (job.last_error or "").lower()
+        assert (job.available_at - utcnow()).total_seconds() >= 20, "waits what PagerDuty asked"
+        for _ in range(8):
+            clock.tick(25)
+            app.runtime.dispatcher.run_once()
+    assert len(pd.incidents) == 1
+    assert [j.status for j in _jobs(world) if j.destination == "pagerduty:prod"] == [JobStatus.DONE]
+
+
+def test_reconciliation_heals_missed_webhooks_once_per_interval(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    app.command("declare --sev SEV-2 --title \"Queue stuck\" --service db")
+    app.wait_idle()
+    remote = next(iter(pd.incidents.values()))
+    with world.im.store.transaction() as session:
+        row = session.exec(select(Connector)).one()
+        row.last_sync_until = utcnow() - timedelta(minutes=1)
+        row.next_sync_at = utcnow()
+        session.add(row)
+    pd.set_incident_status(remote.id, "acknowledged", agent_user_id="PUCAROL")  # webhook lost
+    born = pd.trigger_incident(service_id="PAPI001", title="5xx on /login", urgency="high")  # webhook lost
+    other_replica = type(world.ticker)(world.im, world.registry)
+    done = world.ticker.tick()
+    assert done and done[0].startswith("sync prod: 2 seen, 2 changed")
+    assert other_replica.tick() == [], "the interval was taken: a second replica does not sync again"
+    assert app.im.incidents.get(1).status == "mitigated"
+    assert [i.title for i in app.im.incidents.search()][0] == "5xx on /login"
+    out = world.terminal.ok("connector", "status", "prod")
+    assert "Connector: prod (pagerduty)" in out and "Status: Active" in out and "Webhook: Enabled" in out
+    assert pd.violations == []
+
+
+def _jobs(world: PagerDutyWorld) -> list[OutboxJob]:
+    with world.im.store.read() as session:
+        return list(session.exec(select(OutboxJob).order_by(OutboxJob.id)))
+
+
+_ = Incident
