@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -46,6 +46,12 @@ class Store:
         with self._serialised(), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def core(self) -> Iterator[Connection]:
+        """A plain connection in a transaction, for hot paths that need no ORM (webhook ingestion)."""
+        with self._serialised(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Session]:
