@@ -11,7 +11,7 @@ from bot.domain import outbox
 from bot.domain.models import Status
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
-from commands.results import Done, EventView, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
+from commands.results import Done, EventView, IncidentView, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
 
 STATUSES = [s.value for s in Status]
 
@@ -75,7 +75,8 @@ def declare(ctx: Context, args: argparse.Namespace) -> Result:
     settings = ctx.im.settings
     if ctx.frontend == "cli" and settings.slack_bot_token is not None and not settings.slack_channel:
         ctx.warnings.append("Slack is configured but IM_SLACK_CHANNEL is not set: this incident cannot be announced in Slack")
-    view = ctx.im.describe(incident)
+    # a new incident has no links and no delivery problems yet: no need to read them back
+    view = IncidentView.of(incident, declared_by=ctx.actor.name or ctx.actor.id)
     return Done(message=f"{incident.ref} declared: {incident.severity} {incident.title} ({', '.join(incident.services)})", incident=view)
 
 

@@ -222,7 +222,7 @@ def test_reconciliation_heals_missed_webhooks_once_per_interval(world: PagerDuty
         row.next_sync_at = utcnow()
         session.add(row)
     pd.set_incident_status(remote.id, "acknowledged", agent_user_id="PUCAROL")  # webhook lost
-    born = pd.trigger_incident(service_id="PAPI001", title="5xx on /login", urgency="high")  # webhook lost
+    pd.trigger_incident(service_id="PAPI001", title="5xx on /login", urgency="high")  # webhook lost
     other_replica = type(world.ticker)(world.im, world.registry)
     done = world.ticker.tick()
     assert done and done[0].startswith("sync prod: 2 seen, 2 changed")

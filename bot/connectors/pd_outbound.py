@@ -16,9 +16,9 @@ from sqlmodel import Session, select
 from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.config import PagerDutyConfig
-from bot.connectors.models import Connector, PagerDutyLink, PagerDutyNoteSent, SyncRun
+from bot.connectors.models import PagerDutyLink, PagerDutyNoteSent, SyncRun
 from bot.connectors.pd_client import client_for
-from bot.connectors.registry import ConnectorRegistry
+from bot.connectors.registry import ConnectorRegistry, outbound_connectors
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
@@ -55,12 +55,10 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
-    for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
-        config = PagerDutyConfig.model_validate(row.config)
-        if not config.outbound:
-            continue
-        specs += _jobs_for(row.name, config, incident, event)
+    for name, config in outbound_connectors(session):
+        specs += _jobs_for(name, config, incident, event)
     return specs
+
 
 
 def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> list[JobSpec]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,32 @@ from bot.connectors.models import Connector
 from bot.store import Store
 
 TYPES = ("pagerduty",)
+
+
+_OUTBOUND: dict[str, tuple[float, list[tuple[str, PagerDutyConfig]]]] = {}
+OUTBOUND_TTL = 5.0
+
+
+def outbound_connectors(session: Session) -> list[tuple[str, PagerDutyConfig]]:
+    """Connectors that push to PagerDuty. Asked on every timeline step, so kept for a few seconds: a
+    change made in this process is seen at once (see `changed`), one made by another process (a
+    terminal `im connector ...`) within OUTBOUND_TTL."""
+    key = str(session.get_bind().url)
+    cached = _OUTBOUND.get(key)
+    if cached and time.monotonic() - cached[0] < OUTBOUND_TTL:
+        return cached[1]
+    found = []
+    for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
+        config = PagerDutyConfig.model_validate(row.config)
+        if config.outbound:
+            found.append((row.name, config))
+    _OUTBOUND[key] = (time.monotonic(), found)
+    return found
+
+
+def changed() -> None:
+    """Connectors changed in this process: forget what was cached."""
+    _OUTBOUND.clear()
 
 
 class ConnectorNotFound(ConnectorConfigError):
@@ -69,6 +96,7 @@ class ConnectorRegistry:
         try:
             with self.store.transaction() as session:
                 session.add(row)
+            changed()
         except IntegrityError:
             raise ConnectorConfigError(f"a connector named '{name}' exists already (im connector remove {name} first)") from None
         return row
@@ -103,6 +131,7 @@ class ConnectorRegistry:
     def remove(self, name: str) -> None:
         with self.store.transaction() as session:
             session.delete(self.get_in(session, name))
+        changed()
 
     def _change(self, name: str, apply: Callable[[Connector], None]) -> Connector:
         with self.store.transaction() as session:
@@ -110,7 +139,8 @@ class ConnectorRegistry:
             apply(row)
             row.updated_at = utcnow()
             session.add(row)
-            return row
+        changed()
+        return row
 
     def _seal(self, value: str, field: str) -> str:
         try:
