@@ -51,7 +51,9 @@ def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
     assert db.title == "Database cluster failure" and db.urgency == "high" and db.status == "triggered"
     assert db.incident_key == "im:prod:INC-1:db" and db.escalation_policy_id == "PESC001"
     assert by_service["PAPI001"].escalation_policy_id == "PESCAPI"
-    assert "replica lag" in str(db.details) and "slack.com/archives/C0INCIDENT" in str(db.details)
+    assert "replica lag" in str(db.details)
+    thread_link = [str(db.details)] + [n.content for n in db.notes]
+    assert any("slack.com/archives/C0INCIDENT" in text for text in thread_link), "a link back to the Slack thread"
     assert db.history[0].from_email == "alice@example.com", "the declarer is a PagerDuty user: acts as her"
     root = app.fake.messages(CHANNEL)[0]
     assert f"PagerDuty #{db.number} (db)" in json.dumps(root.blocks), "links on the root message"
@@ -63,7 +65,7 @@ def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
     app.wait_idle()
     assert {i.status for i in pd.incidents.values()} == {"acknowledged"}
     assert db.history[-1].from_email == "ops@example.com"
-    assert [n.content for n in db.notes] == ["failing over to replica 2 (Alice Doe) — via im"]
+    assert [n.content for n in db.notes if "Slack thread" not in n.content] == ["failing over to replica 2 (Alice Doe) — via im"]
 
     # PagerDuty echoes what we did: nothing changes, nothing is sent back
     writes = len(world.writes_to_pd())
@@ -82,6 +84,7 @@ def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
         pd.notify_subscriptions("incident.resolved", incident.id)
     app.wait_idle()
     assert len(world.writes_to_pd()) == writes + 2 + 2  # the resolve note and status, per PagerDuty incident
+    assert not any("Slack thread" in (e.text or "") for e in app.im.incidents.timeline(1)[1]), "our notes do not echo back"
     assert pd.violations == [] and app.fake.violations == []
 
 

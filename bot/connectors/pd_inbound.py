@@ -9,7 +9,6 @@ nothing) together with an outbox job, and answers 202. A worker applies it after
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 
 from sqlalchemy import insert
@@ -42,12 +41,9 @@ def inbound_destination(name: str) -> str:
 
 
 class WebhookReceiver:
-    SECRETS_TTL = 30.0  # seconds a connector's opened secrets are reused before being read again
-
     def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.registry = registry
-        self._secrets: dict[str, tuple[float, list[str]]] = {}
 
     def route(self) -> Route:
         return Route("/connectors/{name}/webhook", self.endpoint, methods=["POST"])
@@ -61,21 +57,12 @@ class WebhookReceiver:
         )
         return JSONResponse(answer, status_code=status)
 
-    def _candidates(self, name: str, fresh: bool) -> list[str]:
-        cached = self._secrets.get(name)
-        if cached and not fresh and time.monotonic() - cached[0] < self.SECRETS_TTL:
-            return cached[1]
-        connector = self.registry.get(name)
-        found = self.registry.webhook_secrets(connector)
-        self._secrets[name] = (time.monotonic(), found)
-        return found
-
     def _signed(self, name: str, body: bytes, signature: str | None) -> bool:
         """Checked against the cached secrets first; on a mismatch, against the stored ones (a secret
         changed since), so only forged or stale deliveries pay for the database read."""
-        if verify(body, signature, self._candidates(name, fresh=False)):
+        if verify(body, signature, self.registry.cached_webhook_secrets(name)):
             return True
-        return verify(body, signature, self._candidates(name, fresh=True))
+        return verify(body, signature, self.registry.cached_webhook_secrets(name, fresh=True))
 
     def receive(self, name: str, body: bytes, signature: str | None) -> tuple[int, dict[str, object]]:
         try:

@@ -22,7 +22,7 @@ from bot.connectors.registry import ConnectorRegistry, outbound_connectors
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
-from bot.domain.outbox import JobSpec
+from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
 from integrations.pagerduty import mapping
 from integrations.pagerduty.client import PagerDutyClient
@@ -100,7 +100,7 @@ class PagerDutyDelivery:
                 if event is None or incident is None:
                     raise GiveUp("the timeline step is gone")
                 handler = getattr(self, f"_{job.kind}")
-                handler(client, name, config, incident, event, job.payload)
+                handler(client, name, config, incident, event, job)
         except RateLimitedError as exc:
             ok, error = False, exc.user_message
             raise RetryLater(exc.user_message, delay=exc.retry_after, rate_limited=True) from None
@@ -123,8 +123,8 @@ class PagerDutyDelivery:
 
     # -- job kinds ---------------------------------------------------------------------------
     def _create(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                event: TimelineEvent, payload: dict[str, Any]) -> None:
-        service = payload["service"]
+                event: TimelineEvent, job: OutboxJob) -> None:
+        service = job.payload["service"]
         link = self._link(name, incident.id, service)  # type: ignore[arg-type]
         if link is not None and link.pd_incident_id:
             self._announce_link(name, incident, link, "created")  # a retry after the create answered
@@ -145,9 +145,25 @@ class PagerDutyDelivery:
         )
         link = self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
         self._announce_link(name, incident, link, "created")
+        if not self._thread_url(incident):
+            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
+            with self.im.store.transaction() as session:
+                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}),
+                        incident.id)
+
+    def _thread_link(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
+                     event: TimelineEvent, job: OutboxJob) -> None:
+        url = self._thread_url(incident)
+        if url is None:
+            if job.attempts < 5:
+                raise RetryLater("the Slack thread is not posted yet", delay=3.0)
+            return  # no Slack thread (Slack not configured, or down): nothing to link
+        link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
+        if link and link.pd_incident_id:
+            self._post_note(client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None)
 
     def _status(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                event: TimelineEvent, payload: dict[str, Any]) -> None:
+                event: TimelineEvent, job: OutboxJob) -> None:
         verb, note = event.data.get("verb"), event.data.get("note")
         if verb == "reopen":
             self._reopen(client, name, config, incident, event)
@@ -191,21 +207,24 @@ class PagerDutyDelivery:
             )
 
     def _note(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-              event: TimelineEvent, payload: dict[str, Any]) -> None:
+              event: TimelineEvent, job: OutboxJob) -> None:
         with self.im.store.read() as session:
             who = self.im.display_name(session, event.actor)
         text = event.data.get("note") if event.kind == "status" else event.text
         content = f"{text} ({who}){OUR_NOTE_MARK}"
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
-            if not link.pd_incident_id:
-                continue
-            note = client.add_note(link.pd_incident_id, content, from_email=self._from(client, event.actor))
-            with self.im.store.transaction() as session:
-                if session.get(PagerDutyNoteSent, note.id) is None:
-                    session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
+            if link.pd_incident_id:
+                self._post_note(client, name, incident, link.pd_incident_id, content, event.actor)
+
+    def _post_note(self, client: PagerDutyClient, name: str, incident: Incident, pd_incident_id: str, content: str,
+                   actor: str | None) -> None:
+        note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
+        with self.im.store.transaction() as session:
+            if session.get(PagerDutyNoteSent, note.id) is None:
+                session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
 
     def _urgency(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                 event: TimelineEvent, payload: dict[str, Any]) -> None:
+                 event: TimelineEvent, job: OutboxJob) -> None:
         urgency = mapping.urgency_for(event.data["to"], config.custom.urgency_mapping)
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
             if link.pd_incident_id and link.status != "resolved" and link.urgency != urgency:
@@ -226,15 +245,19 @@ class PagerDutyDelivery:
         lines = [f"{incident.ref} ({incident.severity}) declared in im by {view.declared_by}", f"Services: {', '.join(incident.services)}"]
         if incident.description:
             lines += ["", incident.description]
-        slack = [link.url for link in view.links if link.system == "slack" and link.url]
-        if slack:
-            lines += ["", f"Slack thread: {slack[0]}"]
+        url = self._thread_url(incident)
+        if url:
+            lines += ["", f"Slack thread: {url}"]
         fields = {"id": incident.ref, "title": incident.title, "severity": incident.severity, "services": ", ".join(incident.services),
                   "description": incident.description or "", "declared_by": view.declared_by}
         for im_field, pd_field in config.custom_field_mappings.items():
             if im_field in fields:
                 lines.append(f"{pd_field}: {fields[im_field]}")
         return "\n".join(lines)
+
+    def _thread_url(self, incident: Incident) -> str | None:
+        chat = [link.url for link in self.im.describe(incident).links if link.system == "slack" and link.url]
+        return chat[0] if chat else None
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:

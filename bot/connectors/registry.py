@@ -40,9 +40,14 @@ def outbound_connectors(session: Session) -> list[tuple[str, PagerDutyConfig]]:
     return found
 
 
+_WEBHOOK_SECRETS: dict[tuple[str, str], tuple[float, list[str]]] = {}
+SECRETS_TTL = 10.0
+
+
 def changed() -> None:
     """Connectors changed in this process: forget what was cached."""
     _OUTBOUND.clear()
+    _WEBHOOK_SECRETS.clear()
 
 
 class ConnectorNotFound(ConnectorConfigError):
@@ -77,6 +82,17 @@ class ConnectorRegistry:
 
     def api_key(self, connector: Connector) -> str:
         return secrets.reveal(connector.api_key, self.secret_key)
+
+    def cached_webhook_secrets(self, name: str, *, fresh: bool = False) -> list[str]:
+        """Opened webhook secrets, kept SECRETS_TTL seconds: every delivery needs them. A change made in
+        this process is seen at once; one made by another process (a terminal) within SECRETS_TTL."""
+        key = (str(self.store.url), name)
+        cached = _WEBHOOK_SECRETS.get(key)
+        if cached and not fresh and time.monotonic() - cached[0] < SECRETS_TTL:
+            return cached[1]
+        found = self.webhook_secrets(self.get(name))
+        _WEBHOOK_SECRETS[key] = (time.monotonic(), found)
+        return found
 
     def webhook_secrets(self, connector: Connector) -> list[str]:
         if not connector.webhook_secrets:
