@@ -63,6 +63,9 @@ def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool
     async def slack_events(request: Request) -> Response:
         if runtime.bolt is None:
             return JSONResponse({"error": "Slack is not configured on this server"}, status_code=503)
+        if im.settings.slack_signing_secret is None:
+            # Socket Mode without a signing secret: nothing could check a request here, so none is taken
+            return JSONResponse({"error": "Slack events arrive over Socket Mode on this server"}, status_code=404)
         body = (await request.body()).decode("utf-8")
         bolt_request = BoltRequest(body=body, query=request.url.query, headers=dict(request.headers))
         bolt_response = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)

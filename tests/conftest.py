@@ -12,6 +12,7 @@ import freezegun
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.connectors.registry import changed as connectors_changed
 from tests.harness import SIGNING_SECRET, BOT_TOKEN, AppHarness, make_settings  # noqa: F401
 from tests.fakes.slack_api import FakeSlack
 
@@ -66,6 +67,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None) -> str:
     """Each test that takes this runs on SQLite and on PostgreSQL."""
+    connectors_changed()  # a fresh database: nothing cached about the last one's connectors
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'im.db'}"
     if postgres_database is None:
