@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -114,7 +115,8 @@ def run(im: Im) -> None:
     import uvicorn
 
     settings = im.settings
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    level = os.environ.get("IM_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if not settings.slack_configured:
         log.warning("Slack is not configured (missing %s): terminal commands and /healthz work; /slack/events answers 503",
                     ", ".join(settings.slack_missing()))

@@ -16,9 +16,13 @@ from bot.connectors.models import Connector, PagerDutyLink, WebhookDelivery
 from bot.domain.models import Incident, JobStatus, OutboxJob
 from bot.slack import render
 from integrations.pagerduty.webhook_signature import sign
+from tests.fakes import slack_requests
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
+from tests.harness import SIGNING_SECRET
 from tests.pd_support import PagerDutyWorld, pagerduty_account
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
 
 CHANNEL = "C0INCIDENT"
 
@@ -243,3 +247,132 @@ def _jobs(world: PagerDutyWorld) -> list[OutboxJob]:
 
 
 _ = Incident
+
+
+def test_severity_and_reopen_in_pagerduty_terms(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    app.command('declare --sev SEV-2 --title "Cache stampede" --service db')
+    app.command("severity --incident INC-1 --sev SEV-4")
+    app.wait_idle()
+    first = next(iter(pd.incidents.values()))
+    assert first.urgency == "low", "severity change -> urgency"
+    app.command('resolve --incident INC-1 --note "warmed the cache"')
+    app.command('reopen --incident INC-1 --note "stampede again at 14:05"')
+    app.wait_idle()
+    assert first.status == "resolved"
+    second = [i for i in pd.incidents.values() if i.id != first.id]
+    assert len(second) == 1 and second[0].status == "triggered" and second[0].service_id == "PDAT001"
+    assert "stampede again at 14:05" in str(second[0].details)
+    root = app.fake.messages(CHANNEL)[0]
+    said = [r.text for r in app.fake.replies(CHANNEL, root.ts)]
+    assert any("PagerDuty cannot reopen a resolved incident" in t and f"#{second[0].number}" in t for t in said), said
+    assert world.links(1)[0].pd_incident_id == second[0].id
+    assert pd.violations == []
+
+
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+def test_sync_directions(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys, direction: str) -> None:  # type: ignore[no-untyped-def]
+    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys, direction=direction)
+    try:
+        w.enable_webhook()
+        w.app.command('declare --sev SEV-3 --title "Here first" --service db')
+        w.app.wait_idle()
+        created_here = len(pd.incidents)
+        remote = pd.trigger_incident(service_id="PAPI001", title="There first")
+        pd.notify_subscriptions("incident.triggered", remote.id)
+        w.app.wait_idle()
+        titles = sorted(i.title for i in w.im.incidents.search())
+        if direction == "outbound":
+            assert created_here == 1, "outbound: im incidents go to PagerDuty"
+            assert titles == ["Here first"], "outbound: PagerDuty's incidents do not come in"
+            assert w.ticker.reconciler.sync("prod").seen == 0
+        else:
+            assert created_here == 0, "inbound: nothing is pushed to PagerDuty"
+            assert titles == ["Here first", "There first"], "inbound: PagerDuty's incidents come in"
+    finally:
+        w.stop()
+
+
+def test_sla_breach_is_announced_once_in_both_systems(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    world.terminal.ok("connector", "config", "prod", "--sla-mapping", '{"SEV-2": {"ack": "15m", "resolve": "1h"}}')
+    app.command('declare --sev SEV-2 --title "Payments slow" --service api')
+    app.wait_idle()
+    declared = app.im.incidents.get(1).declared_at
+    assert world.ticker.check_slas(declared + timedelta(minutes=14)) == []
+    assert world.ticker.check_slas(declared + timedelta(minutes=16)) == ["INC-1 ack SLA breached"]
+    assert world.ticker.check_slas(declared + timedelta(minutes=17)) == [], "announced once"
+    app.wait_idle()
+    root = app.fake.messages(CHANNEL)[0]
+    assert any("SLA breached: not acknowledged within 15m" in r.text for r in app.fake.replies(CHANNEL, root.ts))
+    remote = next(iter(pd.incidents.values()))
+    assert any("SLA breached" in n.content for n in remote.notes)
+    app.command("ack --incident INC-1")
+    assert world.ticker.check_slas(declared + timedelta(minutes=61)) == ["INC-1 resolve SLA breached"]
+
+
+def test_two_processes_share_one_outbox(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    if not database_url.startswith("postgresql"):
+        pytest.skip("several replicas share a PostgreSQL database; SQLite serves one process")
+    first = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
+    second = ServeProcess({**first.terminal.env, "IM_WORKERS": "2"})  # a second replica: `im serve` in its own process
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def declare(n: int) -> str:
+            body = slack_requests.slash_command(f'declare --sev SEV-3 --title "replica {n}" --service svc{n % 4}')
+            client = first.app.slack if n % 2 else slack_requests.SlackClient(second.url, SIGNING_SECRET)
+            return client.post(body).json()["text"]
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(declare, range(24)))
+        assert all("declared" in a for a in answers), answers
+        first.app.wait_idle(timeout=60)
+        keys = [i.incident_key for i in pd.incidents.values()]
+        assert len(keys) == 24 and len(set(keys)) == 24, "each PagerDuty incident created exactly once"
+        assert len(fake_slack.messages(CHANNEL)) == 24, "each root message posted exactly once"
+        with first.im.store.read() as session:
+            jobs = session.exec(select(OutboxJob)).all()
+        assert {j.status for j in jobs} == {JobStatus.DONE} and all(j.attempts == 1 for j in jobs)
+    finally:
+        second.stop()
+        first.stop()
+
+
+class ServeProcess:
+    """`im serve` as its own OS process, as a second replica would run."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        from tests.harness import reserve_socket
+
+        sock = reserve_socket()
+        port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IM_"))}
+        full_env |= env | {"IM_HOST": "127.0.0.1", "IM_PORT": str(port), "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "commands.cli", "serve"], env=full_env, cwd=ROOT,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)  # waiting for another process to listen
+        self.stop()
+        raise RuntimeError("im serve did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except Exception:
+            self.proc.kill()

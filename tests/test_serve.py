@@ -261,3 +261,19 @@ def test_expired_lease_is_claimed_again_and_delivered_once(tmp_path: Path, fake_
         assert fake_slack.violations == []
     finally:
         im.store.dispose()
+
+
+def test_socket_mode_without_signing_secret_refuses_http_slack_requests(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Nothing could verify a request on /slack/events then: none is taken, signed or not."""
+    from tests.fakes import slack_requests
+    from tests.harness import AppHarness, make_settings
+
+    settings = make_settings(f"sqlite:///{tmp_path}/im.db", None, SLACK_BOT_TOKEN="xoxb-test-token",
+                             SLACK_APP_TOKEN="xapp-test-token")
+    app = AppHarness(settings, None)
+    try:
+        answer = app.slack.post(slack_requests.slash_command("declare --sev SEV-3 --title forged --service x"))
+        assert answer.status_code == 404
+        assert app.im.incidents.search() == []
+    finally:
+        app.stop()
