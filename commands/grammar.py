@@ -45,6 +45,7 @@ class CommandSpec:
     description: str | None = None
     slack: bool = True  # may run from Slack
     terminal: bool = True  # may run from a terminal
+    remote: bool = False  # asks another system (PagerDuty): Slack answers it after the ack, not in it
     examples: tuple[str, ...] = ()
     _parsers: dict[str, argparse.ArgumentParser] = field(default_factory=dict, repr=False)
 
@@ -96,6 +97,7 @@ def command(
     description: str | None = None,
     slack: bool = True,
     terminal: bool = True,
+    remote: bool = False,
     examples: Sequence[str] = (),
 ) -> Callable[[Handler], Handler]:
     def decorate(fn: Handler) -> Handler:
@@ -108,6 +110,7 @@ def command(
             description=description,
             slack=slack,
             terminal=terminal,
+            remote=remote,
             examples=tuple(examples),
         )
         REGISTRY[spec.path] = spec

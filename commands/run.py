@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from bot.connectors.config import ConnectorConfigError
 from bot.connectors.secrets import SecretError
 from bot.domain.errors import DomainError
-from commands import admin_commands, connector_commands, incident_commands  # noqa: F401  (registers the commands)
+from commands import admin_commands, connector_commands, incident_commands, oncall_commands  # noqa: F401  (registers the commands)
 from commands.context import Context
 from commands.grammar import UsageError, parse
 from commands.results import Result

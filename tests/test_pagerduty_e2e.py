@@ -376,3 +376,22 @@ class ServeProcess:
             self.proc.wait(10)
         except Exception:
             self.proc.kill()
+
+
+def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) -> None:
+    out = world.terminal.ok("oncall", "--service", "api")
+    assert out.splitlines() == ["Service: api", "Escalation policy: API team", "Current On-Call: Carol Lin"]
+    world.terminal.ok("connector", "map-escalation", "prod", "--service", "db", "--escalation-policy", "PESC001")
+    world.pd.escalation_policies["PESC001"].oncall_user_ids.append("PUALICE")
+    out = world.terminal.ok("oncall", "--service", "db")
+    assert "Current On-Call: Ops Robot" in out and "Escalation: After 30 minutes → Alice Doe" in out
+    # Slack is answered at once; PagerDuty's answer follows through the response URL
+    url = world.slack.response_url()
+    first = world.app.command("oncall --service api", response_url=url).json()
+    assert "Asking PagerDuty" in first["text"]
+    assert world.slack.wait_for(lambda: len(world.slack.responses) == 1)
+    assert "Current On-Call: Carol Lin" in world.slack.responses[0]["text"]
+    bad = world.app.command("oncall").json()
+    assert "missing required option(s): --service" in bad["text"], "bad input is answered at once"
+    ran = world.terminal("oncall", "--service", "nowhere", "--connector", "staging")
+    assert ran.code == 2 and "no connector named 'staging'" in ran.err

@@ -1,34 +1,53 @@
-"""`/im <text>`: parsed by the shared grammar; the answer rides on the ack, after the local commit."""
+"""`/im <text>`: parsed by the shared grammar; the answer rides on the ack, after the local commit.
+
+Commands that must ask another system (`oncall` asks PagerDuty) are acknowledged at once and answered
+through the response URL from a lazy listener: Slack's answer never waits on a remote call.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
-from commands.run import execute
 from bot.wiring import Im
-from commands.grammar import UsageError, split_chat_text
+from commands.grammar import UsageError, parse, split_chat_text
 from commands.results import OpenDeclareModal
+from commands.run import execute
+
+
+def _argv(command: dict[str, Any]) -> list[str]:
+    try:
+        return split_chat_text(command.get("text", ""))
+    except UsageError:
+        return []
 
 
 def _bare_declare(command: dict[str, Any]) -> bool:
     """`/im declare` with nothing else: the one case that opens a form."""
-    try:
-        return [a.lower() for a in split_chat_text(command.get("text", ""))] == ["declare"]
+    return [a.lower() for a in _argv(command)] == ["declare"]
+
+
+def _remote(command: dict[str, Any]) -> bool:
+    argv = _argv(command)
+    try:  # bad input is answered at once by the plain listener
+        return bool(argv) and parse(argv, prog_prefix="/im", frontend="slack").spec.remote
     except UsageError:
         return False
 
 
 def register(app: App, im: Im) -> None:
+    def context(command: dict[str, Any]):  # type: ignore[no-untyped-def]
+        return slack_context(im, actor=slack_actor(command["user_id"], command.get("user_name")),
+                             channel_id=command.get("channel_id"))
+
     def handle(ack: Ack, command: dict[str, Any]) -> None:
         try:
             argv = split_chat_text(command.get("text", "")) or ["help"]
-            ctx = slack_context(im, actor=slack_actor(command["user_id"], command.get("user_name")),
-                                channel_id=command.get("channel_id"))
+            ctx = context(command)
             result = execute(ctx, argv)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ephemeral answer
             message, usage = user_message(exc)
@@ -43,6 +62,19 @@ def register(app: App, im: Im) -> None:
         # trigger_id lives 3 s and only once: opened right after the ack, not through the outbox
         client.views_open(trigger_id=command["trigger_id"], view=render.declare_modal(command.get("channel_id", "")))
 
-    # Bolt runs the first listener whose matchers pass; only a bare declare pays for a lazy thread.
+    def acknowledge_remote(ack: Ack) -> None:
+        ack({"response_type": "ephemeral", "text": ":hourglass_flowing_sand: Asking PagerDuty…"})
+
+    def answer_remote(command: dict[str, Any], respond: Respond) -> None:
+        try:
+            ctx = context(command)
+            answer = render.command_answer(execute(ctx, _argv(command)), as_json=ctx.as_json)
+        except Exception as exc:  # noqa: BLE001
+            message, usage = user_message(exc)
+            answer = render.error_answer(message, usage)
+        respond(text=answer["text"], response_type="ephemeral", replace_original=False)
+
+    # Bolt runs the first listener whose matchers pass; only these two pay for a lazy thread.
     app.command("/im", matchers=[_bare_declare])(ack=handle, lazy=[open_declare_modal])
+    app.command("/im", matchers=[_remote])(ack=acknowledge_remote, lazy=[answer_remote])
     app.command("/im")(handle)
