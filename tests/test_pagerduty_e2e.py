@@ -395,3 +395,28 @@ def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) 
     assert "missing required option(s): --service" in bad["text"], "bad input is answered at once"
     ran = world.terminal("oncall", "--service", "nowhere", "--connector", "staging")
     assert ran.code == 2 and "no connector named 'staging'" in ran.err
+
+
+def test_unacknowledged_and_reopened_in_pagerduty(world: PagerDutyWorld) -> None:
+    app, pd = world.app, world.pd
+    remote = pd.trigger_incident(service_id="PDAT001", title="Connection storms")
+    pd.notify_subscriptions("incident.triggered", remote.id)
+    pd.set_incident_status(remote.id, "acknowledged", agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.acknowledged", remote.id)
+    app.wait_idle()
+    assert app.im.incidents.get(1).status == "mitigated"
+    pd.set_incident_status(remote.id, "triggered")  # the acknowledgement timed out in PagerDuty
+    pd.notify_subscriptions("incident.unacknowledged", remote.id)
+    app.wait_idle()
+    assert app.im.incidents.get(1).status == "open"
+    pd.set_incident_status(remote.id, "resolved", agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.resolved", remote.id)
+    app.wait_idle()
+    pd.set_incident_status(remote.id, "triggered", agent_user_id="PUCAROL")
+    pd.notify_subscriptions("incident.reopened", remote.id)
+    app.wait_idle()
+    incident, events = app.im.incidents.timeline(1)
+    assert incident.status == "open" and incident.reopened_at is not None
+    assert [e.data.get("verb") for e in events if e.kind == "status"] == ["acknowledge", "unacknowledge", "resolve", "reopen"]
+    assert "Reopened in PagerDuty" in (events[-1].text or "")
+    assert world.writes_to_pd() == []
