@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.wiring import Im
-from commands.grammar import UsageError, parse, split_chat_text
+from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
 from commands.run import execute
 
@@ -33,8 +33,11 @@ def _bare_declare(command: dict[str, Any]) -> bool:
 
 def _remote(command: dict[str, Any]) -> bool:
     argv = _argv(command)
-    try:  # bad input is answered at once by the plain listener
-        return bool(argv) and parse(argv, prog_prefix="/im", frontend="slack").spec.remote
+    try:
+        if not argv or not resolve(argv, "/im", "slack")[0].remote:
+            return False  # most commands: decided by their first word, without a full parse
+        parse(argv, prog_prefix="/im", frontend="slack")  # bad input is answered at once by the plain listener
+        return True
     except UsageError:
         return False
 
