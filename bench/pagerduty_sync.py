@@ -24,11 +24,12 @@ Layout:
 
 from __future__ import annotations
 
+from bench.common import Child, pct, ready, served
+
 import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,35 +54,6 @@ INGEST_GOAL = "goal: >= 70% of bare throughput, p99 < 50 ms"
 # ====================================================================== children (servers)
 
 
-class Served:
-    """uvicorn in a thread on a socket bound here with proto=IPPROTO_TCP (TCP_NODELAY on accepted sockets)."""
-
-    def __init__(self, asgi_app) -> None:  # type: ignore[no-untyped-def]
-        import socket
-
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(asgi_app, log_level="warning", lifespan="on", limit_concurrency=1000, backlog=2048)
-        self.server = uvicorn.Server(config)
-        threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("app did not start")
-            time.sleep(0.01)
-
-
-def _ready(url: str) -> None:
-    sys.stdout.write(f"READY {url}\n")
-    sys.stdout.flush()
-    sys.stdin.read()  # the parent closes our stdin to stop us
-    os._exit(0)
-
-
 def im_settings(database_url: str):  # type: ignore[no-untyped-def]
     from tests.harness import make_settings
 
@@ -98,8 +70,8 @@ def serve_im(database_url: str) -> None:
     registry.add(CONNECTOR, "pagerduty", dict(PD_CONFIG))
     registry.set_webhook(CONNECTOR, subscription_id=None, secret_list=[WEBHOOK_SECRET], enabled=True)
     runtime = Runtime(im)
-    served = Served(create_app(im, runtime, start_background=False))  # endpoint only: no workers, no scheduler
-    _ready(served.url)
+    server = served(create_app(im, runtime, start_background=False))  # endpoint only: no workers, no scheduler
+    ready(server.url)
 
 
 def build_bare_app(database_url: str):  # type: ignore[no-untyped-def]
@@ -166,34 +138,8 @@ def build_bare_app(database_url: str):  # type: ignore[no-untyped-def]
 
 
 def serve_bare(database_url: str) -> None:
-    served = Served(build_bare_app(database_url))
-    _ready(served.url)
-
-
-class Child:
-    """`python -m bench.pagerduty_sync --serve ...` in its own process; stopped by closing its stdin."""
-
-    def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IM_", "PAGERDUTY_"))}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.pagerduty_sync", "--serve", *args],
-                                     cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"server {args[0]} did not start (exit {self.proc.poll()})")
-        self.url = line.split(" ", 1)[1].strip()
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            self.proc.wait(5)
+    server = served(build_bare_app(database_url))
+    ready(server.url)
 
 
 # ====================================================================== client
@@ -286,14 +232,6 @@ def run_round(base: str, bodies: list[tuple[bytes, dict[str, str]]], *, warmup: 
     return out
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, in ms."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
-
-
 def row_counts(database_url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, text
 
@@ -316,7 +254,7 @@ def row_counts(database_url: str) -> dict[str, int]:
 def ingestion(label: str, database_url: str, bodies: list[tuple[bytes, dict[str, str]]], args: argparse.Namespace) -> None:
     rounds: dict[str, Round] = {}
     for app in ("im", "bare"):
-        child = Child(app, database_url)
+        child = Child("bench.pagerduty_sync", app, database_url)
         try:
             rounds[app] = run_round(child.url, bodies, warmup=args.warmup, threads=args.concurrency)
         finally:

@@ -9,7 +9,7 @@ Layout (one process per role, so no server shares a GIL with the load generator 
   * this process: the client only (httpx, keep-alive; sequential, then N client threads);
   * a child serving tests.fakes.slack_api.FakeSlack(response_delay=2.0) (spec checks off: latency only);
   * one child per app under test, each served by uvicorn in a thread on a socket bound beforehand, as
-    tests/harness.py's ServedApp does (but with TCP_NODELAY, as `im serve` has: see Served below):
+    tests/harness.py's ServedApp does (with TCP_NODELAY, as `im serve` has):
       - im: bot.server.create_app + Runtime (2 outbox worker threads, running, pointed at the slow fake);
       - bare-default / bare-pbr: a bare Bolt App (listeners only call ack()) behind a copy of bot/server.py's
         Starlette route (body -> BoltRequest -> App.dispatch in run_in_threadpool).  Bolt's own starlette
@@ -19,9 +19,10 @@ Apps are measured one after another; each child is ended when its rounds are don
 
 from __future__ import annotations
 
+from bench.common import Child, pct, ready, served
+
 import argparse
 import json
-import math
 import os
 import re
 import subprocess
@@ -42,13 +43,6 @@ GOAL = "goal: im p99 < default bare p99 and <= 2x process_before_response bare p
 
 
 # ====================================================================== children (servers)
-
-
-def _ready(url: str) -> None:
-    sys.stdout.write(f"READY {url}\n")
-    sys.stdout.flush()
-    sys.stdin.read()  # the parent closes our stdin to stop us
-    os._exit(0)  # daemon threads (outbox workers mid-batch, fake Slack sleeps) need not finish
 
 
 def serve_fake_slack(delay: float) -> None:
@@ -80,37 +74,6 @@ def serve_fake_slack(delay: float) -> None:
     os._exit(0)
 
 
-class Served:
-    """uvicorn in a thread on a socket bound here, like tests/harness.py's ServedApp, except that the socket
-    is created with proto=IPPROTO_TCP, as uvicorn.run(host=, port=) (so `im serve`) creates it.  asyncio only
-    sets TCP_NODELAY on accepted sockets whose proto is IPPROTO_TCP; ServedApp's socket has proto 0, so with
-    it every response with a body (uvicorn's h11 writes headers and body separately) waits ~40 ms for
-    Nagle + delayed ACK.  --harness-socket uses ServedApp itself to show that."""
-
-    def __init__(self, asgi_app) -> None:  # type: ignore[no-untyped-def]
-        import socket
-
-        import uvicorn
-
-        if os.environ.get("IM_BENCH_HARNESS_SOCKET"):
-            from tests.harness import ServedApp
-
-            self.url = ServedApp(asgi_app).url
-            return
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(asgi_app, log_level="warning", lifespan="on", limit_concurrency=1000, backlog=2048)
-        self.server = uvicorn.Server(config)
-        threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("app did not start")
-            time.sleep(0.01)
-
-
 def serve_im(database_url: str, slack_url: str) -> None:
     from bot.server import Runtime, create_app
     from bot.wiring import build
@@ -121,8 +84,8 @@ def serve_im(database_url: str, slack_url: str) -> None:
     )
     im = build(settings)
     runtime = Runtime(im)  # production defaults: settings.workers threads, poll 1 s
-    served = Served(create_app(im, runtime, start_background=True))
-    _ready(served.url)
+    server = served(create_app(im, runtime, start_background=True))
+    ready(server.url)
 
 
 def build_bare_app(slack_url: str, process_before_response: bool):  # type: ignore[no-untyped-def]
@@ -165,43 +128,8 @@ def build_bare_app(slack_url: str, process_before_response: bool):  # type: igno
 
 
 def serve_bare(slack_url: str, process_before_response: bool) -> None:
-    served = Served(build_bare_app(slack_url, process_before_response))
-    _ready(served.url)
-
-
-class Child:
-    """`python -m bench.slack_ack_latency --serve ...` in its own process; stopped by closing its stdin."""
-
-    def __init__(self, *args: str, quiet: bool = False) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SLACK_", "IM_", "PAGERDUTY_")) or k.startswith("IM_BENCH_")}
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.slack_ack_latency", "--serve", *args],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            stderr=subprocess.DEVNULL if quiet else None,
-        )
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
-        if not line.startswith("READY "):
-            self.stop()
-            raise RuntimeError(f"server {args[0]} did not start (exit {self.proc.poll()})")
-        self.url = line.split(" ", 1)[1].strip()
-
-    def ask(self, line: str) -> dict:  # type: ignore[type-arg]
-        self.proc.stdin.write(line + "\n")  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-        return json.loads(self.proc.stdout.readline())  # type: ignore[union-attr]
-
-    def stop(self) -> None:
-        try:
-            self.proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            self.proc.wait(5)
+    server = served(build_bare_app(slack_url, process_before_response))
+    ready(server.url)
 
 
 # ====================================================================== client
@@ -313,14 +241,6 @@ def acknowledged(text: str) -> str | None:
 # ====================================================================== figures
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, in ms."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000
-
-
 @dataclass
 class Row:
     scenario: str
@@ -347,7 +267,7 @@ def outbox_counts(database_url: str) -> dict[str, int]:
 def measure_im(label: str, database_url: str, slack: Child, args: argparse.Namespace, rows: list[Row],
                background: list[str]) -> None:
     t0 = time.monotonic()
-    server = Child("im", database_url, slack.url)
+    server = Child("bench.slack_ack_latency", "im", database_url, slack.url)
     try:
         modes = [("seq", 1)] + ([(f"c{args.concurrency}", args.concurrency)] if args.concurrency > 1 else [])
         for mode, threads in modes:
@@ -371,7 +291,7 @@ def measure_im(label: str, database_url: str, slack: Child, args: argparse.Names
 
 
 def measure_bare(label: str, pbr: bool, slack_url: str, args: argparse.Namespace, rows: list[Row]) -> None:
-    server = Child("bare-pbr" if pbr else "bare-default", slack_url)
+    server = Child("bench.slack_ack_latency", "bare-pbr" if pbr else "bare-default", slack_url)
     try:
         modes = [("seq", 1)] + ([(f"c{args.concurrency}", args.concurrency)] if args.concurrency > 1 else [])
         for mode, threads in modes:
@@ -500,8 +420,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="client threads in the concurrent round; <=1 skips it (8)")
     parser.add_argument("--postgres", metavar="URL", help="also run im on PostgreSQL (a database is created and dropped)")
     parser.add_argument("--slack-delay", type=float, default=2.0, help="fake Slack Web API answer delay, seconds (2.0)")
-    parser.add_argument("--harness-socket", action="store_true",
-                        help="serve apps with tests.harness.ServedApp (its socket lacks TCP_NODELAY) to show the difference")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -520,10 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.requests} requests per scenario "
           f"(+{args.warmup} warm-up), concurrent round: {args.concurrency if args.concurrency > 1 else 'off'} threads; "
           f"fake Slack Web API delay {args.slack_delay}s", flush=True)
-    if args.harness_socket:
-        os.environ["IM_BENCH_HARNESS_SOCKET"] = "1"
-        print("serving with tests.harness.ServedApp's socket (proto 0: no TCP_NODELAY)")
-    slack = Child("fake-slack", str(args.slack_delay), quiet=True)  # quiet: broken pipes when an app child ends
+    slack = Child("bench.slack_ack_latency", "fake-slack", str(args.slack_delay), quiet=True)  # quiet: broken pipes when an app child ends
     rows: list[Row] = []
     background: list[str] = []
     pg_admin = pg_name = None
