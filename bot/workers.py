@@ -56,7 +56,7 @@ class Dispatcher:
     store: Store
     deliveries: Mapping[str, Delivery]  # by destination, or by its prefix before ":"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    batch: int = 3
+    batch: int = 1  # claimed one at a time: a job never waits out its lease behind another one
 
     def handler_for(self, destination: str) -> Delivery | None:
         return self.deliveries.get(destination) or self.deliveries.get(destination.split(":", 1)[0])

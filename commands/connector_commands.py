@@ -281,7 +281,8 @@ def connector_list_mappings(ctx: Context, args: argparse.Namespace) -> Result:
     mappings = dict(config.custom.service_mappings)
     if config.custom.service_id and "default" not in mappings:
         mappings["default"] = config.custom.service_id
-    names = _service_names(ctx, connector, set(mappings.values()))
+    # PagerDuty's names only in a terminal: Slack is answered without waiting on PagerDuty
+    names = _service_names(ctx, connector, set(mappings.values())) if ctx.frontend == "cli" else {}
     rows = [[s, pd, names.get(pd, "?")] for s, pd in sorted(mappings.items(), key=lambda kv: (kv[0] == "default", kv[0]))]
     return Table(columns=["IM Service", "PagerDuty Service", "Service Name"], rows=rows)
 
@@ -331,7 +332,7 @@ def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
             bar = "#" * min(30, count // 10 + 1)
             print(f"\r  [{bar:<30}] {count} incidents ({what})", end="", file=sys.stderr, flush=True)
 
-    result = Reconciler(ctx.im, _registry(ctx)).sync(args.name, incident=args.incident, progress=progress)
+    result = Reconciler(ctx.im, _registry(ctx)).sync(args.name, incident=args.incident, progress=progress, requeue_dead=True)
     if show:
         print(file=sys.stderr)
     lines = [f"{args.name}: {result.seen} PagerDuty incidents read, {result.changed} changed here, "

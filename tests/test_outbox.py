@@ -132,3 +132,27 @@ def test_concurrent_claims_never_share_a_job(im: Im) -> None:
         t.join()
     flat = [i for ids in claimed for i in ids]
     assert len(flat) == 12 and len(set(flat)) == 12
+
+
+def test_a_retried_job_does_not_post_its_reply_twice(im: Im, fake_slack: FakeSlack) -> None:
+    incident = im.incidents.declare(title="Cert expiry", severity="SEV-3", services=["edge"], actor=CLI)
+    d = dispatcher(im, fake_slack)
+    d.drain()
+    im.incidents.transition(incident.id, "acknowledge", actor=CLI)  # type: ignore[union-attr]
+    fake_slack.fail_next("chat.update", status=429, retry_after=0)  # the reply is posted, then the update fails
+    with freeze_time(utcnow_plus(0)) as clock:
+        d.run_once()
+        clock.tick(5)
+        d.drain()
+    root = fake_slack.messages("C0INCIDENT")[0]
+    acks = [r for r in fake_slack.replies("C0INCIDENT", root.ts) if "Acknowledged" in r.text]
+    assert len(acks) == 1
+    assert len(fake_slack.calls_to("chat.update")) == 2 and root.edited == 1
+
+
+def utcnow_plus(seconds: float):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from bot.clock import utcnow
+
+    return utcnow() + timedelta(seconds=seconds + 1)

@@ -178,7 +178,7 @@ def test_pagerduty_down_during_declare_creates_exactly_once(world: PagerDutyWorl
     app.command("declare --sev SEV-1 --title \"Checkout down\" --service payments")
     with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
         for _ in range(4):
-            app.runtime.dispatcher.run_once()
+            app.runtime.dispatcher.drain()
             clock.tick(700)
         job = [j for j in _jobs(world) if j.destination == "pagerduty:prod"][0]
         assert job.status == JobStatus.PENDING and "unavailable" in (job.last_error or "")
@@ -207,13 +207,13 @@ def test_rate_limit_storm_is_waited_out(world: PagerDutyWorld) -> None:
     pd.fail_next(429, times=4, headers={"ratelimit-reset": "20"}, path_prefix="/incidents")
     app.command("declare --sev SEV-3 --title \"Slow API\" --service api")
     with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
-        app.runtime.dispatcher.run_once()
+        app.runtime.dispatcher.drain()
         job = [j for j in _jobs(world) if j.destination == "pagerduty:prod"][0]
         assert job.status == JobStatus.PENDING and "rate limit" in (job.last_error or "").lower()
         assert (job.available_at - utcnow()).total_seconds() >= 20, "waits what PagerDuty asked"
         for _ in range(8):
             clock.tick(25)
-            app.runtime.dispatcher.run_once()
+            app.runtime.dispatcher.drain()
     assert len(pd.incidents) == 1
     assert [j.status for j in _jobs(world) if j.destination == "pagerduty:prod"] == [JobStatus.DONE]
 
@@ -230,12 +230,14 @@ def test_reconciliation_heals_missed_webhooks_once_per_interval(world: PagerDuty
         session.add(row)
     pd.set_incident_status(remote.id, "acknowledged", agent_user_id="PUCAROL")  # webhook lost
     pd.trigger_incident(service_id="PAPI001", title="5xx on /login", urgency="high")  # webhook lost
+    pd.add_service("POTHER1", "Payroll (not ours)")
+    pd.trigger_incident(service_id="POTHER1", title="payroll batch late")  # a service this connector does not cover
     other_replica = type(world.ticker)(world.im, world.registry)
     done = world.ticker.tick()
-    assert done and done[0].startswith("sync prod: 2 seen, 2 changed")
+    assert done and done[0].startswith("sync prod: 3 seen, 2 changed")
     assert other_replica.tick() == [], "the interval was taken: a second replica does not sync again"
     assert app.im.incidents.get(1).status == "mitigated"
-    assert [i.title for i in app.im.incidents.search()][0] == "5xx on /login"
+    assert [i.title for i in app.im.incidents.search()] == ["5xx on /login", "Queue stuck"]
     out = world.terminal.ok("connector", "status", "prod")
     assert "Connector: prod (pagerduty)" in out and "Status: Active" in out and "Webhook: Enabled" in out
     assert pd.violations == []

@@ -77,6 +77,10 @@ class RemoteApplier:
             return self.find_link(report.connector, remote.id), "linked our own PagerDuty incident"
         if not report.config.inbound:
             return None, "ignored: connector is outbound-only"
+        custom = report.config.custom
+        covered = {s for s in [custom.service_id, *custom.service_mappings.values()] if s}
+        if covered and remote.service_id not in covered:
+            return None, f"ignored: PagerDuty service {remote.service_id} is not one this connector covers"
         service = mapping.im_service_for(remote.service_id, remote.service_name, report.config.custom.service_mappings)
         incident = self.im.incidents.declare(
             title=remote.title[:200] or f"PagerDuty incident #{remote.number}",

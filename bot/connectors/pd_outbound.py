@@ -22,6 +22,7 @@ from bot.connectors.registry import ConnectorRegistry, outbound_connectors
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
+from bot.domain import outbox
 from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
 from integrations.pagerduty import mapping
@@ -125,6 +126,8 @@ class PagerDutyDelivery:
     def _create(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
                 event: TimelineEvent, job: OutboxJob) -> None:
         service = job.payload["service"]
+        if incident.status in ("resolved", "closed"):
+            return  # a create retried (or requeued) after the incident ended must not page anyone
         link = self._link(name, incident.id, service)  # type: ignore[arg-type]
         if link is not None and link.pd_incident_id:
             self._announce_link(name, incident, link, "created")  # a retry after the create answered
@@ -160,7 +163,7 @@ class PagerDutyDelivery:
             return  # no Slack thread (Slack not configured, or down): nothing to link
         link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
         if link and link.pd_incident_id:
-            self._post_note(client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None)
+            self._post_note(client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None, step=f"pd-thread-link:{name}")
 
     def _status(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
                 event: TimelineEvent, job: OutboxJob) -> None:
@@ -184,6 +187,8 @@ class PagerDutyDelivery:
 
     def _reopen(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> None:
         """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
+        if incident.status != "open":
+            return  # resolved or closed again since: paging now would be wrong
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
             if link.status != "resolved":
                 continue
@@ -214,11 +219,17 @@ class PagerDutyDelivery:
         content = f"{text} ({who}){OUR_NOTE_MARK}"
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
             if link.pd_incident_id:
-                self._post_note(client, name, incident, link.pd_incident_id, content, event.actor)
+                self._post_note(client, name, incident, link.pd_incident_id, content, event.actor, step=f"pd-note:{name}:{event.id}")
 
     def _post_note(self, client: PagerDutyClient, name: str, incident: Incident, pd_incident_id: str, content: str,
-                   actor: str | None) -> None:
+                   actor: str | None, *, step: str) -> None:
+        """One note on one PagerDuty incident, recorded as a step: when a later link fails and the job is
+        retried, the incidents that have the note already do not get it twice."""
+        step = f"{step}:{pd_incident_id}"
+        if outbox.step_done(self.im.store, step):
+            return
         note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
+        outbox.record_step(self.im.store, step, note.id)
         with self.im.store.transaction() as session:
             if session.get(PagerDutyNoteSent, note.id) is None:
                 session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]

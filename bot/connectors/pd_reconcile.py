@@ -74,13 +74,17 @@ class Reconciler:
             )
             return bool(result.rowcount)
 
-    def sync(self, name: str, *, incident: str | None = None, progress: Progress | None = None) -> SyncResult:
+    def sync(self, name: str, *, incident: str | None = None, progress: Progress | None = None,
+             requeue_dead: bool = False) -> SyncResult:
+        """Read PagerDuty's changes; with `requeue_dead` (a person ran `connector sync`), also give the
+        connector's dead-lettered jobs another chance. The scheduler never requeues: a job that failed
+        for good would be retried forever."""
         started = time.monotonic()
         connector = self.registry.get(name)
         config = self.registry.config(connector)
         result = SyncResult()
         until = utcnow()
-        result.requeued = self._requeue_dead(name, incident)
+        result.requeued = self._requeue_dead(name, incident) if requeue_dead else 0
         if not config.inbound:
             self._record(name, result, None)
             return result

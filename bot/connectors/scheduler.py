@@ -57,15 +57,18 @@ class Ticker:
             incidents = session.exec(select(Incident).where(col(Incident.status).in_([Status.OPEN, Status.MITIGATED]))).all()
         breaches = []
         for incident in incidents:
+            start = as_utc(incident.reopened_at or incident.declared_at)  # a reopened incident's clock restarts
             for kind, seconds in targets.get(incident.severity, {}).items():
                 done_at = incident.acknowledged_at if kind == "ack" else incident.resolved_at
-                if done_at is None and now - as_utc(incident.declared_at) > timedelta(seconds=seconds):
+                if done_at is not None and as_utc(done_at) < start:
+                    done_at = None  # acknowledged or resolved before the reopen: not this time round
+                if done_at is None and now - start > timedelta(seconds=seconds):
                     verb = "acknowledged" if kind == "ack" else "resolved"
                     change = self.im.incidents.record(
                         incident.id, "sla",  # type: ignore[arg-type]
                         f"SLA breached: not {verb} within {format_duration(seconds)} ({incident.severity})",
                         actor=SCHEDULER, context={"sla": kind, "notify_channel": True},
-                        once_key=f"sla:{incident.id}:{kind}:{as_utc(incident.reopened_at or incident.declared_at).isoformat()}",
+                        once_key=f"sla:{incident.id}:{kind}:{start.isoformat()}",
                     )
                     if change.changed:
                         breaches.append(f"{incident.ref} {kind} SLA breached")

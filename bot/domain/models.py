@@ -115,3 +115,14 @@ class InboundKey(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxStep(SQLModel, table=True):
+    """Steps of a multi-call job already done (a reply posted, a note added), recorded as soon as the
+    remote side answered: a retried job skips them instead of doing them twice."""
+
+    __tablename__ = "outbox_step"
+
+    key: str = Field(primary_key=True)
+    value: str | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, exists, func, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
-from bot.domain.models import Incident, JobStatus, OutboxJob, TimelineEvent
+from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent
 
-LEASE = timedelta(minutes=2)
+if TYPE_CHECKING:
+    from bot.store import Store
+
+LEASE = timedelta(minutes=5)  # longer than the worst delivery (a job is claimed alone, see workers)
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,14 @@ def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
         query = query.where(OutboxJob.created_at < utcnow() - older_than)
     return session.exec(query).one()
 
+
+
+def step_done(store: "Store", key: str) -> OutboxStep | None:
+    with store.read() as session:
+        return session.get(OutboxStep, key)
+
+
+def record_step(store: "Store", key: str, value: str | None = None) -> None:
+    with store.transaction() as session:
+        if session.get(OutboxStep, key) is None:
+            session.add(OutboxStep(key=key, value=value))

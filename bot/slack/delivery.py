@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from bot.clock import utcnow
 from bot.config import Settings
+from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.slack import render
 from bot.slack.models import SlackThread, SlackUser
@@ -63,8 +64,8 @@ class SlackDelivery:
         if event.kind != "declared":
             # escalations and SLA breaches are also shown in the channel: someone new is being paged
             broadcast = bool(event.data.get("notify_channel"))
-            self._call("chat.postMessage", channel=thread.channel, thread_ts=thread.ts, text=self._event_text(event),
-                       reply_broadcast=broadcast)
+            self._post_once(f"slack-reply:{event.id}", channel=thread.channel, thread_ts=thread.ts,
+                            text=self._event_text(event), reply_broadcast=broadcast)
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
 
@@ -96,17 +97,10 @@ class SlackDelivery:
             thread.war_room, thread.war_room_name = channel["id"], channel["name"]
         if not thread.war_room_announced:
             self._invite_declarer(incident, thread.war_room)
-            self._call(
-                "chat.postMessage",
-                channel=thread.channel,
-                thread_ts=thread.ts,
-                text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})",
-            )
-            self._call(
-                "chat.postMessage",
-                channel=thread.war_room,
-                text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.",
-            )
+            self._post_once(f"slack-war-room-link:{incident.id}", channel=thread.channel, thread_ts=thread.ts,
+                            text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})")
+            self._post_once(f"slack-war-room-hello:{incident.id}", channel=thread.war_room,
+                            text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.")
             with self.store.transaction() as session:
                 row = session.get(SlackThread, incident.id)
                 assert row is not None
@@ -201,6 +195,14 @@ class SlackDelivery:
             row.name, row.real_name, row.email = user.get("name"), user.get("real_name") or profile.get("real_name"), profile.get("email")
             row.fetched_at = utcnow()
             session.add(row)
+
+    def _post_once(self, step: str, **args: Any) -> None:
+        """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)
+        does not post it again."""
+        if outbox.step_done(self.store, step):
+            return
+        answer = self._call("chat.postMessage", **args)
+        outbox.record_step(self.store, step, answer.get("ts"))
 
     def _call(self, method: str, *, passthrough: set[str] = frozenset(), **args: Any) -> dict[str, Any]:  # type: ignore[assignment]
         try:

@@ -17,16 +17,28 @@ from bot.domain.models import InboundKey
 from bot.slack.listeners.common import slack_context, slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
 from bot.wiring import Im
-from commands.grammar import split_chat_text
+from commands.grammar import UsageError, resolve, split_chat_text
 from commands.render_text import render
 from commands.run import execute
 
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
 
 
+def _text(event: dict[str, Any]) -> str:
+    return MENTION.sub("", event.get("text", ""))
+
+
+def _remote(event: dict[str, Any]) -> bool:
+    """A command that asks another system (oncall): answered after the ack, never inside it."""
+    try:
+        argv = split_chat_text(_text(event))
+        return bool(argv) and resolve(argv, "/im", "slack")[0].remote
+    except UsageError:
+        return False
+
+
 def register(app: App, im: Im) -> None:
-    def mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
-        ack()
+    def answer(body: dict[str, Any], event: dict[str, Any]) -> None:
         event_id = body.get("event_id")
         key = f"slack-event:{event_id}" if event_id else None
         reply_key = f"{key}:reply" if key else None
@@ -36,16 +48,24 @@ def register(app: App, im: Im) -> None:
                 if session.get(InboundKey, reply_key) is not None:
                     return  # a retry of an event we answered
         try:
-            argv = split_chat_text(MENTION.sub("", event.get("text", ""))) or ["help"]
+            argv = split_chat_text(_text(event)) or ["help"]
             ctx = slack_context(im, actor=slack_actor(event["user"]), channel_id=channel, thread_ts=thread_ts, once_key=key)
-            answer = render(execute(ctx, argv), as_json=ctx.as_json)
+            reply = render(execute(ctx, argv), as_json=ctx.as_json)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             message, usage = user_message(exc)
-            answer = f":warning: {message}" + (f"\n```{usage}```" if usage else "")
+            reply = f":warning: {message}" + (f"\n```{usage}```" if usage else "")
         with im.store.transaction() as session:
             if not first_time(session, reply_key):
                 return
-            queue_ephemeral(session, response_url=None, channel=channel, user=event["user"], text=answer, thread_ts=thread_ts)
+            queue_ephemeral(session, response_url=None, channel=channel, user=event["user"], text=reply, thread_ts=thread_ts)
         im.outbox_ready.set()
 
+    def mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
+        ack()
+        answer(body, event)  # local work only: the HTTP answer goes out when this returns
+
+    def acknowledge(ack: Ack) -> None:
+        ack()
+
+    app.event("app_mention", matchers=[lambda event: _remote(event)])(ack=acknowledge, lazy=[answer])
     app.event("app_mention")(mention)
