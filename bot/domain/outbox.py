@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -142,6 +143,9 @@ def step_done(store: "Store", key: str) -> OutboxStep | None:
 
 
 def record_step(store: "Store", key: str, value: str | None = None) -> None:
-    with store.transaction() as session:
-        if session.get(OutboxStep, key) is None:
-            session.add(OutboxStep(key=key, value=value))
+    try:
+        with store.transaction() as session:
+            if session.get(OutboxStep, key) is None:
+                session.add(OutboxStep(key=key, value=value))
+    except IntegrityError:
+        pass  # recorded by a twin a moment ago: the step is done either way

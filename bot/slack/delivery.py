@@ -13,6 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.clock import utcnow
@@ -190,11 +191,14 @@ class SlackDelivery:
         except GiveUp:
             return  # an unknown user is not worth losing the timeline step for
         profile = user.get("profile", {})
-        with self.store.transaction() as session:
-            row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id)
-            row.name, row.real_name, row.email = user.get("name"), user.get("real_name") or profile.get("real_name"), profile.get("email")
-            row.fetched_at = utcnow()
-            session.add(row)
+        try:
+            with self.store.transaction() as session:
+                row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id)
+                row.name, row.real_name, row.email = user.get("name"), user.get("real_name") or profile.get("real_name"), profile.get("email")
+                row.fetched_at = utcnow()
+                session.add(row)
+        except IntegrityError:
+            pass  # another worker or replica cached the same user a moment ago
 
     def _post_once(self, step: str, **args: Any) -> None:
         """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)
