@@ -263,13 +263,19 @@ def connector_config(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"{row.name}: updated {', '.join(k.replace('_', '-') for k in changes)}"])
 
 
+def _map(ctx: Context, name: str, mapping: str, service: str, pd_id: str) -> str:
+    """Set custom.<mapping>[service] = pd_id; the whole config is validated again before it is stored."""
+    service = service.strip().lower()
+    _registry(ctx).configure(name, lambda d: d.setdefault("custom", {}).setdefault(mapping, {}).__setitem__(service, pd_id))
+    return service
+
+
 @command("connector map-service", summary="route an im service to a PagerDuty service", slack=False)
 @NAME
 @argument("--im-service", required=True, metavar="SERVICE", help="im service name (or 'default')")
 @argument("--pd-service", required=True, metavar="ID", help="PagerDuty service ID")
 def connector_map_service(ctx: Context, args: argparse.Namespace) -> Result:
-    service = args.im_service.strip().lower()
-    _registry(ctx).configure(args.name, lambda d: d.setdefault("custom", {}).setdefault("service_mappings", {}).__setitem__(service, args.pd_service))
+    service = _map(ctx, args.name, "service_mappings", args.im_service, args.pd_service)
     return Lines(lines=[f"{args.name}: im service {service} -> PagerDuty {args.pd_service}"])
 
 
@@ -305,8 +311,7 @@ def _service_names(ctx: Context, connector: Connector, ids: set[str]) -> dict[st
 @argument("--service", required=True, metavar="SERVICE", help="im service name")
 @argument("--escalation-policy", required=True, metavar="ID", help="PagerDuty escalation policy ID")
 def connector_map_escalation(ctx: Context, args: argparse.Namespace) -> Result:
-    service = args.service.strip().lower()
-    _registry(ctx).configure(args.name, lambda d: d.setdefault("custom", {}).setdefault("escalation_mappings", {}).__setitem__(service, args.escalation_policy))
+    service = _map(ctx, args.name, "escalation_mappings", args.service, args.escalation_policy)
     return Lines(lines=[f"{args.name}: im service {service} escalates through {args.escalation_policy}"])
 
 

@@ -21,6 +21,8 @@ Every change to an incident is also written to an account-wide change log served
 
 from __future__ import annotations
 
+from tests.fakes.served import ServedFake
+
 import bisect
 import json
 import math
@@ -610,7 +612,7 @@ class _Ctx:
 # =====================================================================================
 
 
-class FakePagerDuty:
+class FakePagerDuty(ServedFake):
     def __init__(self, *, api_key: str = "pd-test-key", shared_dir: Path | None = None) -> None:
         self.api_key = api_key
         self.shared_dir = shared_dir if shared_dir is not None else DEFAULT_SHARED_DIR
@@ -682,25 +684,8 @@ class FakePagerDuty:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-pagerduty", daemon=True
-        )
-        self._thread.start()
+        self._listen(Handler, "fake-pagerduty")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakePagerDuty:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---------------------------------------------------------------- seeding & PD-side actions
     def _new_id(self, prefix: str) -> str:

@@ -10,6 +10,8 @@ nothing.
 
 from __future__ import annotations
 
+from tests.fakes.served import ServedFake
+
 import json
 import re
 import threading
@@ -210,7 +212,7 @@ def check_blocks(method: str, blocks: Any, limit: int = MAX_MESSAGE_BLOCKS) -> l
 # --------------------------------------------------------------------------- fake
 
 
-class FakeSlack:
+class FakeSlack(ServedFake):
     def __init__(
         self,
         *,
@@ -249,25 +251,8 @@ class FakeSlack:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
-        )
-        self._thread.start()
+        self._listen(Handler, "fake-slack")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def root_url(self) -> str:
