@@ -61,7 +61,7 @@ def im_settings(database_url: str):  # type: ignore[no-untyped-def]
 
 
 def serve_im(database_url: str) -> None:
-    from bot.connectors.wiring import registry_for
+    from integrations.pagerduty.plugin import registry_for
     from bot.server import Runtime, create_app
     from bot.wiring import build
 
@@ -147,7 +147,7 @@ def serve_bare(database_url: str) -> None:
 
 def build_bodies(count: int) -> list[tuple[bytes, dict[str, str]]]:
     """`count` distinct signed incident.acknowledged v3 deliveries, as FakePagerDuty would send them."""
-    from integrations.pagerduty.webhook_signature import sign
+    from integrations.pagerduty.api.webhook_signature import sign
     from tests.fakes.pagerduty_api import FakePagerDuty
 
     fake = FakePagerDuty().start()  # started: the envelopes carry its base_url
@@ -285,9 +285,10 @@ def reconciliation(label: str, database_url: str, args: argparse.Namespace) -> N
     from sqlmodel import col, select
 
     from bot.clock import utcnow
-    from bot.connectors.models import Connector, PagerDutyLink
-    from bot.connectors.pd_reconcile import Reconciler
-    from bot.connectors.wiring import registry_for
+    from bot.connectors.models import Connector
+from integrations.pagerduty.tables import PagerDutyLink
+    from integrations.pagerduty.reconcile import Reconciler
+    from integrations.pagerduty.plugin import registry_for
     from bot.wiring import build
     from tests.fakes.pagerduty_api import FakePagerDuty
 

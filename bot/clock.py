@@ -16,9 +16,12 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def short(value: datetime | None) -> str:
     return "-" if value is None else as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import __version__
-from bot.wiring import Im
+from bot.app import Im
 from bot.workers import Dispatcher, WorkerPool
 
 log = logging.getLogger("im")

@@ -1,4 +1,7 @@
-"""The terminal front end: `im <command> [options]`. Bad input: stderr and exit code 2."""
+"""The terminal front end: `im <command> [options]`. Bad input: stderr and exit code 2.
+
+The app is built by the caller's `build` (the wiring, `bot/main.py`): this adapter only parses, asks,
+prints and chooses the exit code."""
 
 from __future__ import annotations
 
@@ -6,14 +9,14 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, load_settings
+from bot.app import Im
+from bot.config import ConfigError, Settings, load_settings
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
-from commands import run as _registered  # noqa: F401  (registers the commands)
 from commands.context import Context
 from commands.grammar import UsageError, help_text, parse
 from commands.render_text import render
@@ -35,7 +38,7 @@ def _usage_error(exc: UsageError) -> int:
     return EXIT_USAGE
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if argv[:1] in (["help"], ["--help"], ["-h"], []):  # help needs neither settings nor a database
@@ -53,8 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"im: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from bot.wiring import build
-
     where = settings.database_url.split("@")[-1]
     try:
         im = build(settings)
@@ -77,6 +78,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"im: warning: {warning}", file=sys.stderr)
     return 0 if getattr(result, "ok", True) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

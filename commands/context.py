@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.incidents import Actor
-from bot.wiring import Im
+from bot.app import Im
 from commands.grammar import UsageError
 
 

@@ -11,7 +11,8 @@ from bot.domain import outbox
 from bot.domain.models import Status
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
-from commands.results import Done, EventView, IncidentView, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
+from bot.domain.views import EventView, IncidentView
+from commands.results import Done, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
 
 STATUSES = [s.value for s in Status]
 

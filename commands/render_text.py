@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from bot.clock import short
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, IncidentView, Lines, OpenDeclareModal, Result, Table, Timeline
+from bot.domain.views import IncidentView
+from commands.results import Done, HelpText, IncidentDetail, IncidentList, Lines, OpenDeclareModal, Result, Table, Timeline
 
 
 def render(result: Result, *, as_json: bool = False) -> str:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.connectors.config import ConnectorConfigError
-from bot.connectors.secrets import SecretError
 from bot.domain.errors import DomainError
-from commands import admin_commands, connector_commands, incident_commands, oncall_commands  # noqa: F401  (registers the commands)
 from commands.context import Context
 from commands.grammar import UsageError, parse
 from commands.results import Result
@@ -25,6 +22,6 @@ def execute(ctx: Context, argv: Sequence[str]) -> Result:
     ctx.as_json = bool(getattr(parsed.args, "json", False))
     try:
         return spec.handler(ctx, parsed.args)
-    except (DomainError, ConnectorConfigError, SecretError) as exc:  # the user's to fix: say what, show usage
+    except DomainError as exc:  # the user's to fix: say what, show usage
         raise UsageError(str(exc), usage) from None
 

@@ -12,7 +12,7 @@ import freezegun
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.connectors.registry import changed as connectors_changed
+from integrations.pagerduty.registry import changed as connectors_changed
 from tests.harness import SIGNING_SECRET, BOT_TOKEN, AppHarness, make_settings  # noqa: F401
 from tests.fakes.slack_api import FakeSlack
 

@@ -12,7 +12,8 @@ import uvicorn
 
 from bot.config import Settings, load_settings
 from bot.server import Runtime, create_app
-from bot.wiring import Im, build
+from bot.app import Im
+from bot.wiring import build
 from tests.fakes import slack_requests as sr
 from tests.fakes.slack_api import FakeSlack
 

@@ -1,5 +1,5 @@
 """Shared set-up for PagerDuty connector tests: a fake PagerDuty account, the served app, and the
-terminal front end run in-process through its real entry point (`commands.cli.main`)."""
+terminal front end run in-process through its real entry point (`bot.main.main`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot.connectors.models import PagerDutyLink
-from bot.connectors.scheduler import Ticker
-from bot.connectors.wiring import registry_for
-from commands.cli import main
+from integrations.pagerduty.tables import PagerDutyLink
+from integrations.pagerduty.ticker import Ticker
+from integrations.pagerduty.plugin import registry_for
+from bot.main import main
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings, reserve_socket, socket_url

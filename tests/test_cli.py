@@ -67,7 +67,7 @@ class Im:
         self.env = clean_env(self.url, **extra_env)
 
     def __call__(self, *argv: str, env: dict[str, str] | None = None, script: bool = False) -> Run:
-        command = [str(IM_SCRIPT)] if script else [sys.executable, "-m", "commands.cli"]
+        command = [str(IM_SCRIPT)] if script else [sys.executable, "-m", "bot.main"]
         proc = subprocess.run(
             [*command, *argv],
             env=env or self.env,

@@ -45,7 +45,7 @@ def test_connector_add_prompts_for_each_field(tmp_path: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the terminal's user runs im
         os.chdir(tmp_path)
-        os.execve(sys.executable, [sys.executable, "-m", "commands.cli", "connector", "add", "pagerduty", "prod-pagerduty"], env)
+        os.execve(sys.executable, [sys.executable, "-m", "bot.main", "connector", "add", "pagerduty", "prod-pagerduty"], env)
     shown = ""
     answers = [
         ("API Key:", "u+secret-key-typed-here"),

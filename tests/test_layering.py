@@ -1,5 +1,9 @@
-"""The design's layering, checked on the source: the domain knows nothing of Slack or PagerDuty, the
-PagerDuty integration knows nothing of Slack or of our app, and the command grammar no Slack."""
+"""The design's layering, checked on the source, module by module.
+
+Imports run one way: core (domain, store, outbox, read models) <- commands <- adapters (Slack,
+terminal, PagerDuty) <- the app's wiring and server. Adapters never import each other; PagerDuty's API
+layer imports nothing of the app at all; the core knows no vendor library.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,63 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RULES = {
-    "bot/domain": ("slack_sdk", "slack_bolt", "integrations", "bot.slack", "bot.connectors", "commands", "httpx"),
-    "integrations": ("slack_sdk", "slack_bolt", "bot", "commands", "sqlmodel", "sqlalchemy"),
-    "commands/grammar.py": ("slack_sdk", "slack_bolt", "bot", "integrations"),
-    "bot/slack": ("integrations", "bot.connectors"),
-    "bot/connectors": ("slack_sdk", "slack_bolt", "bot.slack"),
+# (module prefix, layer). The longest matching prefix decides; every app module must match one.
+LAYERS: list[tuple[str, str]] = [
+    ("bot.clock", "core"),
+    ("bot.config", "core"),
+    ("bot.store", "core"),
+    ("bot.ttl_cache", "core"),
+    ("bot.app", "core"),
+    ("bot.domain", "core"),
+    ("bot.workers", "core"),
+    ("bot.scheduler", "core"),
+    ("bot.sla", "core"),
+    ("bot.connectors", "core"),  # the vendor-neutral connector table, sealed secrets, the interval claim
+    ("commands", "commands"),
+    ("commands.cli", "terminal"),
+    ("bot.slack", "slack"),
+    ("integrations.pagerduty", "pagerduty"),
+    ("integrations.pagerduty.api", "pagerduty-api"),
+    ("integrations", "pagerduty"),
+    ("bot", "wiring"),  # bot.wiring, bot.main, bot.server, bot.serve_commands, bot.tables, bot.migrations
+]
+
+# what each layer may import from the app
+ALLOWED: dict[str, set[str]] = {
+    "core": {"core"},
+    "commands": {"core", "commands"},
+    "terminal": {"core", "commands", "terminal"},
+    "slack": {"core", "commands", "slack"},
+    "pagerduty": {"core", "commands", "pagerduty", "pagerduty-api"},
+    "pagerduty-api": {"pagerduty-api"},
+    "wiring": {"core", "commands", "terminal", "slack", "pagerduty", "pagerduty-api", "wiring"},
 }
+
+# libraries a layer must not touch
+FORBIDDEN_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "core": ("slack_sdk", "slack_bolt", "httpx", "starlette", "uvicorn"),
+    "commands": ("slack_sdk", "slack_bolt", "httpx", "starlette", "uvicorn"),
+    "terminal": ("slack_sdk", "slack_bolt", "httpx", "starlette", "uvicorn"),
+    "pagerduty": ("slack_sdk", "slack_bolt"),
+    "pagerduty-api": ("slack_sdk", "slack_bolt", "sqlmodel", "sqlalchemy", "starlette"),
+}
+
+APP_PACKAGES = ("bot", "commands", "integrations")
+
+
+def layer_of(module: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for prefix, layer in LAYERS:
+        if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), layer)
+    return best[1] if best else None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def imports(path: Path) -> set[str]:
@@ -24,17 +78,39 @@ def imports(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            # `from integrations.pagerduty import mapping` imports the module integrations.pagerduty.mapping
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found
 
 
-def test_each_layer_imports_only_what_it_may() -> None:
+def app_files() -> list[Path]:
+    return sorted(p for package in APP_PACKAGES for p in (ROOT / package).rglob("*.py"))
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [module_name(p) for p in app_files() if layer_of(module_name(p)) is None] == []
+
+
+def test_imports_run_one_way() -> None:
     broken = []
-    for where, forbidden in RULES.items():
-        target = ROOT / where
-        files = [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
-        assert files, f"nothing found at {where}"
-        for file in files:
-            for name in imports(file):
-                if any(name == f or name.startswith(f + ".") for f in forbidden):
-                    broken.append(f"{file.relative_to(ROOT)} imports {name}")
+    for file in app_files():
+        layer = layer_of(module_name(file))
+        assert layer is not None
+        for name in sorted(imports(file)):
+            top = name.split(".")[0]
+            if top in APP_PACKAGES:
+                target = layer_of(name)
+                if target is not None and target not in ALLOWED[layer]:
+                    broken.append(f"{file.relative_to(ROOT)} ({layer}) imports {name} ({target})")
+            elif any(name == lib or name.startswith(lib + ".") for lib in FORBIDDEN_LIBRARIES.get(layer, ())):
+                broken.append(f"{file.relative_to(ROOT)} ({layer}) imports {name}")
     assert broken == []
+
+
+def test_the_rule_catches_an_upward_import() -> None:
+    """The checker itself: the domain importing the Slack adapter, or PagerDuty's API importing the app, is caught."""
+    assert layer_of("bot.domain.incidents") == "core" and "slack" not in ALLOWED["core"]
+    assert layer_of("integrations.pagerduty.api.client") == "pagerduty-api" and "core" not in ALLOWED["pagerduty-api"]
+    assert layer_of("integrations.pagerduty.outbound") == "pagerduty" and "slack" not in ALLOWED["pagerduty"]
+    assert layer_of("commands.cli") == "terminal" and "wiring" not in ALLOWED["terminal"]
+    assert layer_of("bot.server") == "wiring"

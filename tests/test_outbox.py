@@ -13,7 +13,8 @@ from bot.domain import outbox
 from bot.domain.incidents import Actor
 from bot.domain.models import JobStatus, Origin, OutboxJob
 from bot.slack.delivery import SlackDelivery, make_client
-from bot.wiring import Im, build
+from bot.app import Im
+from bot.wiring import build
 from bot.workers import Dispatcher, RetryPolicy
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import make_settings

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from integrations.pagerduty import client as client_module
-from integrations.pagerduty.client import CallStats, PagerDutyClient
-from integrations.pagerduty.errors import (
+from integrations.pagerduty.api import client as client_module
+from integrations.pagerduty.api.client import CallStats, PagerDutyClient
+from integrations.pagerduty.api.errors import (
     AuthenticationError,
     ConfigurationError,
     NotFoundError,

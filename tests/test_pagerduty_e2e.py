@@ -12,10 +12,11 @@ from freezegun import freeze_time
 from sqlmodel import select
 
 from bot.clock import utcnow
-from bot.connectors.models import Connector, PagerDutyLink, WebhookDelivery
+from bot.connectors.models import Connector
+from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 from bot.domain.models import Incident, JobStatus, OutboxJob
 from bot.slack import render
-from integrations.pagerduty.webhook_signature import sign
+from integrations.pagerduty.api.webhook_signature import sign
 from tests.fakes import slack_requests
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
@@ -360,7 +361,7 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IM_"))}
         full_env |= env | {"IM_HOST": "127.0.0.1", "IM_PORT": str(port), "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "commands.cli", "serve"], env=full_env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.main", "serve"], env=full_env, cwd=ROOT,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

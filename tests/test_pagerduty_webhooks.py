@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from integrations.pagerduty.webhook_models import (
+from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
     InvalidWebhookPayload,
     parse_event,
 )
-from integrations.pagerduty.webhook_signature import sign, verify
+from integrations.pagerduty.api.webhook_signature import sign, verify
 from tests.fakes.pagerduty_api import DEFAULT_SHARED_DIR, FakePagerDuty
 
 WEBHOOKS_DIR = DEFAULT_SHARED_DIR / "pagerduty" / "webhooks"
@@ -314,7 +314,7 @@ def test_fake_incident_data_has_the_official_shape(fake: FakePagerDuty) -> None:
 
 
 def test_annotated_event_carries_the_last_note(fake: FakePagerDuty, receiver: Receiver) -> None:
-    from integrations.pagerduty.client import PagerDutyClient
+    from integrations.pagerduty.api.client import PagerDutyClient
 
     inc = fake.trigger_incident(service_id="PSVC001", title="x")
     PagerDutyClient(fake.base_url, fake.api_key, from_email="ann@example.com").add_note(inc.id, "DB failover done")
@@ -325,7 +325,7 @@ def test_annotated_event_carries_the_last_note(fake: FakePagerDuty, receiver: Re
 
 
 def test_subscriptions_get_matching_events_and_signed_pings(fake: FakePagerDuty, receiver: Receiver) -> None:
-    from integrations.pagerduty.client import PagerDutyClient
+    from integrations.pagerduty.api.client import PagerDutyClient
 
     pd = PagerDutyClient(fake.base_url, fake.api_key, from_email="ann@example.com")
     sub = pd.create_webhook_subscription(

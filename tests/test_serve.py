@@ -70,7 +70,7 @@ class Server:
         self.out_path, self.err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "commands.cli", "serve"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+                [sys.executable, "-m", "bot.main", "serve"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=err
             )
         self.http = httpx.Client(base_url=self.url, timeout=10)
         wait_until(self._up, 20, f"`im serve` to answer /healthz\n{self.stderr}")

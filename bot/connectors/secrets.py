@@ -12,10 +12,12 @@ import re
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.domain.errors import DomainError
+
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 
 
-class SecretError(Exception):
+class SecretError(DomainError):
     """A secret cannot be sealed or opened; the message says what to set."""
 
 

@@ -13,7 +13,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.slack.listeners import actions, commands, events, views
-from bot.wiring import Im
+from bot.app import Im
 
 
 def build_bolt_app(im: Im, client: WebClient) -> App:

@@ -9,7 +9,8 @@ from typing import Any
 from bot.clock import short
 from bot.domain.models import Status, TimelineEvent
 from commands.render_text import render as render_text
-from commands.results import Done, IncidentView, Result
+from bot.domain.views import IncidentView
+from commands.results import Done, Result
 
 ACK_ACTION = "incident_ack"
 RESOLVE_ACTION = "incident_resolve"

@@ -7,7 +7,7 @@ from sqlmodel import Session
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
 from bot.slack.models import SlackThread, SlackUser
-from commands.results import ExternalLink
+from bot.domain.views import ExternalLink
 
 DESTINATION = "slack"
 

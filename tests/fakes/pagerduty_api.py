@@ -41,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from integrations.pagerduty.webhook_signature import sign
+from integrations.pagerduty.api.webhook_signature import sign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_DIR = REPO_ROOT.parent / "shared"

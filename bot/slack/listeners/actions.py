@@ -12,7 +12,7 @@ from bot.domain.models import Status
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
-from bot.wiring import Im
+from bot.app import Im
 
 
 def _where(body: dict[str, Any]) -> dict[str, Any]:

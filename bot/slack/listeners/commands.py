@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
-from bot.wiring import Im
+from bot.app import Im
 from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
 from commands.run import execute

@@ -14,7 +14,7 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
 from bot.slack.models import SlackThread
-from bot.wiring import Im
+from bot.app import Im
 from commands.context import Context
 from commands.grammar import UsageError
 

@@ -16,7 +16,7 @@ from bot.domain.incidents import first_time
 from bot.domain.models import InboundKey
 from bot.slack.listeners.common import slack_context, slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
-from bot.wiring import Im
+from bot.app import Im
 from commands.grammar import UsageError, resolve, split_chat_text
 from commands.render_text import render
 from commands.run import execute

@@ -10,7 +10,7 @@ from slack_bolt import Ack, App
 from bot.domain.errors import DomainError, InvalidInput
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
-from bot.wiring import Im
+from bot.app import Im
 
 
 def _value(view: dict[str, Any], block: str) -> str | None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from bot.connectors.models import PagerDutyLink
-from bot.connectors.pd_inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
-from bot.connectors.pd_outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
-from bot.connectors.registry import ConnectorRegistry
-from bot.connectors.scheduler import Scheduler, Ticker
+from integrations.pagerduty.tables import PagerDutyLink
+from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
+from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
+from integrations.pagerduty.registry import ConnectorRegistry
+from bot.scheduler import Scheduler
+from integrations.pagerduty.ticker import Ticker
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
-from commands.results import ExternalLink
+from bot.domain.views import ExternalLink
 
 
 def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
@@ -38,6 +39,6 @@ def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyp
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)
         runtime.extra_routes.append(WebhookReceiver(im, registry).route())
         if runtime.scheduler_enabled:
-            runtime.background.append(Scheduler(Ticker(im, registry)))
+            runtime.background.append(Scheduler(Ticker(im, registry).tasks()))
 
     im.runtime_hooks.append(runtime_hook)

@@ -15,15 +15,16 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.clock import as_utc, utcnow
-from bot.connectors.models import Connector, PagerDutyLink, SyncRun
-from bot.connectors.pd_apply import RemoteApplier, RemoteIncident, Report, agent_actor
-from bot.connectors.pd_client import client_for
-from bot.connectors.registry import ConnectorRegistry
-from bot.connectors.pd_outbound import destination
+from bot.connectors.models import Connector
+from integrations.pagerduty.tables import PagerDutyLink, SyncRun
+from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.outbound import destination
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
-from integrations.pagerduty.errors import PagerDutyError
-from integrations.pagerduty.models import Incident as PDIncident
+from integrations.pagerduty.api.errors import PagerDutyError
+from integrations.pagerduty.api.models import Incident as PDIncident
 
 FIRST_SYNC_WINDOW = timedelta(days=1)
 Progress = Callable[[int, str], None]
@@ -60,19 +61,6 @@ class Reconciler:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
-
-    def claim_due(self, name: str, interval: int, now: datetime | None = None) -> bool:
-        """Take this interval's sync for this process. An atomic conditional UPDATE: when replicas
-        share a database, exactly one of them wins each interval."""
-        now = now or utcnow()
-        with self.im.store.transaction() as session:
-            result = session.execute(
-                update(Connector)
-                .where(col(Connector.name) == name)
-                .where((col(Connector.next_sync_at).is_(None)) | (col(Connector.next_sync_at) <= now))
-                .values(next_sync_at=now + timedelta(seconds=interval))
-            )
-            return bool(result.rowcount)
 
     def sync(self, name: str, *, incident: str | None = None, progress: Progress | None = None,
              requeue_dead: bool = False) -> SyncResult:

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlmodel import select
 
 from bot.clock import utcnow
-from bot.connectors.config import PagerDutyConfig
-from bot.connectors.models import PagerDutyLink
+from integrations.pagerduty.config import PagerDutyConfig
+from integrations.pagerduty.tables import PagerDutyLink
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin

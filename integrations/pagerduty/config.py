@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.domain.errors import DomainError
 from integrations.pagerduty.mapping import SEVERITIES
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
@@ -16,7 +17,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-class ConnectorConfigError(Exception):
+class ConnectorConfigError(DomainError):
     """Names the field and what is expected."""
 
 
@@ -28,13 +29,6 @@ def parse_duration(value: str | int) -> int:
     if seconds <= 0:
         raise ValueError("must be more than zero")
     return seconds
-
-
-def format_duration(seconds: int) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def _pd_id(value: str | None, what: str = "a PagerDuty ID") -> str | None:

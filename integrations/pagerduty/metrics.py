@@ -9,9 +9,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bot.clock import as_utc, utcnow
-from bot.connectors.models import Connector, ConnectorCall, PagerDutyLink, SyncRun, WebhookDelivery
+from bot.connectors.models import Connector
+from integrations.pagerduty.tables import ConnectorCall, PagerDutyLink, SyncRun, WebhookDelivery
 from bot.domain.models import JobStatus, OutboxJob
-from bot.connectors.pd_outbound import destination
+from integrations.pagerduty.outbound import destination
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import short
-from bot.connectors.config import ConnectorConfigError
-from bot.connectors.pd_client import client_for
-from bot.connectors.registry import ConnectorRegistry
+from integrations.pagerduty.config import ConnectorConfigError
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty import mapping
 
 

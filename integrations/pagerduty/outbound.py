@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 
 from bot.clock import utcnow
 from bot.connectors import secrets
-from bot.connectors.config import PagerDutyConfig
-from bot.connectors.models import PagerDutyLink, PagerDutyNoteSent, SyncRun
-from bot.connectors.pd_client import client_for
-from bot.connectors.registry import ConnectorRegistry, outbound_connectors
+from integrations.pagerduty.config import PagerDutyConfig
+from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
@@ -26,8 +26,8 @@ from bot.domain import outbox
 from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
 from integrations.pagerduty import mapping
-from integrations.pagerduty.client import PagerDutyClient
-from integrations.pagerduty.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.api.client import PagerDutyClient
+from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
 from bot.connectors import secrets
-from bot.connectors.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
+from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
 from bot.connectors.models import Connector
 from bot.store import Store
 

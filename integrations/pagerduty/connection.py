@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.connectors.models import Connector, ConnectorCall
-from bot.connectors.registry import ConnectorRegistry
+from bot.connectors.models import Connector
+from integrations.pagerduty.tables import ConnectorCall
+from integrations.pagerduty.registry import ConnectorRegistry
 from bot.store import Store
-from integrations.pagerduty.client import CallStats, PagerDutyClient
+from integrations.pagerduty.api.client import CallStats, PagerDutyClient
 
 log = logging.getLogger(__name__)
 

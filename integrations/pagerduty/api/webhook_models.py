@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation, ValidationError
 
-from integrations.pagerduty.models import Reference
+from integrations.pagerduty.api.models import Reference
 
 
 class InvalidWebhookPayload(ValueError):

@@ -12,19 +12,21 @@ import time
 from datetime import datetime
 from typing import Any
 
-from bot.clock import short, utcnow
-from bot.connectors.config import ConnectorConfigError, format_duration
-from bot.connectors.models import Connector, ConnectorCall, WebhookDelivery
-from bot.connectors.pd_client import client_for
-from bot.connectors.pd_reconcile import Reconciler
-from bot.connectors.pd_report import ago, connector_state, figures, percent
-from bot.connectors.registry import ConnectorRegistry
+from bot.clock import format_duration, short, utcnow
+from integrations.pagerduty.config import ConnectorConfigError
+from bot.connectors.models import Connector
+from integrations.pagerduty.tables import ConnectorCall, WebhookDelivery
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.oncall import on_call
+from integrations.pagerduty.reconcile import Reconciler
+from integrations.pagerduty.metrics import ago, connector_state, figures, percent
+from integrations.pagerduty.registry import ConnectorRegistry
 from bot.connectors.secrets import SecretError, mask
-from bot.connectors.wiring import registry_for
+from integrations.pagerduty.plugin import registry_for
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
 from commands.results import Lines, Result, Table
-from integrations.pagerduty.errors import PagerDutyError
+from integrations.pagerduty.api.errors import PagerDutyError
 from sqlmodel import col, select
 
 NAME = argument("name", metavar="NAME", help="connector name, e.g. prod-pagerduty")
@@ -446,3 +448,13 @@ def metrics_connector(ctx: Context, args: argparse.Namespace) -> Result:
     ])
 
 
+@command("oncall", summary="who is on call for a service (asks PagerDuty)", remote=True,
+         examples=("oncall --service api",))
+@argument("--service", "-s", required=True, metavar="NAME", help="im service name")
+@argument("--connector", metavar="NAME", help="which PagerDuty connector (when there are several)")
+def oncall(ctx: Context, args: argparse.Namespace) -> Result:
+    try:
+        answer = on_call(registry_for(ctx.im), args.connector, args.service)
+    except PagerDutyError as exc:
+        return Lines(lines=[f"PagerDuty did not answer: {exc.user_message}"], ok=False)
+    return Lines(lines=answer.lines)

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from integrations.pagerduty.errors import (
+from integrations.pagerduty.api.errors import (
     AuthenticationError,
     ConfigurationError,
     DuplicateIncidentKeyError,
@@ -42,7 +42,7 @@ from integrations.pagerduty.errors import (
     UnavailableError,
     rejected_message,
 )
-from integrations.pagerduty.models import (
+from integrations.pagerduty.api.models import (
     EscalationPolicy,
     Incident,
     LogEntry,

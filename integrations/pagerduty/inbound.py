@@ -20,14 +20,14 @@ from starlette.routing import Route
 
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
-from bot.connectors.models import PagerDutyNoteSent, WebhookDelivery
-from bot.connectors.pd_outbound import OUR_NOTE_MARK
-from bot.connectors.pd_apply import RemoteApplier, RemoteIncident, Report, agent_actor
-from bot.connectors.registry import ConnectorNotFound, ConnectorRegistry
+from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
+from integrations.pagerduty.outbound import OUR_NOTE_MARK
+from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from bot.domain.models import JobStatus, OutboxJob
 from bot.workers import GiveUp
-from integrations.pagerduty.webhook_models import IncidentData, IncidentNoteData, InvalidWebhookPayload, WebhookEvent, parse_event
-from integrations.pagerduty.webhook_signature import verify
+from integrations.pagerduty.api.webhook_models import IncidentData, IncidentNoteData, InvalidWebhookPayload, WebhookEvent, parse_event
+from integrations.pagerduty.api.webhook_signature import verify
 
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"

@@ -1,0 +1,57 @@
+"""The running app as commands and adapters see it: settings, store, the incident service, and what
+adapters contribute (names, emails and links of people and incidents in their systems)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from bot.config import Settings
+from bot.domain import outbox
+from bot.domain.incidents import IncidentService
+from bot.domain.models import Incident
+from bot.domain.views import ExternalLink, IncidentView
+from bot.store import Store
+
+LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
+NameProvider = Callable[[Session, str], str | None]
+
+
+@dataclass
+class Im:
+    settings: Settings
+    store: Store
+    incidents: IncidentService
+    outbox_ready: threading.Event = field(default_factory=threading.Event)
+    link_providers: list[LinkProvider] = field(default_factory=list)
+    name_providers: list[NameProvider] = field(default_factory=list)
+    email_providers: list[NameProvider] = field(default_factory=list)
+    runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
+
+    def display_name(self, session: Session, actor: str) -> str:
+        for provider in self.name_providers:
+            name = provider(session, actor)
+            if name:
+                return name
+        return actor.split(":", 1)[-1]
+
+    def actor_email(self, session: Session, actor: str) -> str | None:
+        for provider in self.email_providers:
+            email = provider(session, actor)
+            if email:
+                return email
+        return None
+
+    def describe(self, incident: Incident) -> IncidentView:
+        with self.store.read() as session:
+            links = [link for provider in self.link_providers for link in provider(session, incident)]
+            problems = [
+                f"{job.destination} {job.kind} failed (attempt {job.attempts}): {job.last_error}"
+                for job in outbox.dead_jobs(session, incident.id)
+            ]
+            declared_by = self.display_name(session, incident.declared_by)
+        return IncidentView.of(incident, declared_by=declared_by, links=links, delivery_problems=problems)
