@@ -31,12 +31,17 @@ class Child:
     """`python -m <module> --serve ...` in its own process; stopped by closing its stdin."""
 
     def __init__(self, module: str, *args: str, quiet: bool = False) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("SLACK_", "IM_", "PAGERDUTY_")) or k.startswith("IM_BENCH_")}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IM_", "PAGERDUTY_")) or k.startswith("IM_BENCH_")
+        }
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "--serve", *args],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
             stderr=subprocess.DEVNULL if quiet else None,
         )
         line = self.proc.stdout.readline()  # type: ignore[union-attr]

@@ -24,8 +24,6 @@ Layout:
 
 from __future__ import annotations
 
-from bench.common import Child, pct, ready, served
-
 import argparse
 import json
 import math
@@ -39,14 +37,19 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bench.common import Child, pct, ready, served
+
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "bench-im-secret-key-0123456789abcdef"
 WEBHOOK_SECRET = "whsec"
 CONNECTOR = "pd"
 SYNC_CONNECTOR = "pd-sync"
 SERVICE_ID = "PSERV01"
-PD_CONFIG = {"api_key": "pd-key", "sync_direction": "bidirectional",
-             "custom": {"service_id": SERVICE_ID, "from_email": "ops@example.com"}}
+PD_CONFIG = {
+    "api_key": "pd-key",
+    "sync_direction": "bidirectional",
+    "custom": {"service_id": SERVICE_ID, "from_email": "ops@example.com"},
+}
 BARE_TABLE = "bench_bare_delivery"
 INGEST_GOAL = "goal: >= 70% of bare throughput, p99 < 50 ms"
 
@@ -61,9 +64,9 @@ def im_settings(database_url: str):  # type: ignore[no-untyped-def]
 
 
 def serve_im(database_url: str) -> None:
-    from integrations.pagerduty.plugin import registry_for
     from bot.server import Runtime, create_app
     from bot.wiring import build
+    from integrations.pagerduty.plugin import registry_for
 
     im = build(im_settings(database_url))
     registry = registry_for(im)
@@ -104,10 +107,13 @@ def build_bare_app(database_url: str):  # type: ignore[no-untyped-def]
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20)
     metadata = MetaData()
-    table = Table(BARE_TABLE, metadata,
-                  Column("id", Integer, primary_key=True, autoincrement=True),
-                  Column("event_id", String(200), nullable=False, unique=True),
-                  Column("body", Text, nullable=False))
+    table = Table(
+        BARE_TABLE,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(200), nullable=False, unique=True),
+        Column("body", Text, nullable=False),
+    )
     metadata.create_all(engine)
     write_lock = threading.Lock() if sqlite else nullcontext()
     keys = [WEBHOOK_SECRET.encode()]
@@ -160,16 +166,20 @@ def build_bodies(count: int) -> list[tuple[bytes, dict[str, str]]]:
         run = uuid.uuid4().hex[:8].upper()
         out = []
         for i in range(count):
-            envelope = fake.build_event("incident.acknowledged", incidents[i % len(incidents)].id,
-                                        event_id=f"BENCH{run}{i:09d}")
+            envelope = fake.build_event("incident.acknowledged", incidents[i % len(incidents)].id, event_id=f"BENCH{run}{i:09d}")
             raw = json.dumps(envelope, separators=(",", ":")).encode()
-            out.append((raw, {
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": "PagerDuty-Webhook/V3.0",
-                "X-Webhook-Id": str(uuid.uuid4()),
-                "X-Webhook-Subscription": "PFAKESUB",
-                "X-PagerDuty-Signature": sign(raw, WEBHOOK_SECRET),
-            }))
+            out.append(
+                (
+                    raw,
+                    {
+                        "Content-Type": "application/json; charset=utf-8",
+                        "User-Agent": "PagerDuty-Webhook/V3.0",
+                        "X-Webhook-Id": str(uuid.uuid4()),
+                        "X-Webhook-Subscription": "PFAKESUB",
+                        "X-PagerDuty-Signature": sign(raw, WEBHOOK_SECRET),
+                    },
+                )
+            )
         return out
     finally:
         fake.stop()
@@ -214,7 +224,7 @@ def run_round(base: str, bodies: list[tuple[bytes, dict[str, str]]], *, warmup: 
                 t0 = time.perf_counter()
                 try:
                     status = http.post(url, content=raw, headers=headers).status_code
-                except Exception:  # noqa: BLE001
+                except Exception:
                     status = 0
                 elapsed = time.perf_counter() - t0
                 with out.lock:
@@ -259,13 +269,17 @@ def ingestion(label: str, database_url: str, bodies: list[tuple[bytes, dict[str,
             rounds[app] = run_round(child.url, bodies, warmup=args.warmup, threads=args.concurrency)
         finally:
             child.stop()
-    print(f"\n[{label}] 1-2. webhook ingestion: {args.requests} signed incident.acknowledged deliveries "
-          f"(+{args.warmup} warm-up), {args.concurrency} keep-alive client threads")
+    print(
+        f"\n[{label}] 1-2. webhook ingestion: {args.requests} signed incident.acknowledged deliveries "
+        f"(+{args.warmup} warm-up), {args.concurrency} keep-alive client threads"
+    )
     print(f"  {'app':<6} {'deliveries/s':>13} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses")
     for app, r in rounds.items():
         rate = len(r.latencies) / r.wall if r.wall else float("nan")
-        print(f"  {app:<6} {rate:>13.0f} {pct(r.latencies, 50):>8.2f} {pct(r.latencies, 99):>8.2f} "
-              f"{max(r.latencies) * 1000:>8.2f}  {dict(sorted(r.statuses.items()))}")
+        print(
+            f"  {app:<6} {rate:>13.0f} {pct(r.latencies, 50):>8.2f} {pct(r.latencies, 99):>8.2f} "
+            f"{max(r.latencies) * 1000:>8.2f}  {dict(sorted(r.statuses.items()))}"
+        )
     im_r, bare_r = rounds["im"], rounds["bare"]
     share = (len(im_r.latencies) / im_r.wall) / (len(bare_r.latencies) / bare_r.wall) * 100
     p99 = pct(im_r.latencies, 99)
@@ -286,10 +300,10 @@ def reconciliation(label: str, database_url: str, args: argparse.Namespace) -> N
 
     from bot.clock import utcnow
     from bot.connectors.models import Connector
-from integrations.pagerduty.tables import PagerDutyLink
-    from integrations.pagerduty.reconcile import Reconciler
-    from integrations.pagerduty.plugin import registry_for
     from bot.wiring import build
+    from integrations.pagerduty.plugin import registry_for
+    from integrations.pagerduty.reconcile import Reconciler
+    from integrations.pagerduty.tables import PagerDutyLink
     from tests.fakes.pagerduty_api import FakePagerDuty
 
     fake = FakePagerDuty().start()
@@ -299,8 +313,9 @@ from integrations.pagerduty.tables import PagerDutyLink
         fake.add_user("PUSER01", "Ops", "ops@example.com")
         now = utcnow().replace(microsecond=0)
         t_load = time.perf_counter()
-        loaded = fake.bulk_load(args.incidents, service_id=SERVICE_ID, created_at=now - timedelta(days=60),
-                                step=timedelta(seconds=30))
+        loaded = fake.bulk_load(
+            args.incidents, service_id=SERVICE_ID, created_at=now - timedelta(days=60), step=timedelta(seconds=30)
+        )
         changes_from = now - timedelta(hours=1)
         stride = max(1, len(loaded) // max(1, args.changed))
         changed = loaded[::stride][: args.changed]
@@ -310,13 +325,22 @@ from integrations.pagerduty.tables import PagerDutyLink
 
         im = build(im_settings(database_url))
         registry = registry_for(im)
-        registry.add(SYNC_CONNECTOR, "pagerduty", {
-            "api_key": fake.api_key, "base_url": fake.base_url, "sync_direction": "bidirectional",
-            "custom": {"service_id": SERVICE_ID, "from_email": "ops@example.com"},
-        })
+        registry.add(
+            SYNC_CONNECTOR,
+            "pagerduty",
+            {
+                "api_key": fake.api_key,
+                "base_url": fake.base_url,
+                "sync_direction": "bidirectional",
+                "custom": {"service_id": SERVICE_ID, "from_email": "ops@example.com"},
+            },
+        )
         with im.store.transaction() as session:
-            session.execute(update(Connector).where(col(Connector.name) == SYNC_CONNECTOR)
-                            .values(last_sync_until=changes_from - timedelta(minutes=1)))
+            session.execute(
+                update(Connector)
+                .where(col(Connector.name) == SYNC_CONNECTOR)
+                .values(last_sync_until=changes_from - timedelta(minutes=1))
+            )
         reconciler = Reconciler(im, registry)
 
         def one_sync():  # type: ignore[no-untyped-def]
@@ -330,22 +354,33 @@ from integrations.pagerduty.tables import PagerDutyLink
         first, made1, wall1 = one_sync()
         second, made2, wall2 = one_sync()
         with im.store.read() as session:
-            links = session.exec(select(func.count()).select_from(PagerDutyLink)
-                                 .where(col(PagerDutyLink.connector) == SYNC_CONNECTOR)).one()
+            links = session.exec(
+                select(func.count()).select_from(PagerDutyLink).where(col(PagerDutyLink.connector) == SYNC_CONNECTOR)
+            ).one()
 
         goal = math.ceil(len(changed) / 100) + 1
         by_path = Counter(f"{r.method} {r.path}" for r in made1)
-        print(f"\n[{label}] 3. reconciliation: FakePagerDuty with {len(fake.incidents)} incidents "
-              f"({len(fake.log_entries)} log entries; loaded in {load_s:.1f}s), {len(changed)} acknowledged "
-              f"after the connector's last_sync_until; sync_direction bidirectional")
-        print(f"  first sync:  changed incidents {len(changed)}; seen {first.seen}, applied {first.changed}, "
-              f"errors {first.errors}{' (' + first.error + ')' if first.error else ''}")
-        print(f"               requests made {len(made1)} ({', '.join(f'{k} x{v}' for k, v in by_path.items()) or '-'}); "
-              f"goal: <= ceil({len(changed)}/100) + 1 = {goal} -> {'met' if len(made1) <= goal else 'NOT met'}")
-        print(f"               wall {wall1 * 1000:.0f} ms (Reconciler's own duration_ms {first.duration_ms:.0f}); "
-              f"im links to PagerDuty incidents now {links}")
-        print(f"  second sync: requests made {len(made2)}, seen {second.seen}, applied {second.changed}, "
-              f"errors {second.errors}; wall {wall2 * 1000:.0f} ms (goal ~1 request)")
+        print(
+            f"\n[{label}] 3. reconciliation: FakePagerDuty with {len(fake.incidents)} incidents "
+            f"({len(fake.log_entries)} log entries; loaded in {load_s:.1f}s), {len(changed)} acknowledged "
+            f"after the connector's last_sync_until; sync_direction bidirectional"
+        )
+        print(
+            f"  first sync:  changed incidents {len(changed)}; seen {first.seen}, applied {first.changed}, "
+            f"errors {first.errors}{' (' + first.error + ')' if first.error else ''}"
+        )
+        print(
+            f"               requests made {len(made1)} ({', '.join(f'{k} x{v}' for k, v in by_path.items()) or '-'}); "
+            f"goal: <= ceil({len(changed)}/100) + 1 = {goal} -> {'met' if len(made1) <= goal else 'NOT met'}"
+        )
+        print(
+            f"               wall {wall1 * 1000:.0f} ms (Reconciler's own duration_ms {first.duration_ms:.0f}); "
+            f"im links to PagerDuty incidents now {links}"
+        )
+        print(
+            f"  second sync: requests made {len(made2)}, seen {second.seen}, applied {second.changed}, "
+            f"errors {second.errors}; wall {wall2 * 1000:.0f} ms (goal ~1 request)"
+        )
         if fake.violations or fake.response_violations:
             print(f"  FakePagerDuty spec departures: {(fake.violations + fake.response_violations)[:3]}")
     finally:
@@ -378,9 +413,12 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     began = time.monotonic()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; servers: uvicorn in a thread of a child process "
-          f"each (one app at a time), client in this process; im served with start_background=False "
-          f"(no outbox workers, no scheduler: the endpoint alone)", flush=True)
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; servers: uvicorn in a thread of a child process "
+        f"each (one app at a time), client in this process; im served with start_background=False "
+        f"(no outbox workers, no scheduler: the endpoint alone)",
+        flush=True,
+    )
     bodies = build_bodies(args.warmup + args.requests)
     print(f"{len(bodies)} signed bodies built before timing ({len(bodies[0][0])} bytes each)", flush=True)
     pg_admin = pg_name = None

@@ -19,8 +19,6 @@ Apps are measured one after another; each child is ended when its rounds are don
 
 from __future__ import annotations
 
-from bench.common import Child, pct, ready, served
-
 import argparse
 import json
 import os
@@ -34,6 +32,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench.common import Child, pct, ready, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "bench-signing-secret-0123456789"
@@ -172,7 +172,7 @@ def _one(http, url: str, body: bytes, check: Callable[[str], str | None] | None,
         response = http.post(url, content=body, headers=headers)
         ok = response.status_code == 200
         text = response.text
-    except Exception:  # noqa: BLE001
+    except Exception:
         ok, text = False, ""
     elapsed = time.perf_counter() - t0
     ref = check(text) if (ok and check) else None
@@ -187,8 +187,16 @@ def _one(http, url: str, body: bytes, check: Callable[[str], str | None] | None,
             out.refs.append(ref)
 
 
-def run_round(base: str, make_body: Callable[[int], bytes], *, n: int, warmup: int, threads: int,
-              check: Callable[[str], str | None] | None = None, offset: int = 0) -> Round:
+def run_round(
+    base: str,
+    make_body: Callable[[int], bytes],
+    *,
+    n: int,
+    warmup: int,
+    threads: int,
+    check: Callable[[str], str | None] | None = None,
+    offset: int = 0,
+) -> Round:
     """`warmup` + `n` requests; bodies make_body(offset + k). threads == 1: strictly one at a time."""
     import httpx
 
@@ -264,8 +272,9 @@ def outbox_counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def measure_im(label: str, database_url: str, slack: Child, args: argparse.Namespace, rows: list[Row],
-               background: list[str]) -> None:
+def measure_im(
+    label: str, database_url: str, slack: Child, args: argparse.Namespace, rows: list[Row], background: list[str]
+) -> None:
     t0 = time.monotonic()
     server = Child("bench.slack_ack_latency", "im", database_url, slack.url)
     try:
@@ -276,8 +285,14 @@ def measure_im(label: str, database_url: str, slack: Child, args: argparse.Names
             declares = run_round(server.url, declare_body, n=args.requests, warmup=warm, threads=threads, check=declared_ref)
             rows.append(Row(f"{label} /im declare", label, "command", mode, declares))
             refs = declares.refs  # each click acknowledges a different, open incident
-            acks = run_round(server.url, ack_body_for(refs), n=min(args.requests, max(0, len(refs) - warm)),
-                             warmup=warm, threads=threads, check=acknowledged)
+            acks = run_round(
+                server.url,
+                ack_body_for(refs),
+                n=min(args.requests, max(0, len(refs) - warm)),
+                warmup=warm,
+                threads=threads,
+                check=acknowledged,
+            )
             rows.append(Row(f"{label} Acknowledge button", label, "action", mode, acks))
             after = slack.ask("stats")
             background.append(
@@ -296,10 +311,24 @@ def measure_bare(label: str, pbr: bool, slack_url: str, args: argparse.Namespace
         modes = [("seq", 1)] + ([(f"c{args.concurrency}", args.concurrency)] if args.concurrency > 1 else [])
         for mode, threads in modes:
             warm = args.warmup if mode == "seq" else 0
-            rows.append(Row(f"{label} /im command", label, "command", mode,
-                            run_round(server.url, declare_body, n=args.requests, warmup=warm, threads=threads)))
-            rows.append(Row(f"{label} block_actions", label, "action", mode,
-                            run_round(server.url, ack_body_for([]), n=args.requests, warmup=warm, threads=threads)))
+            rows.append(
+                Row(
+                    f"{label} /im command",
+                    label,
+                    "command",
+                    mode,
+                    run_round(server.url, declare_body, n=args.requests, warmup=warm, threads=threads),
+                )
+            )
+            rows.append(
+                Row(
+                    f"{label} block_actions",
+                    label,
+                    "action",
+                    mode,
+                    run_round(server.url, ack_body_for([]), n=args.requests, warmup=warm, threads=threads),
+                )
+            )
     finally:
         server.stop()
 
@@ -324,10 +353,15 @@ def print_table(rows: list[Row]) -> None:
                 d, b = p99_of("bare-default", row.kind, mode), p99_of("bare-pbr", row.kind, mode)
                 r_def = f"{p99 / d:.2f}x" if d else "-"
                 r_pbr = f"{p99 / b:.2f}x" if b else "-"
-            print(f"{row.scenario:<34} {mode:<5} {len(lat):>5} {row.result.errors:>4} {p50:>8.2f} {p99:>8.2f} {r_def:>12} {r_pbr:>8}")
+            print(
+                f"{row.scenario:<34} {mode:<5} {len(lat):>5} {row.result.errors:>4} {p50:>8.2f} {p99:>8.2f} {r_def:>12} {r_pbr:>8}"
+            )
     print()
-    firsts = [f"{r.app} {r.kind} {r.result.first * 1000:.0f} ms" for r in rows if r.mode == "seq" and r.kind == "command"
-              and r.result.first is not None]
+    firsts = [
+        f"{r.app} {r.kind} {r.result.first * 1000:.0f} ms"
+        for r in rows
+        if r.mode == "seq" and r.kind == "command" and r.result.first is not None
+    ]
     print("first request after start (warm-up, not in the table): " + "; ".join(firsts))
     print()
     print(GOAL)
@@ -435,10 +469,15 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     began = time.monotonic()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.requests} requests per scenario "
-          f"(+{args.warmup} warm-up), concurrent round: {args.concurrency if args.concurrency > 1 else 'off'} threads; "
-          f"fake Slack Web API delay {args.slack_delay}s", flush=True)
-    slack = Child("bench.slack_ack_latency", "fake-slack", str(args.slack_delay), quiet=True)  # quiet: broken pipes when an app child ends
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.requests} requests per scenario "
+        f"(+{args.warmup} warm-up), concurrent round: {args.concurrency if args.concurrency > 1 else 'off'} threads; "
+        f"fake Slack Web API delay {args.slack_delay}s",
+        flush=True,
+    )
+    slack = Child(
+        "bench.slack_ack_latency", "fake-slack", str(args.slack_delay), quiet=True
+    )  # quiet: broken pipes when an app child ends
     rows: list[Row] = []
     background: list[str] = []
     pg_admin = pg_name = None

@@ -58,9 +58,7 @@ class Settings(BaseSettings):
 
     @property
     def slack_configured(self) -> bool:
-        return self.slack_bot_token is not None and (
-            self.slack_signing_secret is not None or self.slack_app_token is not None
-        )
+        return self.slack_bot_token is not None and (self.slack_signing_secret is not None or self.slack_app_token is not None)
 
     def slack_missing(self) -> list[str]:
         missing = []

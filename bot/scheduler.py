@@ -25,8 +25,9 @@ class Scheduler:
     def __init__(self, tasks: Iterable[Periodic]) -> None:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         for task in tasks:
-            self.scheduler.add_job(self._guarded(task), "interval", seconds=task.every_seconds, id=task.name,
-                                   max_instances=1, coalesce=True)
+            self.scheduler.add_job(
+                self._guarded(task), "interval", seconds=task.every_seconds, id=task.name, max_instances=1, coalesce=True
+            )
 
     @staticmethod
     def _guarded(task: Periodic) -> Callable[[], None]:

@@ -118,8 +118,10 @@ def run(im: Im) -> None:
     level = os.environ.get("IM_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if not settings.slack_configured:
-        log.warning("Slack is not configured (missing %s): terminal commands and /healthz work; /slack/events answers 503",
-                    ", ".join(settings.slack_missing()))
+        log.warning(
+            "Slack is not configured (missing %s): terminal commands and /healthz work; /slack/events answers 503",
+            ", ".join(settings.slack_missing()),
+        )
     runtime = Runtime(im)
     app = create_app(im, runtime)
     socket_handler = None
@@ -129,11 +131,15 @@ def run(im: Im) -> None:
         socket_handler = SocketModeHandler(runtime.bolt, settings.slack_app_token.get_secret_value())
         socket_handler.connect()
         log.info("Slack: Socket Mode")
-    log.info("im %s listening on %s:%s (database: %s)", __version__, settings.host, settings.port,
-             "sqlite" if im.store.is_sqlite else "postgresql")
+    log.info(
+        "im %s listening on %s:%s (database: %s)",
+        __version__,
+        settings.host,
+        settings.port,
+        "sqlite" if im.store.is_sqlite else "postgresql",
+    )
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         if socket_handler is not None:
             socket_handler.close()
-

@@ -35,9 +35,11 @@ def check_slas(store: Store, incidents: IncidentService, targets: Targets, now: 
             if done_at is None and now - start > timedelta(seconds=seconds):
                 verb = "acknowledged" if kind == "ack" else "resolved"
                 change = incidents.record(
-                    incident.id, "sla",
+                    incident.id,
+                    "sla",
                     f"SLA breached: not {verb} within {format_duration(seconds)} ({incident.severity})",
-                    actor=SCHEDULER, context={"sla": kind, "notify_channel": True},
+                    actor=SCHEDULER,
+                    context={"sla": kind, "notify_channel": True},
                     once_key=f"sla:{incident.id}:{kind}:{start.isoformat()}",
                 )
                 if change.changed:

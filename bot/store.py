@@ -43,9 +43,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any error."""
-        with self._serialised(), Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        with self._serialised(), Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     @contextmanager
     def core(self) -> Iterator[Connection]:
@@ -74,7 +73,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.execute(text("select 1"))
             return "ok"
-        except Exception as exc:  # reported on /healthz, never raised
+        except Exception as exc:  # noqa: BLE001 - any failure is reported on /healthz, never raised
             return f"error: {type(exc).__name__}"
 
     def upgrade(self) -> None:

@@ -106,7 +106,9 @@ class Dispatcher:
             if job.attempts >= self.policy.max_attempts:
                 self._record(outbox.dead_letter, job, error=f"{type(exc).__name__}: {exc}")
             else:
-                self._record(outbox.retry_later, job, delay=self.policy.backoff(job.attempts), error=f"{type(exc).__name__}: {exc}")
+                self._record(
+                    outbox.retry_later, job, delay=self.policy.backoff(job.attempts), error=f"{type(exc).__name__}: {exc}"
+                )
         else:
             self._record(outbox.complete, job)
 

@@ -40,7 +40,9 @@ def _usage_error(exc: UsageError) -> int:
 
 def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if argv[:1] in (["help"], ["--help"], ["-h"], []):  # help needs neither settings nor a database
         try:
             print(help_text(argv[1:] if argv[:1] == ["help"] else [], "im", frontend="cli"))
@@ -59,11 +61,13 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     where = settings.database_url.split("@")[-1]
     try:
         im = build(settings)
-    except Exception as exc:  # a database we cannot reach is the user's to fix, not a traceback
+    except Exception as exc:  # noqa: BLE001 - a database we cannot reach is the user's to fix, not a traceback
         print(f"im: cannot open the database {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     user = os.environ.get("IM_ACTOR") or getpass.getuser()
-    ctx = Context(im=im, actor=Actor(Origin.CLI, user, user), frontend="cli", prog="im", prompt=_prompt if sys.stdin.isatty() else None)
+    ctx = Context(
+        im=im, actor=Actor(Origin.CLI, user, user), frontend="cli", prog="im", prompt=_prompt if sys.stdin.isatty() else None
+    )
     try:
         result = execute(ctx, argv)
     except UsageError as exc:
@@ -77,4 +81,3 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     for warning in ctx.warnings:
         print(f"im: warning: {warning}", file=sys.stderr)
     return 0 if getattr(result, "ok", True) else 1
-

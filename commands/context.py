@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.domain.incidents import Actor
 from bot.app import Im
+from bot.domain.incidents import Actor
 from commands.grammar import UsageError
 
 

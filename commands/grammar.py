@@ -162,10 +162,15 @@ def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tup
     if subcommands:
         names = ", ".join(sorted(s.path[1] for s in subcommands))
         if len(argv) < 2:
-            raise UsageError(f"'{word}' needs a subcommand: {names}", f"usage: {prog_prefix} {word} <{'|'.join(sorted(s.path[1] for s in subcommands))}> ...")
+            raise UsageError(
+                f"'{word}' needs a subcommand: {names}",
+                f"usage: {prog_prefix} {word} <{'|'.join(sorted(s.path[1] for s in subcommands))}> ...",
+            )
         path = (word, argv[1].lower())
         if path not in REGISTRY:
-            raise UsageError(f"unknown subcommand '{word} {argv[1]}' (expected one of: {names})", f"usage: {prog_prefix} help {word}")
+            raise UsageError(
+                f"unknown subcommand '{word} {argv[1]}' (expected one of: {names})", f"usage: {prog_prefix} help {word}"
+            )
         return REGISTRY[path], list(argv[2:])
     raise UsageError(f"unknown command '{argv[0]}'", top_usage(prog_prefix, frontend))
 
@@ -186,7 +191,7 @@ def top_usage(prog_prefix: str, frontend: str = "cli") -> str:
 def help_text(words: Sequence[str], prog_prefix: str, *, frontend: str) -> str:
     if words:
         path = tuple(w.lower() for w in words)
-        path = (ALIASES.get(path[0], path[0]),) + path[1:]
+        path = (ALIASES.get(path[0], path[0]), *path[1:])
         if path in REGISTRY:
             spec = REGISTRY[path]
             text = spec.parser(prog_prefix).format_help().rstrip()

@@ -9,9 +9,9 @@ from bot.clock import as_utc, utcnow
 from bot.config import SEVERITIES
 from bot.domain import outbox
 from bot.domain.models import Status
+from bot.domain.views import EventView, IncidentView
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
-from bot.domain.views import EventView, IncidentView
 from commands.results import Done, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
 
 STATUSES = [s.value for s in Status]
@@ -78,11 +78,20 @@ def declare(ctx: Context, args: argparse.Namespace) -> Result:
         ctx.warnings.append("Slack is configured but IM_SLACK_CHANNEL is not set: this incident cannot be announced in Slack")
     # a new incident has no links and no delivery problems yet: no need to read them back
     view = IncidentView.of(incident, declared_by=ctx.actor.name or ctx.actor.id)
-    return Done(message=f"{incident.ref} declared: {incident.severity} {incident.title} ({', '.join(incident.services)})", incident=view)
+    return Done(
+        message=f"{incident.ref} declared: {incident.severity} {incident.title} ({', '.join(incident.services)})", incident=view
+    )
 
 
 def _transition(ctx: Context, args: argparse.Namespace, verb: str, done: str, already: str) -> Done:
-    change = ctx.im.incidents.transition(ctx.incident(args.incident), verb, actor=ctx.actor, note=getattr(args, "note", None), context=ctx.origin_context, once_key=ctx.once_key)
+    change = ctx.im.incidents.transition(
+        ctx.incident(args.incident),
+        verb,
+        actor=ctx.actor,
+        note=getattr(args, "note", None),
+        context=ctx.origin_context,
+        once_key=ctx.once_key,
+    )
     ref = change.incident.ref
     return _done(ctx, change.incident, change.event, f"{ref} {done}", f"{ref} is already {already}: nothing changed")
 
@@ -114,11 +123,13 @@ def reopen(ctx: Context, args: argparse.Namespace) -> Result:
     return _transition(ctx, args, "reopen", "reopened", "open")
 
 
-@command("note", summary="add a note to the incident's timeline", examples=('note --incident INC-3 restarted the primary',))
+@command("note", summary="add a note to the incident's timeline", examples=("note --incident INC-3 restarted the primary",))
 @INCIDENT
 @argument("text", nargs="+", metavar="TEXT", help="the note")
 def note(ctx: Context, args: argparse.Namespace) -> Result:
-    change = ctx.im.incidents.add_note(ctx.incident(args.incident), " ".join(args.text), actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+    change = ctx.im.incidents.add_note(
+        ctx.incident(args.incident), " ".join(args.text), actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key
+    )
     return _done(ctx, change.incident, change.event, f"Note added to {change.incident.ref}", "That note was already added.")
 
 
@@ -126,7 +137,9 @@ def note(ctx: Context, args: argparse.Namespace) -> Result:
 @INCIDENT
 @argument("--sev", "--severity", dest="sev", type=_severity, required=True, metavar="SEV", help="SEV-1 .. SEV-4")
 def severity(ctx: Context, args: argparse.Namespace) -> Result:
-    change = ctx.im.incidents.set_severity(ctx.incident(args.incident), args.sev, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+    change = ctx.im.incidents.set_severity(
+        ctx.incident(args.incident), args.sev, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key
+    )
     ref = change.incident.ref
     return _done(ctx, change.incident, change.event, f"{ref} is now {args.sev}", f"{ref} is already {args.sev}: nothing changed")
 
@@ -181,5 +194,3 @@ def timeline(ctx: Context, args: argparse.Namespace) -> Result:
 @argument("command", nargs="*", metavar="COMMAND")
 def help_(ctx: Context, args: argparse.Namespace) -> Result:
     return HelpText(text=help_text(args.command, ctx.prog, frontend=ctx.frontend))
-
-

@@ -24,4 +24,3 @@ def execute(ctx: Context, argv: Sequence[str]) -> Result:
         return spec.handler(ctx, parsed.args)
     except DomainError as exc:  # the user's to fix: say what, show usage
         raise UsageError(str(exc), usage) from None
-

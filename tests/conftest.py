@@ -13,18 +13,31 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from integrations.pagerduty.registry import changed as connectors_changed
-from tests.harness import SIGNING_SECRET, BOT_TOKEN, AppHarness, make_settings  # noqa: F401
 from tests.fakes.slack_api import FakeSlack
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings  # noqa: F401
 
 POSTGRES_URL = os.environ.get("IM_TEST_POSTGRES_URL")
 
 # Tests freeze the clock of the code under test (timers, retries, SLAs), not the machinery that serves
 # it: the served app's event loop and the HTTP clients and servers keep real time, or a frozen tick
 # would leave the loop waiting for a monotonic time that real time reaches hours later.
-freezegun.configure(extend_ignore_list=[
-    "asyncio", "uvicorn", "anyio", "starlette", "h11", "httpcore", "httpx", "socketserver", "selectors",
-    "http.server", "concurrent.futures", "urllib3", "urllib.request",
-])
+freezegun.configure(
+    extend_ignore_list=[
+        "asyncio",
+        "uvicorn",
+        "anyio",
+        "starlette",
+        "h11",
+        "httpcore",
+        "httpx",
+        "socketserver",
+        "selectors",
+        "http.server",
+        "concurrent.futures",
+        "urllib3",
+        "urllib.request",
+    ]
+)
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bot.app import Im
 from bot.config import Settings, load_settings
 from bot.server import Runtime, create_app
-from bot.app import Im
 from bot.wiring import build
 from tests.fakes import slack_requests as sr
 from tests.fakes.slack_api import FakeSlack
@@ -69,8 +69,9 @@ class ServedApp:
 
 
 class AppHarness:
-    def __init__(self, settings: Settings, fake_slack: FakeSlack | None, *, background: bool = True,
-                 sock: socket.socket | None = None) -> None:
+    def __init__(
+        self, settings: Settings, fake_slack: FakeSlack | None, *, background: bool = True, sock: socket.socket | None = None
+    ) -> None:
         self.settings = settings
         self.fake = fake_slack
         self.im: Im = build(settings)

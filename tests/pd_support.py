@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from bot.main import main
+from integrations.pagerduty.plugin import registry_for
 from integrations.pagerduty.tables import PagerDutyLink
 from integrations.pagerduty.ticker import Ticker
-from integrations.pagerduty.plugin import registry_for
-from bot.main import main
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings, reserve_socket, socket_url
@@ -83,8 +83,17 @@ class Terminal:
 class PagerDutyWorld:
     """The app (Slack + PagerDuty connector) served over HTTP, with both fakes."""
 
-    def __init__(self, database_url: str, slack: FakeSlack, pd: FakePagerDuty, monkeypatch: pytest.MonkeyPatch,
-                 capsys: pytest.CaptureFixture[str], *, direction: str = "bidirectional", **custom: Any) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        slack: FakeSlack,
+        pd: FakePagerDuty,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        *,
+        direction: str = "bidirectional",
+        **custom: Any,
+    ) -> None:
         sock = reserve_socket()
         self.url = socket_url(sock)
         env = {
@@ -97,11 +106,16 @@ class PagerDutyWorld:
             "SLACK_API_URL": slack.base_url,
         }
         self.slack, self.pd = slack, pd
-        self.app = AppHarness(make_settings(database_url, slack, IM_SECRET_KEY=SECRET_KEY, IM_PUBLIC_URL=self.url,
-                                            IM_SLACK_CHANNEL="C0INCIDENT"), slack, sock=sock)
+        self.app = AppHarness(
+            make_settings(database_url, slack, IM_SECRET_KEY=SECRET_KEY, IM_PUBLIC_URL=self.url, IM_SLACK_CHANNEL="C0INCIDENT"),
+            slack,
+            sock=sock,
+        )
         self.im = self.app.im
         self.terminal = Terminal(monkeypatch, capsys, env)
-        self.terminal.ok("connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd, direction, **custom)))
+        self.terminal.ok(
+            "connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd, direction, **custom))
+        )
         self.registry = registry_for(self.im)
         self.ticker = Ticker(self.im, self.registry)
 

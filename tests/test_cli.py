@@ -10,7 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,9 @@ class Im:
         if not self.db.exists():
             return {}
         with sqlite3.connect(self.db) as conn:
-            return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("incident", "timeline_event", "outbox_job")}
+            return {
+                t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in ("incident", "timeline_event", "outbox_job")
+            }
 
     def jobs(self) -> list[dict[str, Any]]:
         with sqlite3.connect(self.db) as conn:
@@ -142,8 +144,12 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     assert im.ok("close", "-i", "INC-2").out == "INC-2 closed\n"
 
     status, detail, timeline, status_json, list_json, timeline_json = im.many(
-        ("status",), ("status", "-i", "INC-1"), ("timeline", "-i", "INC-1"),
-        ("status", "--json"), ("list", "--json"), ("timeline", "--incident", "INC-1", "--json"),
+        ("status",),
+        ("status", "-i", "INC-1"),
+        ("timeline", "-i", "INC-1"),
+        ("status", "--json"),
+        ("list", "--json"),
+        ("timeline", "--incident", "INC-1", "--json"),
     )
     for run in (status, detail, timeline, status_json, list_json, timeline_json):
         assert run.code == 0 and run.err == "", str(run)
@@ -155,8 +161,15 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     for line in ("severity:     SEV-1", "status:       open", f"by {USER}", "resolution:   rolled back the index"):
         assert line in detail.out, detail.out
     assert timeline.out.startswith("INC-1 SEV-1 [open] Database slow\n")
-    steps = ["Declared SEV-2: Database slow", "Acknowledged: looking", "restarted the primary", "Severity SEV-2 -> SEV-1",
-             "Resolved: rolled back the index", "Closed", "Reopened: latency is back"]
+    steps = [
+        "Declared SEV-2: Database slow",
+        "Acknowledged: looking",
+        "restarted the primary",
+        "Severity SEV-2 -> SEV-1",
+        "Resolved: rolled back the index",
+        "Closed",
+        "Reopened: latency is back",
+    ]
     assert [line.split(USER, 1)[1].strip() for line in timeline.out.splitlines()[2:]] == steps
 
     # JSON
@@ -167,10 +180,21 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     assert listed["kind"] == "incidents" and listed["title"] == "2 incident(s)"
     inc2, inc1 = listed["incidents"]
     assert inc2 | {"declared_at": None, "resolved_at": None, "closed_at": None} == {
-        "id": "INC-2", "title": "Checkout errors", "severity": "SEV-3", "status": "closed", "services": ["web", "api"],
-        "description": "5xx on /pay", "resolution": None, "declared_by": USER, "declared_at": None,
-        "acknowledged_at": None, "mitigated_at": None, "resolved_at": None, "closed_at": None,
-        "links": [], "delivery_problems": [],
+        "id": "INC-2",
+        "title": "Checkout errors",
+        "severity": "SEV-3",
+        "status": "closed",
+        "services": ["web", "api"],
+        "description": "5xx on /pay",
+        "resolution": None,
+        "declared_by": USER,
+        "declared_at": None,
+        "acknowledged_at": None,
+        "mitigated_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "links": [],
+        "delivery_problems": [],
     }
     stamps = [datetime.fromisoformat(inc2[k].replace("Z", "+00:00")) for k in ("declared_at", "resolved_at", "closed_at")]
     assert stamps == sorted(stamps) and all(s.tzinfo is not None for s in stamps)
@@ -198,8 +222,8 @@ def seed(cli: Im) -> dict[str, datetime]:
     carol = Actor(Origin.CLI, USER)
     now = utcnow()
     declared = {
-        "INC-1": datetime(2025, 12, 31, 23, 0, tzinfo=timezone.utc),
-        "INC-2": datetime(2026, 1, 1, 0, 30, tzinfo=timezone.utc),
+        "INC-1": datetime(2025, 12, 31, 23, 0, tzinfo=UTC),
+        "INC-2": datetime(2026, 1, 1, 0, 30, tzinfo=UTC),
         "INC-3": now - timedelta(days=2),
         "INC-4": now - timedelta(hours=1),
     }
@@ -216,7 +240,7 @@ def seed(cli: Im) -> dict[str, datetime]:
 
 def test_list_filters(im: Im) -> None:
     declared = seed(im)
-    new_year = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    new_year = datetime(2026, 1, 1, tzinfo=UTC)
     cases: dict[tuple[str, ...], list[str]] = {
         ("list", "--status", "resolved", "--json"): ["INC-1"],
         ("list", "--sev", "2", "--json"): ["INC-4", "INC-2"],
@@ -278,7 +302,10 @@ def test_bad_input_is_one_line_plus_usage_exit_2_and_changes_nothing(im: Im) -> 
 
     assert im.rows() == before
     assert [(i["id"], i["status"]) for i in im.ok("list", "--json").json()["incidents"]] == [
-        ("INC-4", "mitigated"), ("INC-3", "open"), ("INC-2", "open"), ("INC-1", "resolved")
+        ("INC-4", "mitigated"),
+        ("INC-3", "open"),
+        ("INC-2", "open"),
+        ("INC-1", "resolved"),
     ]
 
 

@@ -39,16 +39,26 @@ def stored(terminal: Terminal) -> list[Connector]:
         store.dispose()
 
 
-def test_add_keeps_the_key_sealed_and_never_shows_it(terminal: Terminal, pd: FakePagerDuty, caplog: pytest.LogCaptureFixture) -> None:
+def test_add_keeps_the_key_sealed_and_never_shows_it(
+    terminal: Terminal, pd: FakePagerDuty, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     out = terminal.ok("connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd)))
     assert "Connector prod (pagerduty) added: bidirectional, every 1m" in out
     [row] = stored(terminal)
     assert PD_KEY not in row.api_key and row.api_key.startswith("fernet:")
     assert PD_KEY not in json.dumps(row.config)
-    outputs = [terminal(*argv).out for argv in (
-        ("connector", "status", "prod"), ("connector", "list"), ("connector", "test", "prod"),
-        ("connector", "health", "prod"), ("metrics", "connector", "prod"), ("connector", "list-mappings", "prod"))]
+    outputs = [
+        terminal(*argv).out
+        for argv in (
+            ("connector", "status", "prod"),
+            ("connector", "list"),
+            ("connector", "test", "prod"),
+            ("connector", "health", "prod"),
+            ("metrics", "connector", "prod"),
+            ("connector", "list-mappings", "prod"),
+        )
+    ]
     for text in [out, *outputs, caplog.text]:
         assert PD_KEY not in text
     assert "API Key: •••••••• (encrypted)" in outputs[0]
@@ -62,7 +72,9 @@ def test_add_refuses_bad_input_and_stores_nothing(terminal: Terminal, pd: FakePa
         json.dumps({**good, "sync_interval": "soon"}): "sync_interval: expected a duration",
         json.dumps({**good, "custom": {"service_id": "db"}}): "custom.service_id: expected a PagerDuty ID",
         json.dumps({**good, "custom": {"from_email": "ops"}}): "custom.from_email: expected an email",
-        json.dumps({**good, "custom": {"urgency_mapping": {"SEV-9": "high"}}}): "custom.urgency_mapping: 'SEV-9' is not a severity",
+        json.dumps(
+            {**good, "custom": {"urgency_mapping": {"SEV-9": "high"}}}
+        ): "custom.urgency_mapping: 'SEV-9' is not a severity",
         json.dumps({**good, "custum": {}}): "custum: unknown field",
         json.dumps({k: v for k, v in good.items() if k != "api_key"}): "api_key: required",
     }
@@ -77,13 +89,17 @@ def test_add_refuses_bad_input_and_stores_nothing(terminal: Terminal, pd: FakePa
     assert stored(terminal) == []
 
 
-def test_plain_key_needs_a_secret_key_but_an_env_reference_does_not(sqlite_url: str, pd: FakePagerDuty, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_plain_key_needs_a_secret_key_but_an_env_reference_does_not(
+    sqlite_url: str, pd: FakePagerDuty, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare = Terminal(monkeypatch, capsys, {"IM_DATABASE_URL": sqlite_url})
     ran = bare("connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd)))
     assert ran.code == 2 and "IM_SECRET_KEY is not set" in ran.err and "env:VAR_NAME" in ran.err
     assert stored(bare) == []
     bare.env["PD_PROD_KEY"] = PD_KEY
-    bare.ok("connector", "add", "pagerduty", "prod", "--config", json.dumps({**connector_config(pd), "api_key": "env:PD_PROD_KEY"}))
+    bare.ok(
+        "connector", "add", "pagerduty", "prod", "--config", json.dumps({**connector_config(pd), "api_key": "env:PD_PROD_KEY"})
+    )
     assert stored(bare)[0].api_key == "env:PD_PROD_KEY"
     assert "from $PD_PROD_KEY" in bare.ok("connector", "status", "prod")
     assert "✓ Connected to PagerDuty API" in bare("connector", "test", "prod").out
@@ -115,8 +131,17 @@ def test_mappings_config_and_remove(terminal: Terminal, pd: FakePagerDuty) -> No
     assert table.splitlines()[-1].split()[:2] == ["default", "PGEN001"]
     terminal.ok("connector", "map-escalation", "prod", "--service", "api", "--escalation-policy", "PESCAPI")
     assert "api         PESCAPI" in terminal.ok("connector", "list-escalations", "prod")
-    terminal.ok("connector", "config", "prod", "--sync-interval", "2m", "--sync-direction", "inbound",
-                "--sla-mapping", '{"SEV-1": {"ack": "15m", "resolve": "1h"}}')
+    terminal.ok(
+        "connector",
+        "config",
+        "prod",
+        "--sync-interval",
+        "2m",
+        "--sync-direction",
+        "inbound",
+        "--sla-mapping",
+        '{"SEV-1": {"ack": "15m", "resolve": "1h"}}',
+    )
     assert "Direction: Inbound (every 2m)" in terminal.ok("connector", "status", "prod")
     for argv, message in {
         ("connector", "config", "prod", "--sync-interval", "5s"): "at least 30s",
@@ -138,15 +163,21 @@ def test_webhook_enable_test_disable(database_url: str, fake_slack: FakeSlack, p
         out = world.terminal.ok("connector", "webhook", "prod", "--enable")
         assert f"Webhook URL: {world.url}/connectors/prod/webhook" in out
         subs = list(pd.webhook_subscriptions.values())
-        assert {(s.filter_type, s.filter_id) for s in subs} == {("service_reference", s) for s in ("PGEN001", "PDAT001", "PAPI001")}
+        assert {(s.filter_type, s.filter_id) for s in subs} == {
+            ("service_reference", s) for s in ("PGEN001", "PDAT001", "PAPI001")
+        }
         assert all(s.url == f"{world.url}/connectors/prod/webhook" for s in subs)
         assert "incident.acknowledged" in subs[0].events
         assert "✓ ping arrived" in world.terminal.ok("connector", "webhook", "prod", "--test")
         assert "Webhook: Enabled" in world.terminal.ok("connector", "status", "prod")
         world.terminal.ok("connector", "webhook", "prod", "--disable")
         assert not [s for s in pd.webhook_subscriptions.values() if s.active]
-        answer = pd.send_webhook(f"{world.url}/connectors/prod/webhook", "incident.triggered",
-                                 pd.trigger_incident(service_id="PDAT001", title="x").id, secrets=[subs[0].secret])
+        answer = pd.send_webhook(
+            f"{world.url}/connectors/prod/webhook",
+            "incident.triggered",
+            pd.trigger_incident(service_id="PDAT001", title="x").id,
+            secrets=[subs[0].secret],
+        )
         assert answer.status_code == 401, "secrets are dropped with the subscription"
         ran = world.terminal("connector", "webhook", "prod")
         assert ran.code == 2 and "exactly one of --enable, --disable, --test" in ran.err
@@ -154,11 +185,13 @@ def test_webhook_enable_test_disable(database_url: str, fake_slack: FakeSlack, p
         world.stop()
 
 
-def test_status_health_and_metrics_in_slack_and_terminal(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_status_health_and_metrics_in_slack_and_terminal(
+    database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
     world = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
     try:
         world.enable_webhook()
-        world.app.command("declare --sev SEV-2 --title \"Login errors\" --service api")
+        world.app.command('declare --sev SEV-2 --title "Login errors" --service api')
         world.app.wait_idle()
         metrics = world.terminal.ok("metrics", "connector", "prod").splitlines()
         assert metrics[0] == "Connector: prod" and metrics[1] == "Total Incidents: 1"

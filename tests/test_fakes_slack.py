@@ -203,7 +203,10 @@ def test_views(fake: FakeSlack, client: WebClient) -> None:
     client.views_update(view_id=opened["id"], view={**MODAL, "title": {"type": "plain_text", "text": "Step 2"}})
     client.views_push(trigger_id="1.2.abc", view=MODAL)
     assert [(v["method"], v["trigger_id"]) for v in fake.opened_views] == [
-        ("views.open", "1.2.abc"), ("views.update", None), ("views.push", "1.2.abc")]
+        ("views.open", "1.2.abc"),
+        ("views.update", None),
+        ("views.push", "1.2.abc"),
+    ]
     assert fake.opened_views[1]["view"]["title"]["text"] == "Step 2"
     with pytest.raises(SlackApiError, match="not_found"):
         client.views_update(view_id="V0NOPE", view=MODAL)
@@ -249,8 +252,12 @@ def test_form_bodies_with_json_strings_are_decoded(fake: FakeSlack) -> None:
 
 def test_response_validator_catches_bad_answers() -> None:
     spec = require_spec()
-    good = {"ok": True, "channel": "C0INCIDENT", "ts": "1700000000.000100",
-            "message": {"type": "message", "text": "x", "ts": "1700000000.000100"}}
+    good = {
+        "ok": True,
+        "channel": "C0INCIDENT",
+        "ts": "1700000000.000100",
+        "message": {"type": "message", "text": "x", "ts": "1700000000.000100"},
+    }
     assert spec.check_response("chat.postMessage", good) == []
     bad = {"ok": True, "channel": "incidents", "ts": "17.1", "message": {"text": "x"}}
     problems = spec.check_response("chat.postMessage", bad)

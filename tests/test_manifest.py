@@ -58,6 +58,7 @@ def manifest_scopes(manifest: dict[str, Any]) -> list[str]:
 
 # -- schema ----------------------------------------------------------------------------------------
 
+
 @needs_shared
 def test_manifest_validates_against_the_official_schema(manifest: dict[str, Any]) -> None:
     import jsonschema
@@ -88,6 +89,7 @@ def test_request_urls_all_point_at_the_slack_endpoint(manifest: dict[str, Any]) 
 
 
 # -- commands and events against the real Bolt app ------------------------------------------------
+
 
 def _closure(func: Any) -> dict[str, Any]:
     return dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
@@ -133,10 +135,23 @@ def test_commands_and_events_are_exactly_those_the_bolt_app_registers(manifest: 
 
 def _mention(event_type: str) -> bytes:
     now = f"{time.time():.6f}"
-    event = {"type": event_type, "user": "U0BOB0001", "text": "<@U0BOT00001> help", "ts": now, "channel": "C0INCIDENT",
-             "event_ts": now}
-    body = {"token": sr.VERIFICATION_TOKEN, "team_id": sr.DEFAULT_TEAM_ID, "api_app_id": sr.DEFAULT_APP_ID, "event": event,
-            "type": "event_callback", "event_id": f"Ev{event_type}{time.time_ns()}", "event_time": int(time.time())}
+    event = {
+        "type": event_type,
+        "user": "U0BOB0001",
+        "text": "<@U0BOT00001> help",
+        "ts": now,
+        "channel": "C0INCIDENT",
+        "event_ts": now,
+    }
+    body = {
+        "token": sr.VERIFICATION_TOKEN,
+        "team_id": sr.DEFAULT_TEAM_ID,
+        "api_app_id": sr.DEFAULT_APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": f"Ev{event_type}{time.time_ns()}",
+        "event_time": int(time.time()),
+    }
     return json.dumps(body).encode()
 
 

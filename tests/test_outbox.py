@@ -9,11 +9,11 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
+from bot.app import Im
 from bot.domain import outbox
 from bot.domain.incidents import Actor
 from bot.domain.models import JobStatus, Origin, OutboxJob
 from bot.slack.delivery import SlackDelivery, make_client
-from bot.app import Im
 from bot.wiring import build
 from bot.workers import Dispatcher, RetryPolicy
 from tests.fakes.slack_api import FakeSlack

@@ -7,7 +7,7 @@ import math
 import random
 import socket
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -217,7 +217,7 @@ def _seed_incidents(fake: FakePagerDuty, n: int, start: datetime, same_second_ev
 
 
 def test_iter_incidents_follows_more_over_pages_of_100(h: Harness) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     _seed_incidents(h.fake, 250, start)
     pd = h.client()
     got = list(pd.iter_incidents(since=start, until=start + timedelta(days=1)))
@@ -231,7 +231,7 @@ def test_iter_incidents_follows_more_over_pages_of_100(h: Harness) -> None:
 
 
 def test_iter_incidents_filters_by_service_and_time(h: Harness) -> None:
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     _seed_incidents(h.fake, 5, start)
     h.fake.trigger_incident(service_id="PSVC002", title="web", created_at=start)
     h.fake.trigger_incident(service_id="PSVC001", title="later", created_at=start + timedelta(days=3))
@@ -245,7 +245,7 @@ def test_iter_incidents_walks_past_the_offset_window(h: Harness, monkeypatch: py
     # PagerDuty stops at offset+limit 10000; shrink the window on both sides to test cheaply.
     monkeypatch.setattr(client_module, "OFFSET_CAP", 300)
     h.fake.offset_cap = 300
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     _seed_incidents(h.fake, 650, start, same_second_every=3)  # three incidents per second
     pd = h.client()
     got = [i.id for i in pd.iter_incidents(since=start, until=start + timedelta(days=1))]
@@ -266,9 +266,7 @@ def test_429_waits_ratelimit_reset_plus_jitter_then_succeeds(h: Harness) -> None
 
 def test_429_without_headers_waits_one_second(h: Harness) -> None:
     pd = h.client()
-    h.fake.fail_next(
-        429, headers={"ratelimit-reset": None, "ratelimit-limit": None, "ratelimit-remaining": None}, body={}
-    )
+    h.fake.fail_next(429, headers={"ratelimit-reset": None, "ratelimit-limit": None, "ratelimit-remaining": None}, body={})
     pd.get_service("PSVC001")
     assert len(h.sleeps) == 1 and 1.0 <= h.sleeps[0] <= 1.0 + pd.rate_limit_jitter
 
@@ -461,8 +459,15 @@ def test_well_formed_calls_leave_no_violations_and_malformed_raw_requests_do(h: 
     inc = open_incident(pd)
     pd.update_incident(inc.id, status="acknowledged", urgency="low")
     pd.add_note(inc.id, "note")
-    list(pd.iter_incidents(since=datetime.now(timezone.utc) - timedelta(days=1), until=datetime.now(timezone.utc), service_ids=["PSVC001"], statuses=["triggered", "acknowledged"]))
-    pd.list_oncalls(escalation_policy_ids=["PEP0001"], since=datetime.now(timezone.utc))
+    list(
+        pd.iter_incidents(
+            since=datetime.now(UTC) - timedelta(days=1),
+            until=datetime.now(UTC),
+            service_ids=["PSVC001"],
+            statuses=["triggered", "acknowledged"],
+        )
+    )
+    pd.list_oncalls(escalation_policy_ids=["PEP0001"], since=datetime.now(UTC))
     assert h.fake.violations == []
 
     headers = {"Authorization": f"Token token={KEY}", "Accept": ACCEPT_V2, "Content-Type": "application/json", "From": ANN}
@@ -517,7 +522,7 @@ def _log_requests(fake: FakePagerDuty) -> list[Any]:
 
 
 def test_iter_changed_incidents_reads_the_log_a_page_per_100_entries(h: Harness) -> None:
-    t = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     until = t + timedelta(days=1)
     incs = h.fake.bulk_load(250, service_id="PSVC001", created_at=t - timedelta(days=2))
     for inc in incs[120:185]:  # changed, but before the window: not wanted
@@ -569,14 +574,14 @@ def _parse(raw: str) -> datetime:
 
 def test_changes_made_through_the_api_are_logged_and_found(h: Harness) -> None:
     pd = h.client()
-    before = datetime.now(timezone.utc) - timedelta(minutes=1)
+    before = datetime.now(UTC) - timedelta(minutes=1)
     inc = open_incident(pd)
     pd.update_incident(inc.id, status="acknowledged")
     pd.update_incident(inc.id, urgency="low")
     pd.add_note(inc.id, "Rolled back")
     pd.update_incident(inc.id, escalation_level=2)  # acknowledged -> triggered, reassigned
     pd.update_incident(inc.id, status="resolved", from_email=BOB)
-    after = datetime.now(timezone.utc) + timedelta(minutes=1)
+    after = datetime.now(UTC) + timedelta(minutes=1)
 
     entries = [e for e in h.fake.log_entries_between(before, after) if e.incident_id == inc.id]
     assert [e.type for e in entries] == [
@@ -601,7 +606,7 @@ def test_changes_made_through_the_api_are_logged_and_found(h: Harness) -> None:
 
 
 def test_fake_log_entries_endpoint(h: Harness) -> None:
-    t = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
     a, b = h.fake.bulk_load(2, service_id="PSVC001", created_at=t, step=timedelta(seconds=10))
     h.fake.set_incident_status(a.id, "acknowledged", agent_user_id="PUBOB01", at=t + timedelta(minutes=1))
     h.fake.add_incident_note(b.id, "hi", user_id="PUANN01", at=t + timedelta(minutes=2))
@@ -611,8 +616,12 @@ def test_fake_log_entries_endpoint(h: Harness) -> None:
 
     full = httpx.get(url, params={**window, "total": "true"}, headers=headers).json()
     assert [e["type"] for e in full["log_entries"]] == [  # newest first
-        "annotate_log_entry", "acknowledge_log_entry",
-        "notify_log_entry", "trigger_log_entry", "notify_log_entry", "trigger_log_entry",
+        "annotate_log_entry",
+        "acknowledge_log_entry",
+        "notify_log_entry",
+        "trigger_log_entry",
+        "notify_log_entry",
+        "trigger_log_entry",
     ]
     assert (full["limit"], full["offset"], full["more"], full["total"]) == (25, 0, False, 6)
     ack = full["log_entries"][1]
@@ -627,9 +636,10 @@ def test_fake_log_entries_endpoint(h: Harness) -> None:
     ).json()
     assert [e["type"] for e in overview["log_entries"]] == ["annotate_log_entry", "acknowledge_log_entry"]
     assert overview["more"] is True and overview["total"] is None
-    assert overview["log_entries"][1]["incident"] == httpx.get(
-        f"{h.fake.base_url}/incidents/{a.id}", headers=headers
-    ).json()["incident"]
+    assert (
+        overview["log_entries"][1]["incident"]
+        == httpx.get(f"{h.fake.base_url}/incidents/{a.id}", headers=headers).json()["incident"]
+    )
 
     later = httpx.get(url, params={"since": "2026-03-01T00:01:00Z", "until": "2026-03-01T00:02:00Z"}, headers=headers)
     assert [e["type"] for e in later.json()["log_entries"]] == ["acknowledge_log_entry"]  # since in, until out
@@ -645,8 +655,14 @@ def test_fake_log_entries_endpoint(h: Harness) -> None:
     for include in ([], ["incidents", "services"]):
         page = httpx.get(url, params={**window, "limit": 100, "include[]": include}, headers=headers).json()
         assert {e["type"] for e in page["log_entries"]} == {
-            "trigger_log_entry", "notify_log_entry", "acknowledge_log_entry", "unacknowledge_log_entry",
-            "annotate_log_entry", "urgency_change_log_entry", "assign_log_entry", "resolve_log_entry",
+            "trigger_log_entry",
+            "notify_log_entry",
+            "acknowledge_log_entry",
+            "unacknowledge_log_entry",
+            "annotate_log_entry",
+            "urgency_change_log_entry",
+            "assign_log_entry",
+            "resolve_log_entry",
         }
         if h.fake.validator is not None:
             for entry in page["log_entries"]:
@@ -658,7 +674,7 @@ def test_fake_log_entries_endpoint(h: Harness) -> None:
 def test_iter_changed_incidents_walks_past_the_offset_window(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "OFFSET_CAP", 300)
     h.fake.offset_cap = 300
-    t = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
     incs = h.fake.bulk_load(650, service_id="PSVC001", created_at=t - timedelta(days=1))
     for i, inc in enumerate(incs):  # three changes per second
         h.fake.set_incident_status(inc.id, "acknowledged", at=t + timedelta(seconds=i // 3))
@@ -670,7 +686,7 @@ def test_iter_changed_incidents_walks_past_the_offset_window(h: Harness, monkeyp
 
 
 def test_bulk_load_10000_with_100_recent_changes_costs_one_request(h: Harness) -> None:
-    t = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    t = datetime(2026, 3, 1, tzinfo=UTC)
     incs = h.fake.bulk_load(10_000, service_id="PSVC001", created_at=t - timedelta(days=7), step=timedelta(seconds=1))
     recent = incs[::100]
     for i, inc in enumerate(recent):

@@ -13,17 +13,17 @@ from sqlmodel import select
 
 from bot.clock import utcnow
 from bot.connectors.models import Connector
-from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 from bot.domain.models import Incident, JobStatus, OutboxJob
 from bot.slack import render
 from integrations.pagerduty.api.webhook_signature import sign
+from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 from tests.fakes import slack_requests
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import SIGNING_SECRET
 from tests.pd_support import PagerDutyWorld, pagerduty_account
 
-ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 CHANNEL = "C0INCIDENT"
 
@@ -46,7 +46,9 @@ def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypat
 def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
     world.terminal.ok("connector", "map-escalation", "prod", "--service", "api", "--escalation-policy", "PESCAPI")
-    body = app.command('declare --sev SEV-2 --title "Database cluster failure" --service db,api --description "replica lag"').json()
+    body = app.command(
+        'declare --sev SEV-2 --title "Database cluster failure" --service db,api --description "replica lag"'
+    ).json()
     assert "INC-1 declared" in body["text"]
     app.wait_idle()
     # one PagerDuty incident per service, on the mapped services, urgency from SEV-2, keyed for retries
@@ -119,8 +121,11 @@ def test_lifecycle_started_from_pagerduty(world: PagerDutyWorld) -> None:
     replies = app.fake.replies(CHANNEL, root.ts)
     notice = [r for r in replies if "now paging Alice Doe" in r.text]
     assert notice, "the escalation notice lands in the thread"
-    assert any(c.args.get("reply_broadcast") in (True, "true", "1") for c in app.fake.calls_to("chat.postMessage")
-               if "now paging" in str(c.args.get("text"))), "and is shown in the channel"
+    assert any(
+        c.args.get("reply_broadcast") in (True, "true", "1")
+        for c in app.fake.calls_to("chat.postMessage")
+        if "now paging" in str(c.args.get("text"))
+    ), "and is shown in the channel"
 
     pd.set_incident_status(remote.id, "resolved", agent_user_id="PUCAROL")
     pd.notify_subscriptions("incident.resolved", remote.id)
@@ -136,14 +141,25 @@ def test_duplicate_out_of_order_and_forged_webhooks(world: PagerDutyWorld) -> No
     secret = world.registry.webhook_secrets(world.registry.get("prod"))
     url = f"{world.url}/connectors/prod/webhook"
     t0 = utcnow()
-    assert pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 202
-    assert pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 200
+    assert (
+        pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 202
+    )
+    assert (
+        pd.send_webhook(url, "incident.triggered", remote.id, secrets=secret, event_id="EV1", occurred_at=t0).status_code == 200
+    )
     # resolved (later) arrives before acknowledged (earlier): the incident ends resolved
     pd.set_incident_status(remote.id, "resolved")
     pd.send_webhook(url, "incident.resolved", remote.id, secrets=secret, event_id="EV3", occurred_at=t0 + timedelta(seconds=20))
     ack_data = {**pd.build_event("incident.acknowledged", remote.id)["event"]["data"], "status": "acknowledged"}
-    pd.send_webhook(url, "incident.acknowledged", remote.id, secrets=secret, event_id="EV2",
-                    occurred_at=t0 + timedelta(seconds=10), data=ack_data)
+    pd.send_webhook(
+        url,
+        "incident.acknowledged",
+        remote.id,
+        secrets=secret,
+        event_id="EV2",
+        occurred_at=t0 + timedelta(seconds=10),
+        data=ack_data,
+    )
     app.wait_idle()
     assert app.im.incidents.get(1).status == "resolved"
     assert len(app.im.incidents.search()) == 1, "one incident for one PagerDuty incident, however often it is told"
@@ -162,7 +178,9 @@ def test_duplicate_out_of_order_and_forged_webhooks(world: PagerDutyWorld) -> No
     answer = httpx.post(url, content=bad, headers={"X-PagerDuty-Signature": sign(bad, secret[0])})
     assert answer.status_code == 400 and answer.json()["error"]
     # an event type we do not use is stored and answered 2xx
-    other = pd.send_webhook(url, "service.updated", None, secrets=secret, event_id="EV7", data={"id": "PDAT001", "type": "service"})
+    other = pd.send_webhook(
+        url, "service.updated", None, secrets=secret, event_id="EV7", data={"id": "PDAT001", "type": "service"}
+    )
     assert other.status_code == 202
     with app.im.store.read() as session:
         assert len(session.exec(select(WebhookDelivery)).all()) == stored + 1
@@ -176,7 +194,7 @@ def test_pagerduty_down_during_declare_creates_exactly_once(world: PagerDutyWorl
     app, pd = world.app, world.pd
     app.runtime.workers.stop()  # deliver by hand, under a frozen clock (the served app stays outside it)
     pd.down = True
-    app.command("declare --sev SEV-1 --title \"Checkout down\" --service payments")
+    app.command('declare --sev SEV-1 --title "Checkout down" --service payments')
     with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
         for _ in range(4):
             app.runtime.dispatcher.drain()
@@ -206,7 +224,7 @@ def test_rate_limit_storm_is_waited_out(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
     app.runtime.workers.stop()
     pd.fail_next(429, times=4, headers={"ratelimit-reset": "20"}, path_prefix="/incidents")
-    app.command("declare --sev SEV-3 --title \"Slow API\" --service api")
+    app.command('declare --sev SEV-3 --title "Slow API" --service api')
     with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
         app.runtime.dispatcher.drain()
         job = [j for j in _jobs(world) if j.destination == "pagerduty:prod"][0]
@@ -221,7 +239,7 @@ def test_rate_limit_storm_is_waited_out(world: PagerDutyWorld) -> None:
 
 def test_reconciliation_heals_missed_webhooks_once_per_interval(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
-    app.command("declare --sev SEV-2 --title \"Queue stuck\" --service db")
+    app.command('declare --sev SEV-2 --title "Queue stuck" --service db')
     app.wait_idle()
     remote = next(iter(pd.incidents.values()))
     with world.im.store.transaction() as session:
@@ -274,7 +292,9 @@ def test_severity_and_reopen_in_pagerduty_terms(world: PagerDutyWorld) -> None:
 
 
 @pytest.mark.parametrize("direction", ["outbound", "inbound"])
-def test_sync_directions(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys, direction: str) -> None:  # type: ignore[no-untyped-def]
+def test_sync_directions(
+    database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys, direction: str
+) -> None:  # type: ignore[no-untyped-def]
     w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys, direction=direction)
     try:
         w.enable_webhook()
@@ -361,8 +381,14 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "IM_"))}
         full_env |= env | {"IM_HOST": "127.0.0.1", "IM_PORT": str(port), "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.main", "serve"], env=full_env, cwd=ROOT,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.main", "serve"],
+            env=full_env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:

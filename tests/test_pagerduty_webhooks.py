@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ def test_parse_official_incident_envelope() -> None:
     event = parse_event(shared("official-envelope-incident.priority_updated.json").read_bytes())
     assert event.id == "5ac64822-4adc-4fda-ade0-410becf0de4f"
     assert event.event_type == "incident.priority_updated" and event.resource_type == "incident"
-    assert event.occurred_at == datetime(2020, 10, 2, 18, 45, 22, 169000, tzinfo=timezone.utc)
+    assert event.occurred_at == datetime(2020, 10, 2, 18, 45, 22, 169000, tzinfo=UTC)
     assert event.agent is not None and event.agent.id == "PLH1HKV"
     assert event.client == {"name": "PagerDuty"}
     data = event.data
@@ -247,14 +247,14 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.received.append(({k: v for k, v in self.headers.items()}, body))
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

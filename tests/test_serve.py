@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,12 @@ class Server:
         self.out_path, self.err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.main", "serve"], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+                [sys.executable, "-m", "bot.main", "serve"],
+                env=env,
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
             )
         self.http = httpx.Client(base_url=self.url, timeout=10)
         wait_until(self._up, 20, f"`im serve` to answer /healthz\n{self.stderr}")
@@ -136,8 +141,11 @@ def test_serve_without_slack_credentials(tmp_path: Path, servers: list[Server]) 
     assert body["slack"]["configured"] is False
     assert body["slack"]["missing"] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)"]
 
-    events = server.http.post("/slack/events", content=sr.slash_command("declare --sev 1 -t x -s db"),
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    events = server.http.post(
+        "/slack/events",
+        content=sr.slash_command("declare --sev 1 -t x -s db"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert events.status_code == 503
     assert events.json() == {"error": "Slack is not configured on this server"}
 
@@ -153,7 +161,9 @@ def test_serve_without_slack_credentials(tmp_path: Path, servers: list[Server]) 
         assert conn.execute("select count(*) from incident").fetchone() == (0,)
 
 
-def test_serve_with_slack_declares_from_a_signed_slash_command(tmp_path: Path, servers: list[Server], fake_slack: FakeSlack) -> None:
+def test_serve_with_slack_declares_from_a_signed_slash_command(
+    tmp_path: Path, servers: list[Server], fake_slack: FakeSlack
+) -> None:
     server = Server(tmp_path, **slack_env(fake_slack))
     servers.append(server)
 
@@ -163,8 +173,9 @@ def test_serve_with_slack_declares_from_a_signed_slash_command(tmp_path: Path, s
     with sr.SlackClient(server.url, SIGNING_SECRET) as client:
         forged = client.post(sr.slash_command("declare --sev SEV-3 -t forged -s web"), signature="v0=" + "0" * 64)
         assert forged.status_code == 401
-        answer = client.post(sr.slash_command('declare --sev SEV-3 --title "Disk full" --service storage',
-                                               response_url=fake_slack.response_url()))
+        answer = client.post(
+            sr.slash_command('declare --sev SEV-3 --title "Disk full" --service storage', response_url=fake_slack.response_url())
+        )
     assert answer.status_code == 200, answer.text
     assert answer.json()["response_type"] == "ephemeral" and "INC-1 declared" in answer.json()["text"]
 
@@ -191,8 +202,9 @@ def test_worker_killed_mid_delivery_resumes_after_its_lease(tmp_path: Path, serv
     with sr.SlackClient(first.url, SIGNING_SECRET) as client:
         assert client.post(sr.slash_command("help")).status_code == 200  # Bolt's one-off auth.test, at full speed
         fake_slack.response_delay = 3  # from now on every Slack call hangs long enough to kill the worker in it
-        answer = client.post(sr.slash_command("declare --sev SEV-3 --title \"Disk full\" --service storage",
-                                              response_url=fake_slack.response_url()))
+        answer = client.post(
+            sr.slash_command('declare --sev SEV-3 --title "Disk full" --service storage', response_url=fake_slack.response_url())
+        )
     assert answer.status_code == 200 and "INC-1 declared" in answer.json()["text"], answer.text
 
     claimed = wait_until(lambda: [j for j in jobs(first.db) if j["status"] == JobStatus.RUNNING], 10, "a worker to claim the job")
@@ -203,7 +215,7 @@ def test_worker_killed_mid_delivery_resumes_after_its_lease(tmp_path: Path, serv
     (job,) = jobs(first.db)
     assert (job["id"], job["status"], job["attempts"]) == (claimed[0]["id"], "running", 1)
     assert job["claim_token"] and fake_slack.calls_to("chat.postMessage") == []
-    lease_end = datetime.fromisoformat(job["available_at"]).replace(tzinfo=timezone.utc)
+    lease_end = datetime.fromisoformat(job["available_at"]).replace(tzinfo=UTC)
     assert lease_end > utcnow() + timedelta(seconds=60), "a claimed job is held for the lease"
 
     # Time passes: the dead worker's lease runs out.
@@ -268,8 +280,9 @@ def test_socket_mode_without_signing_secret_refuses_http_slack_requests(tmp_path
     from tests.fakes import slack_requests
     from tests.harness import AppHarness, make_settings
 
-    settings = make_settings(f"sqlite:///{tmp_path}/im.db", None, SLACK_BOT_TOKEN="xoxb-test-token",
-                             SLACK_APP_TOKEN="xapp-test-token")
+    settings = make_settings(
+        f"sqlite:///{tmp_path}/im.db", None, SLACK_BOT_TOKEN="xoxb-test-token", SLACK_APP_TOKEN="xapp-test-token"
+    )
     app = AppHarness(settings, None)
     try:
         answer = app.slack.post(slack_requests.slash_command("declare --sev SEV-3 --title forged --service x"))

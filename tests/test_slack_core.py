@@ -76,8 +76,14 @@ def test_declare_acknowledge_resolve_from_slack(app: AppHarness) -> None:
 
 def test_stale_button_answers_ephemerally(app: AppHarness) -> None:
     app.command("declare --sev SEV-3 --title Flaky --service web")
-    app.im.incidents.transition(1, "resolve", actor=__import__("bot.domain.incidents", fromlist=["Actor"]).Actor(
-        __import__("bot.domain.models", fromlist=["Origin"]).Origin.CLI, "carol"), note="done")
+    app.im.incidents.transition(
+        1,
+        "resolve",
+        actor=__import__("bot.domain.incidents", fromlist=["Actor"]).Actor(
+            __import__("bot.domain.models", fromlist=["Origin"]).Origin.CLI, "carol"
+        ),
+        note="done",
+    )
     app.wait_idle()
     url = app.fake.response_url()
     assert app.click(render.ACK_ACTION, "INC-1", response_url=url).status_code == 200
@@ -166,20 +172,28 @@ def test_declare_modal(app: AppHarness) -> None:
     assert app.fake.wait_for(lambda: len(app.fake.opened_views) == 1)
     view = app.fake.opened_views[0]["view"]
     assert view["callback_id"] == render.DECLARE_VIEW
-    bad = app.submit(render.DECLARE_VIEW, {
-        "title": {"value": sr.text_input("Checkout errors")},
-        "severity": {"value": sr.static_select("SEV-2")},
-        "services": {"value": sr.text_input("bad service!")},
-        "description": {"value": sr.text_input("")},
-    }, private_metadata=view["private_metadata"])
+    bad = app.submit(
+        render.DECLARE_VIEW,
+        {
+            "title": {"value": sr.text_input("Checkout errors")},
+            "severity": {"value": sr.static_select("SEV-2")},
+            "services": {"value": sr.text_input("bad service!")},
+            "description": {"value": sr.text_input("")},
+        },
+        private_metadata=view["private_metadata"],
+    )
     assert bad.json()["response_action"] == "errors" and "services" in bad.json()["errors"]
     assert count(app, Incident) == 0
-    good = app.submit(render.DECLARE_VIEW, {
-        "title": {"value": sr.text_input("Checkout errors")},
-        "severity": {"value": sr.static_select("SEV-2")},
-        "services": {"value": sr.text_input("checkout, payments")},
-        "description": {"value": sr.text_input("5xx on /pay")},
-    }, private_metadata=view["private_metadata"])
+    good = app.submit(
+        render.DECLARE_VIEW,
+        {
+            "title": {"value": sr.text_input("Checkout errors")},
+            "severity": {"value": sr.static_select("SEV-2")},
+            "services": {"value": sr.text_input("checkout, payments")},
+            "description": {"value": sr.text_input("5xx on /pay")},
+        },
+        private_metadata=view["private_metadata"],
+    )
     assert good.status_code == 200 and good.json()["response_action"] == "update"
     incident = app.im.incidents.get(1)
     assert incident.services == ["checkout", "payments"] and incident.description == "5xx on /pay"

@@ -14,12 +14,25 @@ from tests.harness import AppHarness
 
 
 def mention(app: AppHarness, text: str, *, event_id: str, thread_ts: str | None, retry: int | None = None):  # type: ignore[no-untyped-def]
-    event = {"type": "app_mention", "user": "U0BOB0001", "text": f"<@U0BOT00001> {text}", "ts": f"{time.time():.6f}",
-             "channel": "C0INCIDENT", "event_ts": f"{time.time():.6f}"}
+    event = {
+        "type": "app_mention",
+        "user": "U0BOB0001",
+        "text": f"<@U0BOT00001> {text}",
+        "ts": f"{time.time():.6f}",
+        "channel": "C0INCIDENT",
+        "event_ts": f"{time.time():.6f}",
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
-    body = {"token": "verification_token", "team_id": "T0001", "api_app_id": "A0APP00001", "event": event,
-            "type": "event_callback", "event_id": event_id, "event_time": int(time.time())}
+    body = {
+        "token": "verification_token",
+        "team_id": "T0001",
+        "api_app_id": "A0APP00001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+    }
     headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else None
     return app.slack.post(json.dumps(body).encode(), content_type="application/json", headers=headers)
 
@@ -47,8 +60,12 @@ def test_mention_in_thread_acts_once_even_when_slack_retries(app: AppHarness) ->
 def test_many_simultaneous_commands_and_clicks(app: AppHarness) -> None:
     n = 30
     with ThreadPoolExecutor(max_workers=12) as pool:
-        declares = list(pool.map(lambda i: app.command(f'declare --sev SEV-3 --title "load {i}" --service svc{i % 3}',
-                                                       user_id="U0BOB0001"), range(n)))
+        declares = list(
+            pool.map(
+                lambda i: app.command(f'declare --sev SEV-3 --title "load {i}" --service svc{i % 3}', user_id="U0BOB0001"),
+                range(n),
+            )
+        )
     assert all(r.status_code == 200 for r in declares), [r.text for r in declares if r.status_code != 200]
     texts = [r.json()["text"] for r in declares]
     assert all("declared" in t for t in texts), [t for t in texts if "declared" not in t]

@@ -53,10 +53,19 @@ TRANSITIONS: dict[str, Transition] = {
     t.verb: t
     for t in (
         Transition("acknowledge", Status.MITIGATED, frozenset({Status.OPEN}), "it cannot be acknowledged (reopen it first)"),
-        Transition("unacknowledge", Status.OPEN, frozenset({Status.MITIGATED}), "only an acknowledged incident can be unacknowledged"),
-        Transition("resolve", Status.RESOLVED, frozenset({Status.OPEN, Status.MITIGATED}), "it cannot be resolved (reopen it first)"),
+        Transition(
+            "unacknowledge", Status.OPEN, frozenset({Status.MITIGATED}), "only an acknowledged incident can be unacknowledged"
+        ),
+        Transition(
+            "resolve", Status.RESOLVED, frozenset({Status.OPEN, Status.MITIGATED}), "it cannot be resolved (reopen it first)"
+        ),
         Transition("close", Status.CLOSED, frozenset({Status.OPEN, Status.MITIGATED, Status.RESOLVED}), "it cannot be closed"),
-        Transition("reopen", Status.OPEN, frozenset({Status.RESOLVED, Status.CLOSED}), "only a resolved or closed incident can be reopened"),
+        Transition(
+            "reopen",
+            Status.OPEN,
+            frozenset({Status.RESOLVED, Status.CLOSED}),
+            "only a resolved or closed incident can be reopened",
+        ),
     )
 }
 
@@ -186,10 +195,18 @@ class IncidentService:
         return Change(incident, event)
 
     def add_note(
-        self, ref: str | int, text: str, *, actor: Actor, context: dict[str, Any] | None = None,
-        at: datetime | None = None, once_key: str | None = None,
+        self,
+        ref: str | int,
+        text: str,
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        at: datetime | None = None,
+        once_key: str | None = None,
     ) -> Change:
-        return self.record(ref, "note", _clean(text, "note", MAX_TEXT, required=True), actor=actor, context=context, at=at, once_key=once_key)
+        return self.record(
+            ref, "note", _clean(text, "note", MAX_TEXT, required=True), actor=actor, context=context, at=at, once_key=once_key
+        )
 
     def set_severity(
         self, ref: str | int, severity: str, *, actor: Actor, context: dict[str, Any] | None = None, once_key: str | None = None
@@ -201,7 +218,9 @@ class IncidentService:
                 return Change(incident, None)
             old, incident.severity = incident.severity, sev
             incident.updated_at = utcnow()
-            event = self._record(session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})})
+            event = self._record(
+                session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})}
+            )
         self._notify()
         return Change(incident, event)
 
@@ -288,9 +307,7 @@ class IncidentService:
 
 
 def count_open(session: Session) -> int:
-    return session.exec(
-        select(func.count()).select_from(Incident).where(col(Incident.status) != Status.CLOSED.value)
-    ).one()
+    return session.exec(select(func.count()).select_from(Incident).where(col(Incident.status) != Status.CLOSED.value)).one()
 
 
 def first_time(session: Session, once_key: str | None) -> bool:

@@ -91,9 +91,7 @@ def claim(session: Session, *, limit: int, destinations: list[str] | None = None
 def _finish(session: Session, job: OutboxJob, **values: Any) -> bool:
     """Record a result only if our claim still holds (a worker whose lease ran out must not overwrite)."""
     result = session.execute(
-        update(OutboxJob)
-        .where(and_(OutboxJob.id == job.id, OutboxJob.claim_token == job.claim_token))
-        .values(**values)
+        update(OutboxJob).where(and_(OutboxJob.id == job.id, OutboxJob.claim_token == job.claim_token)).values(**values)
     )
     return bool(result.rowcount)
 
@@ -104,7 +102,12 @@ def complete(session: Session, job: OutboxJob) -> bool:
 
 def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
     return _finish(
-        session, job, status=JobStatus.PENDING, available_at=utcnow() + timedelta(seconds=delay), last_error=error, claim_token=None
+        session,
+        job,
+        status=JobStatus.PENDING,
+        available_at=utcnow() + timedelta(seconds=delay),
+        last_error=error,
+        claim_token=None,
     )
 
 
@@ -136,13 +139,12 @@ def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     return session.exec(query).one()
 
 
-
-def step_done(store: "Store", key: str) -> OutboxStep | None:
+def step_done(store: Store, key: str) -> OutboxStep | None:
     with store.read() as session:
         return session.get(OutboxStep, key)
 
 
-def record_step(store: "Store", key: str, value: str | None = None) -> None:
+def record_step(store: Store, key: str, value: str | None = None) -> None:
     try:
         with store.transaction() as session:
             if session.get(OutboxStep, key) is None:

@@ -34,8 +34,14 @@ class IncidentView(BaseModel):
     delivery_problems: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, incident: Incident, *, declared_by: str | None = None, links: list[ExternalLink] | None = None,
-           delivery_problems: list[str] | None = None) -> "IncidentView":
+    def of(
+        cls,
+        incident: Incident,
+        *,
+        declared_by: str | None = None,
+        links: list[ExternalLink] | None = None,
+        delivery_problems: list[str] | None = None,
+    ) -> IncidentView:
         return cls(
             id=incident.ref,
             title=incident.title,
@@ -63,5 +69,7 @@ class EventView(BaseModel):
     text: str | None
 
     @classmethod
-    def of(cls, event: TimelineEvent, actor: str | None = None) -> "EventView":
-        return cls(at=event.at, kind=event.kind, origin=event.origin, actor=actor or event.actor_name or event.actor, text=event.text)
+    def of(cls, event: TimelineEvent, actor: str | None = None) -> EventView:
+        return cls(
+            at=event.at, kind=event.kind, origin=event.origin, actor=actor or event.actor_name or event.actor, text=event.text
+        )

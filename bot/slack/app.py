@@ -12,8 +12,8 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from bot.slack.listeners import actions, commands, events, views
 from bot.app import Im
+from bot.slack.listeners import actions, commands, events, views
 
 
 def build_bolt_app(im: Im, client: WebClient) -> App:

@@ -6,13 +6,14 @@ instead of posting the root message twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.webhook import WebhookClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -28,8 +29,18 @@ log = logging.getLogger(__name__)
 
 # Slack errors that retrying cannot fix: the job is dead-lettered with the error as its reason.
 PERMANENT = {
-    "channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed", "account_inactive",
-    "token_revoked", "missing_scope", "no_permission", "invalid_blocks", "msg_too_long", "restricted_action",
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "no_permission",
+    "invalid_blocks",
+    "msg_too_long",
+    "restricted_action",
 }
 
 
@@ -65,8 +76,13 @@ class SlackDelivery:
         if event.kind != "declared":
             # escalations and SLA breaches are also shown in the channel: someone new is being paged
             broadcast = bool(event.data.get("notify_channel"))
-            self._post_once(f"slack-reply:{event.id}", channel=thread.channel, thread_ts=thread.ts,
-                            text=self._event_text(event), reply_broadcast=broadcast)
+            self._post_once(
+                f"slack-reply:{event.id}",
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                text=self._event_text(event),
+                reply_broadcast=broadcast,
+            )
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
 
@@ -98,10 +114,17 @@ class SlackDelivery:
             thread.war_room, thread.war_room_name = channel["id"], channel["name"]
         if not thread.war_room_announced:
             self._invite_declarer(incident, thread.war_room)
-            self._post_once(f"slack-war-room-link:{incident.id}", channel=thread.channel, thread_ts=thread.ts,
-                            text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})")
-            self._post_once(f"slack-war-room-hello:{incident.id}", channel=thread.war_room,
-                            text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.")
+            self._post_once(
+                f"slack-war-room-link:{incident.id}",
+                channel=thread.channel,
+                thread_ts=thread.ts,
+                text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})",
+            )
+            self._post_once(
+                f"slack-war-room-hello:{incident.id}",
+                channel=thread.war_room,
+                text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.",
+            )
             with self.store.transaction() as session:
                 row = session.get(SlackThread, incident.id)
                 assert row is not None
@@ -121,10 +144,10 @@ class SlackDelivery:
         origin, _, user = incident.declared_by.partition(":")
         if origin != "slack":
             return
-        try:
-            self._call("conversations.invite", channel=channel, users=user, passthrough={"already_in_channel", "cant_invite_self"})
-        except _Passthrough:
-            pass
+        with contextlib.suppress(_Passthrough):
+            self._call(
+                "conversations.invite", channel=channel, users=user, passthrough={"already_in_channel", "cant_invite_self"}
+            )
 
     def _refresh_root(self, incident: Incident, thread: SlackThread) -> None:
         with self.store.read() as session:
@@ -194,7 +217,11 @@ class SlackDelivery:
         try:
             with self.store.transaction() as session:
                 row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id)
-                row.name, row.real_name, row.email = user.get("name"), user.get("real_name") or profile.get("real_name"), profile.get("email")
+                row.name, row.real_name, row.email = (
+                    user.get("name"),
+                    user.get("real_name") or profile.get("real_name"),
+                    profile.get("email"),
+                )
                 row.fetched_at = utcnow()
                 session.add(row)
         except IntegrityError:
@@ -236,4 +263,3 @@ def make_client(settings: Settings) -> WebClient:
     assert settings.slack_bot_token is not None
     base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
     return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base, timeout=10)
-

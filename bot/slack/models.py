@@ -29,4 +29,3 @@ class SlackUser(SQLModel, table=True):
     real_name: str | None = None
     email: str | None = None
     fetched_at: datetime = Field(default_factory=utcnow)
-

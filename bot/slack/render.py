@@ -8,8 +8,8 @@ from typing import Any
 
 from bot.clock import short
 from bot.domain.models import Status, TimelineEvent
-from commands.render_text import render as render_text
 from bot.domain.views import IncidentView
+from commands.render_text import render as render_text
 from commands.results import Done, Result
 
 ACK_ACTION = "incident_ack"
@@ -17,7 +17,12 @@ RESOLVE_ACTION = "incident_resolve"
 RESOLVE_VIEW = "incident_resolve_modal"
 DECLARE_VIEW = "incident_declare_modal"
 
-SEV_EMOJI = {"SEV-1": ":red_circle:", "SEV-2": ":large_orange_circle:", "SEV-3": ":large_yellow_circle:", "SEV-4": ":white_circle:"}
+SEV_EMOJI = {
+    "SEV-1": ":red_circle:",
+    "SEV-2": ":large_orange_circle:",
+    "SEV-3": ":large_yellow_circle:",
+    "SEV-4": ":white_circle:",
+}
 STATUS_EMOJI = {"open": ":rotating_light:", "mitigated": ":construction:", "resolved": ":white_check_mark:", "closed": ":lock:"}
 
 
@@ -50,13 +55,26 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{view.resolution[:2800]}"}})
     links = [link for link in view.links if link.system != "slack"]  # the root message is the Slack thread
     if links:
-        parts = [f"<{l.url}|{l.label}> {l.status or ''}".strip() if l.url else f"{l.label} {l.status or ''}".strip() for l in links]
+        parts = [
+            f"<{link.url}|{link.label}> {link.status or ''}".strip() if link.url else f"{link.label} {link.status or ''}".strip()
+            for link in links
+        ]
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)[:2900]}]})
     if view.status in (Status.OPEN, Status.MITIGATED):
         elements = []
         if view.status == Status.OPEN:
-            elements.append({"type": "button", "action_id": ACK_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Acknowledge"}, "style": "primary"})
-        elements.append({"type": "button", "action_id": RESOLVE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Resolve"}})
+            elements.append(
+                {
+                    "type": "button",
+                    "action_id": ACK_ACTION,
+                    "value": view.id,
+                    "text": {"type": "plain_text", "text": "Acknowledge"},
+                    "style": "primary",
+                }
+            )
+        elements.append(
+            {"type": "button", "action_id": RESOLVE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Resolve"}}
+        )
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": elements})
     return blocks
 
@@ -109,14 +127,31 @@ def declare_modal(channel_id: str) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Declare"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            {"type": "input", "block_id": "title", "label": {"type": "plain_text", "text": "Title"},
-             "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200}},
-            {"type": "input", "block_id": "severity", "label": {"type": "plain_text", "text": "Severity"},
-             "element": {"type": "static_select", "action_id": "value", "options": options, "initial_option": options[1]}},
-            {"type": "input", "block_id": "services", "label": {"type": "plain_text", "text": "Services (comma-separated)"},
-             "element": {"type": "plain_text_input", "action_id": "value"}},
-            {"type": "input", "block_id": "description", "optional": True, "label": {"type": "plain_text", "text": "Description"},
-             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}},
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "Title"},
+                "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200},
+            },
+            {
+                "type": "input",
+                "block_id": "severity",
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {"type": "static_select", "action_id": "value", "options": options, "initial_option": options[1]},
+            },
+            {
+                "type": "input",
+                "block_id": "services",
+                "label": {"type": "plain_text", "text": "Services (comma-separated)"},
+                "element": {"type": "plain_text_input", "action_id": "value"},
+            },
+            {
+                "type": "input",
+                "block_id": "description",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Description"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
         ],
     }
 
@@ -130,7 +165,11 @@ def resolve_modal(incident_ref: str, channel_id: str | None) -> dict[str, Any]:
         "submit": {"type": "plain_text", "text": "Resolve"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
-            {"type": "input", "block_id": "note", "label": {"type": "plain_text", "text": "Resolution note"},
-             "element": {"type": "plain_text_input", "action_id": "value", "multiline": True}},
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {"type": "plain_text", "text": "Resolution note"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
         ],
     }

@@ -6,8 +6,8 @@ from sqlmodel import Session
 
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
-from bot.slack.models import SlackThread, SlackUser
 from bot.domain.views import ExternalLink
+from bot.slack.models import SlackThread, SlackUser
 
 DESTINATION = "slack"
 

@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlmodel import select
 
 from bot.clock import utcnow
-from integrations.pagerduty.config import PagerDutyConfig
-from integrations.pagerduty.tables import PagerDutyLink
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
 from integrations.pagerduty import mapping
+from integrations.pagerduty.config import PagerDutyConfig
+from integrations.pagerduty.tables import PagerDutyLink
 
 OURS = re.compile(r"^im:(?P<connector>[^:]+):INC-(?P<incident>\d+):(?P<service>[^:]+)(:r\d+)?$")
 
@@ -61,8 +61,9 @@ class RemoteApplier:
 
     def find_link(self, connector: str, pd_incident_id: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
-            return session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == connector, PagerDutyLink.pd_incident_id == pd_incident_id)).first()
+            return session.exec(
+                select(PagerDutyLink).where(PagerDutyLink.connector == connector, PagerDutyLink.pd_incident_id == pd_incident_id)
+            ).first()
 
     def ensure_incident(self, report: Report) -> tuple[PagerDutyLink | None, str | None]:
         """The link for this PagerDuty incident, making the im incident when PagerDuty started it."""
@@ -89,11 +90,21 @@ class RemoteApplier:
             actor=report.actor,
             at=report.at,
             description=f"Triggered in PagerDuty: {remote.html_url or remote.id}",
-            context={"connector": report.connector, "pagerduty_link": {
-                "connector": report.connector, "service": service, "pd_service_id": remote.service_id,
-                "pd_incident_id": remote.id, "pd_incident_number": remote.number, "incident_key": remote.incident_key,
-                "html_url": remote.html_url, "status": "triggered", "urgency": remote.urgency,
-                "assignees": [a for a, _ in remote.assignees]}},
+            context={
+                "connector": report.connector,
+                "pagerduty_link": {
+                    "connector": report.connector,
+                    "service": service,
+                    "pd_service_id": remote.service_id,
+                    "pd_incident_id": remote.id,
+                    "pd_incident_number": remote.number,
+                    "incident_key": remote.incident_key,
+                    "html_url": remote.html_url,
+                    "status": "triggered",
+                    "urgency": remote.urgency,
+                    "assignees": [a for a, _ in remote.assignees],
+                },
+            },
             once_key=f"pd-declare:{report.connector}:{remote.id}",
         )
         link = self.find_link(report.connector, remote.id)
@@ -107,9 +118,14 @@ class RemoteApplier:
         if remote.status == "resolved" and self._others_open(report.connector, link):
             if previous != "resolved":
                 self.im.incidents.record(
-                    link.incident_id, "notice",
+                    link.incident_id,
+                    "notice",
                     f"PagerDuty #{remote.number} ({link.service}) resolved; other PagerDuty incidents are still open",
-                    actor=report.actor, context={"connector": report.connector}, once_key=f"{report.key}:partial", at=report.at)
+                    actor=report.actor,
+                    context={"connector": report.connector},
+                    once_key=f"{report.key}:partial",
+                    at=report.at,
+                )
             return "partial resolve noted"
         verb = mapping.verb_towards(incident.status, remote.status)
         if verb is None:
@@ -118,8 +134,14 @@ class RemoteApplier:
             return f"ignored: {incident.ref} is closed"
         try:
             change = self.im.incidents.transition(
-                link.incident_id, verb, actor=report.actor, at=report.at, note=note,
-                context={"connector": report.connector}, once_key=report.key)
+                link.incident_id,
+                verb,
+                actor=report.actor,
+                at=report.at,
+                note=note,
+                context={"connector": report.connector},
+                once_key=report.key,
+            )
         except InvalidTransition as exc:
             return f"ignored: {exc}"
         return f"{verb} {incident.ref}" if change.changed else "no change (older than what we know, or seen before)"
@@ -134,25 +156,40 @@ class RemoteApplier:
         names = ", ".join(n or i for i, n in remote.assignees) or "nobody"
         verb = "Escalated" if what == "escalated" else "Reassigned"
         self.im.incidents.record(
-            link.incident_id, "assignment", f"{verb} in PagerDuty #{remote.number}: now paging {names}",
-            actor=report.actor, context={"connector": report.connector, "assignees": ids, "notify_channel": True},
-            once_key=report.key, at=report.at)
+            link.incident_id,
+            "assignment",
+            f"{verb} in PagerDuty #{remote.number}: now paging {names}",
+            actor=report.actor,
+            context={"connector": report.connector, "assignees": ids, "notify_channel": True},
+            once_key=report.key,
+            at=report.at,
+        )
         return f"assignees: {names}"
 
     def _others_open(self, connector: str, link: PagerDutyLink) -> bool:
         with self.im.store.read() as session:
-            others = session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == connector, PagerDutyLink.incident_id == link.incident_id,
-                PagerDutyLink.id != link.id)).all()
+            others = session.exec(
+                select(PagerDutyLink).where(
+                    PagerDutyLink.connector == connector,
+                    PagerDutyLink.incident_id == link.incident_id,
+                    PagerDutyLink.id != link.id,
+                )
+            ).all()
         return any(o.status != "resolved" for o in others)
 
     def _save(self, connector: str, incident_id: int, service: str, remote: RemoteIncident) -> None:
         with self.im.store.transaction() as session:
-            link = session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == connector, PagerDutyLink.incident_id == incident_id,
-                PagerDutyLink.service == service)).first()
+            link = session.exec(
+                select(PagerDutyLink).where(
+                    PagerDutyLink.connector == connector,
+                    PagerDutyLink.incident_id == incident_id,
+                    PagerDutyLink.service == service,
+                )
+            ).first()
             if link is None:
-                link = PagerDutyLink(connector=connector, incident_id=incident_id, service=service, pd_service_id=remote.service_id)
+                link = PagerDutyLink(
+                    connector=connector, incident_id=incident_id, service=service, pd_service_id=remote.service_id
+                )
             if link.pd_incident_id not in (None, remote.id):
                 return  # a newer PagerDuty incident replaced this one (reopen): old news
             link.pd_incident_id, link.pd_incident_number = remote.id, remote.number or link.pd_incident_number

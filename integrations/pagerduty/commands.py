@@ -12,27 +12,34 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import col, select
+
 from bot.clock import format_duration, short, utcnow
-from integrations.pagerduty.config import ConnectorConfigError
 from bot.connectors.models import Connector
-from integrations.pagerduty.tables import ConnectorCall, WebhookDelivery
-from integrations.pagerduty.connection import client_for
-from integrations.pagerduty.oncall import on_call
-from integrations.pagerduty.reconcile import Reconciler
-from integrations.pagerduty.metrics import ago, connector_state, figures, percent
-from integrations.pagerduty.registry import ConnectorRegistry
 from bot.connectors.secrets import SecretError, mask
-from integrations.pagerduty.plugin import registry_for
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
 from commands.results import Lines, Result, Table
 from integrations.pagerduty.api.errors import PagerDutyError
-from sqlmodel import col, select
+from integrations.pagerduty.config import ConnectorConfigError
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.metrics import ago, connector_state, figures, percent
+from integrations.pagerduty.oncall import on_call
+from integrations.pagerduty.plugin import registry_for
+from integrations.pagerduty.reconcile import Reconciler
+from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.tables import ConnectorCall, WebhookDelivery
 
 NAME = argument("name", metavar="NAME", help="connector name, e.g. prod-pagerduty")
 WEBHOOK_EVENTS = [
-    "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.escalated",
-    "incident.reassigned", "incident.resolved", "incident.reopened", "incident.annotated",
+    "incident.triggered",
+    "incident.acknowledged",
+    "incident.unacknowledged",
+    "incident.escalated",
+    "incident.reassigned",
+    "incident.resolved",
+    "incident.reopened",
+    "incident.annotated",
 ]
 
 
@@ -73,8 +80,14 @@ def _prompted_config(ctx: Context) -> dict[str, Any]:
     return raw
 
 
-@command("connector add", summary="add a connector (prompts for each field without --config)", slack=False,
-         examples=("connector add pagerduty prod-pagerduty --config '{\"api_key\": \"env:PD_KEY\", \"custom\": {\"service_id\": \"PXXXXXX\", \"from_email\": \"ops@example.com\"}}'",))
+@command(
+    "connector add",
+    summary="add a connector (prompts for each field without --config)",
+    slack=False,
+    examples=(
+        'connector add pagerduty prod-pagerduty --config \'{"api_key": "env:PD_KEY", "custom": {"service_id": "PXXXXXX", "from_email": "ops@example.com"}}\'',
+    ),
+)
 @argument("type", metavar="TYPE", help="pagerduty")
 @NAME
 @argument("--config", metavar="JSON", help="the whole configuration as JSON (api_key may be env:VAR_NAME)")
@@ -82,9 +95,11 @@ def connector_add(ctx: Context, args: argparse.Namespace) -> Result:
     raw = _json_arg(args.config, "--config") if args.config is not None else _prompted_config(ctx)
     row = _registry(ctx).add(args.name, args.type, raw)
     config = ConnectorRegistry.config(row)
-    lines = [f"Connector {row.name} ({row.type}) added: {config.sync_direction}, every {format_duration(config.sync_interval)}",
-             f"API key: {mask(row.api_key)}",
-             f"Next: im connector test {row.name}"]
+    lines = [
+        f"Connector {row.name} ({row.type}) added: {config.sync_direction}, every {format_duration(config.sync_interval)}",
+        f"API key: {mask(row.api_key)}",
+        f"Next: im connector test {row.name}",
+    ]
     if config.enable_webhook and config.inbound:
         lines.append(f"Then:  im connector webhook {row.name} --enable")
     return Lines(lines=lines)
@@ -123,7 +138,9 @@ def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
                 results.append((True, f"User {email} valid") if user else (False, f"User {email}: not a PagerDuty user"))
             except PagerDutyError as exc:
                 results.append((False, f"User {email}: {exc.user_message}"))
-        for policy_id in sorted({p for p in [config.custom.escalation_policy_id, *config.custom.escalation_mappings.values()] if p}):
+        for policy_id in sorted(
+            {p for p in [config.custom.escalation_policy_id, *config.custom.escalation_mappings.values()] if p}
+        ):
             try:
                 client.get_escalation_policy(policy_id)
                 results.append((True, f"Escalation policy {policy_id} found"))
@@ -150,8 +167,9 @@ def connector_list(ctx: Context, args: argparse.Namespace) -> Result:
     for connector in _registry(ctx).all():
         config = ConnectorRegistry.config(connector)
         fig = figures(ctx.im, connector.name)
-        rows.append([connector.name, connector.type, connector_state(connector, fig), config.sync_direction,
-                     ago(connector.last_sync_at)])
+        rows.append(
+            [connector.name, connector.type, connector_state(connector, fig), config.sync_direction, ago(connector.last_sync_at)]
+        )
     return Table(columns=["Name", "Type", "Status", "Direction", "Last Sync"], rows=rows)
 
 
@@ -172,8 +190,10 @@ def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
         f"API Key: {mask(connector.api_key)}",
     ]
     if fig.pending_jobs or fig.dead_jobs:
-        lines.append(f"Outbound queue: {fig.pending_jobs} pending, {fig.dead_jobs} dead-lettered"
-                     + (f" (retry: im connector sync {connector.name})" if fig.dead_jobs else ""))
+        lines.append(
+            f"Outbound queue: {fig.pending_jobs} pending, {fig.dead_jobs} dead-lettered"
+            + (f" (retry: im connector sync {connector.name})" if fig.dead_jobs else "")
+        )
     return Lines(lines=lines, data={"dead_jobs": fig.dead_jobs})
 
 
@@ -187,7 +207,9 @@ def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
     # call to PagerDuty), so there the connectivity lines come from the calls we recorded.
     checks = _checks(ctx, connector) if ctx.frontend == "cli" else _recorded_checks(ctx, connector)
     api_ok = checks[0][0] if checks else False
-    lines = [f"API Connectivity: {'✓ ' + checks[0][1].replace('Connected to PagerDuty API', 'Connected') if api_ok else '✗ ' + checks[0][1]}"]
+    lines = [
+        f"API Connectivity: {'✓ ' + checks[0][1].replace('Connected to PagerDuty API', 'Connected') if api_ok else '✗ ' + checks[0][1]}"
+    ]
     lines.append(f"Authentication: {'✓ Valid API key' if api_ok else '✗ ' + checks[0][1]}")
     for ok, text in checks[1:]:
         if text.startswith("Service"):
@@ -196,8 +218,10 @@ def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
         hook_ok = connector.webhook_enabled
         lines.append(f"Webhook: {'✓ Receiving events' if hook_ok else '✗ Not configured'} (last: {ago(fig.last_webhook_at)})")
         sync_ok = connector.last_sync_error is None and connector.last_sync_at is not None
-        lines.append(f"Sync Status: {'✓ Up to date' if sync_ok else '✗ ' + (connector.last_sync_error or 'never synced')} "
-                     f"(last sync: {ago(connector.last_sync_at)})")
+        lines.append(
+            f"Sync Status: {'✓ Up to date' if sync_ok else '✗ ' + (connector.last_sync_error or 'never synced')} "
+            f"(last sync: {ago(connector.last_sync_at)})"
+        )
     else:
         hook_ok = sync_ok = True
     rate = 1 - (fig.success_rate if fig.success_rate is not None else 1)
@@ -212,8 +236,9 @@ def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
 
 def _recorded_checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
     with ctx.im.store.read() as session:
-        last = session.exec(select(ConnectorCall).where(ConnectorCall.connector == connector.name)
-                            .order_by(col(ConnectorCall.id).desc()).limit(1)).first()
+        last = session.exec(
+            select(ConnectorCall).where(ConnectorCall.connector == connector.name).order_by(col(ConnectorCall.id).desc()).limit(1)
+        ).first()
     if last is None:
         return [(False, "no call made yet (run: im connector test " + connector.name + ")")]
     when = ago(last.at)
@@ -231,8 +256,12 @@ def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"API key of {row.name} replaced: {mask(row.api_key)}", f"Check it: im connector test {row.name}"])
 
 
-@command("connector config", summary="change the default service, escalation policy, SLA mapping, direction or interval", slack=False,
-         examples=("connector config prod --sla-mapping '{\"SEV-1\": {\"ack\": \"15m\", \"resolve\": \"1h\"}}'",))
+@command(
+    "connector config",
+    summary="change the default service, escalation policy, SLA mapping, direction or interval",
+    slack=False,
+    examples=('connector config prod --sla-mapping \'{"SEV-1": {"ack": "15m", "resolve": "1h"}}\'',),
+)
 @NAME
 @argument("--service-id", metavar="ID", help="default PagerDuty service")
 @argument("--escalation-policy", metavar="ID", help="default escalation policy")
@@ -342,8 +371,10 @@ def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
     result = Reconciler(ctx.im, _registry(ctx)).sync(args.name, incident=args.incident, progress=progress, requeue_dead=True)
     if show:
         print(file=sys.stderr)
-    lines = [f"{args.name}: {result.seen} PagerDuty incidents read, {result.changed} changed here, "
-             f"{result.errors} errors ({result.duration_ms / 1000:.1f}s)"]
+    lines = [
+        f"{args.name}: {result.seen} PagerDuty incidents read, {result.changed} changed here, "
+        f"{result.errors} errors ({result.duration_ms / 1000:.1f}s)"
+    ]
     if result.requeued:
         lines.append(f"{result.requeued} dead-lettered job(s) queued again")
     if result.error:
@@ -389,15 +420,25 @@ def _webhook_enable(ctx, registry, connector, config, client) -> Result:  # type
             client.delete_webhook_subscription(old)
     ids, secret_list = [], []
     for filter_type, filter_id in filters:
-        sub = client.create_webhook_subscription(url=url, filter_type=filter_type, filter_id=filter_id, events=WEBHOOK_EVENTS,
-                                                 description=f"im connector {connector.name}")
+        sub = client.create_webhook_subscription(
+            url=url,
+            filter_type=filter_type,
+            filter_id=filter_id,
+            events=WEBHOOK_EVENTS,
+            description=f"im connector {connector.name}",
+        )
         ids.append(sub.id)
         if sub.secret is not None:
             secret_list.append(sub.secret.get_secret_value())
     registry.set_webhook(connector.name, subscription_id=",".join(ids), secret_list=secret_list, enabled=True)
     scope = ", ".join(s for _, s in filters if s) or "the whole account"
-    return Lines(lines=[f"Webhook URL: {url}", f"Subscribed for {scope}: {len(WEBHOOK_EVENTS)} incident event types",
-                        "Secret stored encrypted" if secret_list else "✗ PagerDuty returned no secret"])
+    return Lines(
+        lines=[
+            f"Webhook URL: {url}",
+            f"Subscribed for {scope}: {len(WEBHOOK_EVENTS)} incident event types",
+            "Secret stored encrypted" if secret_list else "✗ PagerDuty returned no secret",
+        ]
+    )
 
 
 def _webhook_test(ctx: Context, connector: Connector, client) -> Result:  # type: ignore[no-untyped-def]
@@ -418,9 +459,13 @@ def _webhook_test(ctx: Context, connector: Connector, client) -> Result:  # type
 
 def _ping_since(ctx: Context, name: str, since: datetime) -> datetime | None:
     with ctx.im.store.read() as session:
-        row = session.exec(select(WebhookDelivery).where(
-            WebhookDelivery.connector == name, WebhookDelivery.event_type == "pagey.ping",
-            col(WebhookDelivery.received_at) >= since)).first()
+        row = session.exec(
+            select(WebhookDelivery).where(
+                WebhookDelivery.connector == name,
+                WebhookDelivery.event_type == "pagey.ping",
+                col(WebhookDelivery.received_at) >= since,
+            )
+        ).first()
     return row.received_at if row else None
 
 
@@ -437,19 +482,20 @@ def metrics_connector(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
     fig = figures(ctx.im, connector.name)
     avg = "-" if fig.avg_sync_ms is None else f"{fig.avg_sync_ms / 1000:.1f}s"
-    return Lines(lines=[
-        f"Connector: {connector.name}",
-        f"Total Incidents: {fig.total_incidents}",
-        f"Sync Success Rate: {percent(fig.success_rate)}",
-        f"Average Sync Time: {avg}",
-        f"API Calls (24h): {fig.api_calls_24h:,}",
-        f"Rate Limit Usage: {percent(fig.ratelimit_used)}",
-        f"Webhook Events (24h): {fig.webhook_events_24h:,}",
-    ])
+    return Lines(
+        lines=[
+            f"Connector: {connector.name}",
+            f"Total Incidents: {fig.total_incidents}",
+            f"Sync Success Rate: {percent(fig.success_rate)}",
+            f"Average Sync Time: {avg}",
+            f"API Calls (24h): {fig.api_calls_24h:,}",
+            f"Rate Limit Usage: {percent(fig.ratelimit_used)}",
+            f"Webhook Events (24h): {fig.webhook_events_24h:,}",
+        ]
+    )
 
 
-@command("oncall", summary="who is on call for a service (asks PagerDuty)", remote=True,
-         examples=("oncall --service api",))
+@command("oncall", summary="who is on call for a service (asks PagerDuty)", remote=True, examples=("oncall --service api",))
 @argument("--service", "-s", required=True, metavar="NAME", help="im service name")
 @argument("--connector", metavar="NAME", help="which PagerDuty connector (when there are several)")
 def oncall(ctx: Context, args: argparse.Namespace) -> Result:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from bot.connectors.models import Connector
-from integrations.pagerduty.tables import ConnectorCall
-from integrations.pagerduty.registry import ConnectorRegistry
 from bot.store import Store
 from integrations.pagerduty.api.client import CallStats, PagerDutyClient
+from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.tables import ConnectorCall
 
 log = logging.getLogger(__name__)
 

@@ -20,14 +20,20 @@ from starlette.routing import Route
 
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
-from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
-from integrations.pagerduty.outbound import OUR_NOTE_MARK
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
-from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from bot.domain.models import JobStatus, OutboxJob
 from bot.workers import GiveUp
-from integrations.pagerduty.api.webhook_models import IncidentData, IncidentNoteData, InvalidWebhookPayload, WebhookEvent, parse_event
+from integrations.pagerduty.api.webhook_models import (
+    IncidentData,
+    IncidentNoteData,
+    InvalidWebhookPayload,
+    WebhookEvent,
+    parse_event,
+)
 from integrations.pagerduty.api.webhook_signature import verify
+from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.outbound import OUR_NOTE_MARK
+from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
+from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
@@ -83,16 +89,30 @@ class WebhookReceiver:
             with self.im.store.core() as conn:
                 delivery_id = conn.execute(
                     insert(DELIVERIES).returning(DELIVERIES.c.id),
-                    {"connector": name, "event_id": event.id, "event_type": event.event_type,
-                     "occurred_at": as_utc(event.occurred_at), "received_at": utcnow(),
-                     "body": body.decode("utf-8", "replace")},
+                    {
+                        "connector": name,
+                        "event_id": event.id,
+                        "event_type": event.event_type,
+                        "occurred_at": as_utc(event.occurred_at),
+                        "received_at": utcnow(),
+                        "body": body.decode("utf-8", "replace"),
+                    },
                 ).scalar_one()
                 now = utcnow()
-                conn.execute(insert(JOBS), {
-                    "destination": destination, "kind": "webhook", "incident_id": None,
-                    "ordering_key": f"{destination}:{event.incident_id or '-'}", "payload": {"delivery_id": delivery_id},
-                    "status": JobStatus.PENDING, "attempts": 0, "available_at": now, "created_at": now,
-                })
+                conn.execute(
+                    insert(JOBS),
+                    {
+                        "destination": destination,
+                        "kind": "webhook",
+                        "incident_id": None,
+                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
+                        "payload": {"delivery_id": delivery_id},
+                        "status": JobStatus.PENDING,
+                        "attempts": 0,
+                        "available_at": now,
+                        "created_at": now,
+                    },
+                )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
         self.im.outbox_ready.set()
@@ -174,6 +194,7 @@ class WebhookProcessor:
                 return "no change (our own note)"
         if note.content.endswith(OUR_NOTE_MARK):
             return "no change (our own note, reported before its answer was recorded)"
-        change = self.im.incidents.add_note(link.incident_id, note.content, actor=actor, at=at, once_key=key,
-                                            context={"connector": name})
+        change = self.im.incidents.add_note(
+            link.incident_id, note.content, actor=actor, at=at, once_key=key, context={"connector": name}
+        )
         return "note added" if change.changed else "no change (seen before)"

@@ -10,9 +10,9 @@ from sqlmodel import col, select
 
 from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
-from integrations.pagerduty.tables import ConnectorCall, PagerDutyLink, SyncRun, WebhookDelivery
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty.outbound import destination
+from integrations.pagerduty.tables import ConnectorCall, PagerDutyLink, SyncRun, WebhookDelivery
 
 
 @dataclass
@@ -38,30 +38,67 @@ def figures(im, name: str, now: datetime | None = None) -> Figures:  # type: ign
     now = now or utcnow()
     day = now - timedelta(hours=24)
     with im.store.read() as session:
+
         def one(query):  # type: ignore[no-untyped-def]
             return session.exec(query).one()
 
         total = one(select(func.count(func.distinct(PagerDutyLink.incident_id))).where(PagerDutyLink.connector == name))
-        synced = one(select(func.count(func.distinct(SyncRun.incident_id))).where(
-            SyncRun.connector == name, col(SyncRun.at) >= day, col(SyncRun.ok).is_(True), col(SyncRun.incident_id).is_not(None)))
+        synced = one(
+            select(func.count(func.distinct(SyncRun.incident_id))).where(
+                SyncRun.connector == name,
+                col(SyncRun.at) >= day,
+                col(SyncRun.ok).is_(True),
+                col(SyncRun.incident_id).is_not(None),
+            )
+        )
         runs = one(select(func.count()).select_from(SyncRun).where(SyncRun.connector == name, col(SyncRun.at) >= day))
-        errors = one(select(func.count()).select_from(SyncRun).where(
-            SyncRun.connector == name, col(SyncRun.at) >= day, col(SyncRun.ok).is_(False)))
+        errors = one(
+            select(func.count())
+            .select_from(SyncRun)
+            .where(SyncRun.connector == name, col(SyncRun.at) >= day, col(SyncRun.ok).is_(False))
+        )
         avg = one(select(func.avg(SyncRun.duration_ms)).where(SyncRun.connector == name, col(SyncRun.at) >= day))
-        calls = one(select(func.count()).select_from(ConnectorCall).where(ConnectorCall.connector == name, col(ConnectorCall.at) >= day))
-        latest = session.exec(select(ConnectorCall).where(ConnectorCall.connector == name, col(ConnectorCall.ratelimit_limit).is_not(None))
-                              .order_by(col(ConnectorCall.id).desc()).limit(1)).first()
-        hooks = one(select(func.count()).select_from(WebhookDelivery).where(
-            WebhookDelivery.connector == name, col(WebhookDelivery.received_at) >= day))
+        calls = one(
+            select(func.count()).select_from(ConnectorCall).where(ConnectorCall.connector == name, col(ConnectorCall.at) >= day)
+        )
+        latest = session.exec(
+            select(ConnectorCall)
+            .where(ConnectorCall.connector == name, col(ConnectorCall.ratelimit_limit).is_not(None))
+            .order_by(col(ConnectorCall.id).desc())
+            .limit(1)
+        ).first()
+        hooks = one(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.connector == name, col(WebhookDelivery.received_at) >= day)
+        )
         last_hook = one(select(func.max(WebhookDelivery.received_at)).where(WebhookDelivery.connector == name))
-        dead = one(select(func.count()).select_from(OutboxJob).where(OutboxJob.destination == destination(name), OutboxJob.status == JobStatus.DEAD))
-        pending = one(select(func.count()).select_from(OutboxJob).where(
-            OutboxJob.destination == destination(name), col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING])))
+        dead = one(
+            select(func.count())
+            .select_from(OutboxJob)
+            .where(OutboxJob.destination == destination(name), OutboxJob.status == JobStatus.DEAD)
+        )
+        pending = one(
+            select(func.count())
+            .select_from(OutboxJob)
+            .where(OutboxJob.destination == destination(name), col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]))
+        )
     used = None
     if latest is not None and latest.ratelimit_limit and latest.ratelimit_remaining is not None:
         used = (latest.ratelimit_limit - latest.ratelimit_remaining) / latest.ratelimit_limit
-    return Figures(total, synced, runs, errors, float(avg) if avg is not None else None, calls, used, hooks,
-                   as_utc(last_hook) if last_hook else None, dead, pending)
+    return Figures(
+        total,
+        synced,
+        runs,
+        errors,
+        float(avg) if avg is not None else None,
+        calls,
+        used,
+        hooks,
+        as_utc(last_hook) if last_hook else None,
+        dead,
+        pending,
+    )
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.clock import short
+from integrations.pagerduty import mapping
 from integrations.pagerduty.config import ConnectorConfigError
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.registry import ConnectorRegistry
-from integrations.pagerduty import mapping
 
 
 @dataclass
@@ -25,7 +25,9 @@ def on_call(registry: ConnectorRegistry, connector_name: str | None, service: st
     if not connectors:
         raise ConnectorConfigError("no PagerDuty connector: add one with im connector add pagerduty NAME")
     if len(connectors) > 1:
-        raise ConnectorConfigError(f"several PagerDuty connectors: name one with --connector ({', '.join(c.name for c in connectors)})")
+        raise ConnectorConfigError(
+            f"several PagerDuty connectors: name one with --connector ({', '.join(c.name for c in connectors)})"
+        )
     connector = connectors[0]
     config = registry.config(connector)
     service = service.strip().lower()
@@ -34,7 +36,9 @@ def on_call(registry: ConnectorRegistry, connector_name: str | None, service: st
         if policy_id is None:
             pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
             if pd_service is None:
-                raise ConnectorConfigError(f"no PagerDuty service for '{service}' (im connector map-service {connector.name} ...)")
+                raise ConnectorConfigError(
+                    f"no PagerDuty service for '{service}' (im connector map-service {connector.name} ...)"
+                )
             found = client.get_service(pd_service)
             policy_id = found.escalation_policy.id if found.escalation_policy else config.custom.escalation_policy_id
         if policy_id is None:

@@ -15,19 +15,19 @@ from sqlmodel import Session, select
 
 from bot.clock import utcnow
 from bot.connectors import secrets
-from integrations.pagerduty.config import PagerDutyConfig
-from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
-from integrations.pagerduty.connection import client_for
-from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
+from bot.domain import outbox
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
-from bot.domain import outbox
 from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
 from integrations.pagerduty import mapping
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.config import PagerDutyConfig
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
+from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     for name, config in outbound_connectors(session):
         specs += _jobs_for(name, config, incident, event)
     return specs
-
 
 
 def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
@@ -119,12 +118,27 @@ class PagerDutyDelivery:
             raise
         finally:
             with self.im.store.transaction() as session:
-                session.add(SyncRun(connector=name, kind=job.kind, incident_id=job.incident_id, ok=ok,
-                                    duration_ms=(time.monotonic() - started) * 1000, error=error))
+                session.add(
+                    SyncRun(
+                        connector=name,
+                        kind=job.kind,
+                        incident_id=job.incident_id,
+                        ok=ok,
+                        duration_ms=(time.monotonic() - started) * 1000,
+                        error=error,
+                    )
+                )
 
     # -- job kinds ---------------------------------------------------------------------------
-    def _create(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                event: TimelineEvent, job: OutboxJob) -> None:
+    def _create(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        event: TimelineEvent,
+        job: OutboxJob,
+    ) -> None:
         service = job.payload["service"]
         if incident.status in ("resolved", "closed"):
             return  # a create retried (or requeued) after the incident ended must not page anyone
@@ -134,8 +148,10 @@ class PagerDutyDelivery:
             return
         pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
         if not pd_service:
-            raise GiveUp(f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
-                         f"--im-service {service} --pd-service PXXXXXX) or set a default service_id")
+            raise GiveUp(
+                f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
+                f"--im-service {service} --pd-service PXXXXXX) or set a default service_id"
+            )
         policy = config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id
         remote = client.create_incident(
             title=incident.title,
@@ -151,11 +167,17 @@ class PagerDutyDelivery:
         if not self._thread_url(incident):
             # Paging must not wait for Slack: the thread's link follows as a note once it exists.
             with self.im.store.transaction() as session:
-                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}),
-                        incident.id)
+                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
 
-    def _thread_link(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                     event: TimelineEvent, job: OutboxJob) -> None:
+    def _thread_link(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        event: TimelineEvent,
+        job: OutboxJob,
+    ) -> None:
         url = self._thread_url(incident)
         if url is None:
             if job.attempts < 5:
@@ -163,10 +185,19 @@ class PagerDutyDelivery:
             return  # no Slack thread (Slack not configured, or down): nothing to link
         link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
         if link and link.pd_incident_id:
-            self._post_note(client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None, step=f"pd-thread-link:{name}")
+            self._post_note(
+                client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None, step=f"pd-thread-link:{name}"
+            )
 
-    def _status(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                event: TimelineEvent, job: OutboxJob) -> None:
+    def _status(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        event: TimelineEvent,
+        job: OutboxJob,
+    ) -> None:
         verb, note = event.data.get("verb"), event.data.get("note")
         if verb == "reopen":
             self._reopen(client, name, config, incident, event)
@@ -180,12 +211,16 @@ class PagerDutyDelivery:
             if target == "triggered":
                 continue  # PagerDuty has no "unacknowledge" through the REST API
             remote = client.update_incident(
-                link.pd_incident_id, status=target, resolution=note if target == "resolved" else None,
+                link.pd_incident_id,
+                status=target,
+                resolution=note if target == "resolved" else None,
                 from_email=self._from(client, event.actor),
             )
             self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
 
-    def _reopen(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> None:
+    def _reopen(
+        self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent
+    ) -> None:
         """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
         if incident.status != "open":
             return  # resolved or closed again since: paging now would be wrong
@@ -204,25 +239,45 @@ class PagerDutyDelivery:
             previous = link.pd_incident_number
             link = self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
             self.im.incidents.record(
-                incident.id, "link",  # type: ignore[arg-type]
+                incident.id,
+                "link",  # type: ignore[arg-type]
                 f"PagerDuty cannot reopen a resolved incident: triggered PagerDuty #{link.pd_incident_number} "
                 f"on {link.pd_service_id} ({link.service}) in place of #{previous}",
-                actor=connector_actor(name), context={"connector": name, "pd_incident_id": link.pd_incident_id},
+                actor=connector_actor(name),
+                context={"connector": name, "pd_incident_id": link.pd_incident_id},
                 once_key=f"pd-link:{name}:{link.pd_incident_id}",
             )
 
-    def _note(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-              event: TimelineEvent, job: OutboxJob) -> None:
+    def _note(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        event: TimelineEvent,
+        job: OutboxJob,
+    ) -> None:
         with self.im.store.read() as session:
             who = self.im.display_name(session, event.actor)
         text = event.data.get("note") if event.kind == "status" else event.text
         content = f"{text} ({who}){OUR_NOTE_MARK}"
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
             if link.pd_incident_id:
-                self._post_note(client, name, incident, link.pd_incident_id, content, event.actor, step=f"pd-note:{name}:{event.id}")
+                self._post_note(
+                    client, name, incident, link.pd_incident_id, content, event.actor, step=f"pd-note:{name}:{event.id}"
+                )
 
-    def _post_note(self, client: PagerDutyClient, name: str, incident: Incident, pd_incident_id: str, content: str,
-                   actor: str | None, *, step: str) -> None:
+    def _post_note(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        incident: Incident,
+        pd_incident_id: str,
+        content: str,
+        actor: str | None,
+        *,
+        step: str,
+    ) -> None:
         """One note on one PagerDuty incident, recorded as a step: when a later link fails and the job is
         retried, the incidents that have the note already do not get it twice."""
         step = f"{step}:{pd_incident_id}"
@@ -234,8 +289,15 @@ class PagerDutyDelivery:
             if session.get(PagerDutyNoteSent, note.id) is None:
                 session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
 
-    def _urgency(self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident,
-                 event: TimelineEvent, job: OutboxJob) -> None:
+    def _urgency(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        event: TimelineEvent,
+        job: OutboxJob,
+    ) -> None:
         urgency = mapping.urgency_for(event.data["to"], config.custom.urgency_mapping)
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
             if link.pd_incident_id and link.status != "resolved" and link.urgency != urgency:
@@ -253,14 +315,23 @@ class PagerDutyDelivery:
 
     def _details(self, config: PagerDutyConfig, incident: Incident) -> str:
         view = self.im.describe(incident)
-        lines = [f"{incident.ref} ({incident.severity}) declared in im by {view.declared_by}", f"Services: {', '.join(incident.services)}"]
+        lines = [
+            f"{incident.ref} ({incident.severity}) declared in im by {view.declared_by}",
+            f"Services: {', '.join(incident.services)}",
+        ]
         if incident.description:
             lines += ["", incident.description]
         url = self._thread_url(incident)
         if url:
             lines += ["", f"Slack thread: {url}"]
-        fields = {"id": incident.ref, "title": incident.title, "severity": incident.severity, "services": ", ".join(incident.services),
-                  "description": incident.description or "", "declared_by": view.declared_by}
+        fields = {
+            "id": incident.ref,
+            "title": incident.title,
+            "severity": incident.severity,
+            "services": ", ".join(incident.services),
+            "description": incident.description or "",
+            "declared_by": view.declared_by,
+        }
         for im_field, pd_field in config.custom_field_mappings.items():
             if im_field in fields:
                 lines.append(f"{pd_field}: {fields[im_field]}")
@@ -272,19 +343,27 @@ class PagerDutyDelivery:
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
-            return session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-            )).first()
+            return session.exec(
+                select(PagerDutyLink).where(
+                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
+                )
+            ).first()
 
     def _links(self, name: str, incident_id: int) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(session.exec(select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id)))
+            return list(
+                session.exec(
+                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id)
+                )
+            )
 
     def _save_link(self, name: str, incident_id: int, service: str, remote: Any) -> PagerDutyLink:
         with self.im.store.transaction() as session:
-            link = session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-            )).first() or PagerDutyLink(connector=name, incident_id=incident_id, service=service, pd_service_id=remote.service.id)
+            link = session.exec(
+                select(PagerDutyLink).where(
+                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
+                )
+            ).first() or PagerDutyLink(connector=name, incident_id=incident_id, service=service, pd_service_id=remote.service.id)
             link.pd_service_id = remote.service.id
             link.pd_incident_id, link.pd_incident_number = remote.id, remote.incident_number
             link.incident_key, link.html_url = remote.incident_key, remote.html_url
@@ -296,7 +375,8 @@ class PagerDutyDelivery:
 
     def _announce_link(self, name: str, incident: Incident, link: PagerDutyLink, what: str) -> None:
         self.im.incidents.record(
-            incident.id, "link",  # type: ignore[arg-type]
+            incident.id,
+            "link",  # type: ignore[arg-type]
             f"PagerDuty incident #{link.pd_incident_number} {what} on {link.pd_service_id} ({link.service})",
             actor=connector_actor(name),
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from integrations.pagerduty.tables import PagerDutyLink
-from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
-from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
-from integrations.pagerduty.registry import ConnectorRegistry
-from bot.scheduler import Scheduler
-from integrations.pagerduty.ticker import Ticker
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
+from bot.scheduler import Scheduler
+from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
+from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
+from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.tables import PagerDutyLink
+from integrations.pagerduty.ticker import Ticker
 
 
 def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
@@ -23,8 +23,14 @@ def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
     rows = session.exec(select(PagerDutyLink).where(PagerDutyLink.incident_id == incident.id).order_by(PagerDutyLink.id)).all()
     return [
-        ExternalLink(system="pagerduty", label=f"PagerDuty #{r.pd_incident_number} ({r.service})" if r.pd_incident_number
-                     else f"PagerDuty ({r.service}): creating", url=r.html_url, status=r.status)
+        ExternalLink(
+            system="pagerduty",
+            label=f"PagerDuty #{r.pd_incident_number} ({r.service})"
+            if r.pd_incident_number
+            else f"PagerDuty ({r.service}): creating",
+            url=r.html_url,
+            status=r.status,
+        )
         for r in rows
     ]
 

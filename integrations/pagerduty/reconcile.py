@@ -16,15 +16,15 @@ from sqlmodel import col, select
 
 from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
-from integrations.pagerduty.tables import PagerDutyLink, SyncRun
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
-from integrations.pagerduty.connection import client_for
-from integrations.pagerduty.registry import ConnectorRegistry
-from integrations.pagerduty.outbound import destination
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
+from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.outbound import destination
+from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.tables import PagerDutyLink, SyncRun
 
 FIRST_SYNC_WINDOW = timedelta(days=1)
 Progress = Callable[[int, str], None]
@@ -62,8 +62,9 @@ class Reconciler:
         self.registry = registry
         self.applier = RemoteApplier(im)
 
-    def sync(self, name: str, *, incident: str | None = None, progress: Progress | None = None,
-             requeue_dead: bool = False) -> SyncResult:
+    def sync(
+        self, name: str, *, incident: str | None = None, progress: Progress | None = None, requeue_dead: bool = False
+    ) -> SyncResult:
         """Read PagerDuty's changes; with `requeue_dead` (a person ran `connector sync`), also give the
         connector's dead-lettered jobs another chance. The scheduler never requeues: a job that failed
         for good would be retried forever."""
@@ -79,7 +80,9 @@ class Reconciler:
         try:
             with client_for(self.registry, connector) as client:
                 if incident is not None:
-                    remotes = [client.get_incident(link.pd_incident_id) for link in self._links(name, incident) if link.pd_incident_id]
+                    remotes = [
+                        client.get_incident(link.pd_incident_id) for link in self._links(name, incident) if link.pd_incident_id
+                    ]
                 else:
                     since = as_utc(connector.last_sync_until) if connector.last_sync_until else until - FIRST_SYNC_WINDOW
                     remotes = client.iter_changed_incidents(since=since, until=until)
@@ -90,7 +93,7 @@ class Reconciler:
                     try:
                         if self._apply(name, config, remote_from_rest(remote)):
                             result.changed += 1
-                    except Exception as exc:  # one bad incident must not stop the sync
+                    except Exception as exc:  # noqa: BLE001 - one bad incident must not stop the sync
                         result.errors += 1
                         result.error = f"#{remote.incident_number}: {exc}"
         except PagerDutyError as exc:
@@ -123,8 +126,11 @@ class Reconciler:
 
     def _links(self, name: str, ref: str) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(session.exec(select(PagerDutyLink).where(
-                PagerDutyLink.connector == name, PagerDutyLink.incident_id == parse_ref(ref))))
+            return list(
+                session.exec(
+                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == parse_ref(ref))
+                )
+            )
 
     def _record(self, name: str, result: SyncResult, until: datetime | None) -> None:
         with self.im.store.transaction() as session:
@@ -135,5 +141,8 @@ class Reconciler:
                 if until is not None:
                     row.last_sync_until = until
                 session.add(row)
-            session.add(SyncRun(connector=name, kind="reconcile", ok=result.errors == 0, duration_ms=result.duration_ms,
-                                error=result.error))
+            session.add(
+                SyncRun(
+                    connector=name, kind="reconcile", ok=result.errors == 0, duration_ms=result.duration_ms, error=result.error
+                )
+            )

@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
 from bot.connectors import secrets
-from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
 from bot.connectors.models import Connector
 from bot.store import Store
+from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
 
 TYPES = ("pagerduty",)
 

@@ -21,8 +21,6 @@ Every change to an incident is also written to an account-wide change log served
 
 from __future__ import annotations
 
-from tests.fakes.served import ServedFake
-
 import bisect
 import json
 import math
@@ -31,17 +29,18 @@ import secrets as _secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from integrations.pagerduty.api.webhook_signature import sign
+from tests.fakes.served import ServedFake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -108,9 +107,7 @@ def _apply_overlay(spec: dict[str, Any]) -> None:
     #     the full objects (type "incident" / "service"), which the reference schemas reject.
     log_props = schemas["LogEntry"]["allOf"][1]["properties"]
     for name, full in (("incident", "Incident"), ("service", "Service")):
-        log_props[name] = {
-            "anyOf": [{"$ref": f"#/components/schemas/{full}Reference"}, {"$ref": f"#/components/schemas/{full}"}]
-        }
+        log_props[name] = {"anyOf": [{"$ref": f"#/components/schemas/{full}Reference"}, {"$ref": f"#/components/schemas/{full}"}]}
     # 4. readOnly on reference id/type (and elsewhere) is stripped in _to_json_schema, so a
     #    request that sends ``service: {id, type}`` validates.
     # 5. ``statuses[]``, ``urgencies[]``, ``include[]`` declared as strings but used as repeated
@@ -243,9 +240,7 @@ class SpecValidator:
                 if op.body_required or "required" in self._resolve(op.body_schema):
                     out.append(f"{label}: request body is missing")
             else:
-                out += self._errors(
-                    f"{op.pointer}/requestBody/content/application~1json/schema", body, f"{label} body"
-                )
+                out += self._errors(f"{op.pointer}/requestBody/content/application~1json/schema", body, f"{label} body")
                 out += self._unknown_fields(op.body_schema, body, f"{label} body")
         elif has_body:
             out.append(f"{label}: sends a body, the operation takes none")
@@ -391,7 +386,7 @@ def spec_validator(shared_dir: Path | None = None) -> SpecValidator | None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _at(dt: datetime | None) -> datetime:
@@ -399,8 +394,8 @@ def _at(dt: datetime | None) -> datetime:
     if dt is None:
         return _now()
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).replace(microsecond=0)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).replace(microsecond=0)
 
 
 def _log_key(entry: Any) -> tuple[datetime, int]:
@@ -408,12 +403,12 @@ def _log_key(entry: Any) -> tuple[datetime, int]:
 
 
 def _ts(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_ts(raw: str) -> datetime:
     dt = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -681,7 +676,7 @@ class FakePagerDuty(ServedFake):
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._listen(Handler, "fake-pagerduty")
@@ -693,19 +688,22 @@ class FakePagerDuty(ServedFake):
             self._counter += 1
             return f"{prefix}{self._counter:06X}"
 
-    def add_user(self, id: str, name: str, email: str) -> FakeUser:  # noqa: A002
+    def add_user(self, id: str, name: str, email: str) -> FakeUser:
         user = FakeUser(id, name, email)
         self.users[id] = user
         return user
 
     def add_escalation_policy(
-        self, id: str, name: str, oncall_user_ids: list[str] | None = None  # noqa: A002
+        self,
+        id: str,
+        name: str,
+        oncall_user_ids: list[str] | None = None,
     ) -> FakeEscalationPolicy:
         policy = FakeEscalationPolicy(id, name, list(oncall_user_ids or []))
         self.escalation_policies[id] = policy
         return policy
 
-    def add_service(self, id: str, name: str, escalation_policy_id: str | None = None) -> FakeService:  # noqa: A002
+    def add_service(self, id: str, name: str, escalation_policy_id: str | None = None) -> FakeService:
         service = FakeService(id, name, escalation_policy_id)
         self.services[id] = service
         return service
@@ -773,8 +771,14 @@ class FakePagerDuty(ServedFake):
             when = _at(at)
             inc.urgency = urgency
             inc.updated_at = when
-            self._log(inc, "urgency_change_log_entry", when, agent_user_id=agent_user_id,
-                      channel="website" if agent_user_id else "auto", summary=f"Urgency changed to {urgency}")
+            self._log(
+                inc,
+                "urgency_change_log_entry",
+                when,
+                agent_user_id=agent_user_id,
+                channel="website" if agent_user_id else "auto",
+                summary=f"Urgency changed to {urgency}",
+            )
 
     def reassign_incident(
         self, incident_id: str, user_ids: list[str], *, agent_user_id: str | None = None, at: datetime | None = None
@@ -785,9 +789,15 @@ class FakePagerDuty(ServedFake):
             when = _at(at)
             inc.assignments = list(user_ids)
             inc.updated_at = when
-            self._log(inc, "assign_log_entry", when, agent_user_id=agent_user_id, channel="website",
-                      summary="Assigned to " + ", ".join(self._user_name(u) for u in user_ids),
-                      assignees=list(user_ids))
+            self._log(
+                inc,
+                "assign_log_entry",
+                when,
+                agent_user_id=agent_user_id,
+                channel="website",
+                summary="Assigned to " + ", ".join(self._user_name(u) for u in user_ids),
+                assignees=list(user_ids),
+            )
             self._log_notifications(inc, when)
 
     def add_incident_note(
@@ -838,9 +848,7 @@ class FakePagerDuty(ServedFake):
                 self.log_entries = entries
             return out
 
-    def log_entries_between(
-        self, since: datetime, until: datetime, *, is_overview: bool = False
-    ) -> list[FakeLogEntry]:
+    def log_entries_between(self, since: datetime, until: datetime, *, is_overview: bool = False) -> list[FakeLogEntry]:
         """Entries with since <= created_at < until, oldest first (for assertions)."""
         with self._lock:
             lo = bisect.bisect_left(self.log_entries, (since, -1), key=_log_key)
@@ -868,7 +876,7 @@ class FakePagerDuty(ServedFake):
     ) -> FakeIncident:
         self._counter += 1
         number = len(self.incidents) + 1
-        at = (created_at or _now()).astimezone(timezone.utc).replace(microsecond=0)
+        at = (created_at or _now()).astimezone(UTC).replace(microsecond=0)
         policy_id = escalation_policy_id or self.services[service_id].escalation_policy_id
         inc = FakeIncident(
             id=f"Q{self._counter:06X}",
@@ -928,24 +936,21 @@ class FakePagerDuty(ServedFake):
         channel = "api" if from_email else ("website" if agent_user_id else "auto")
         by = f" by {self._user_name(agent_user_id)}" if agent_user_id else ""
         if status == "acknowledged":
-            self._log(inc, "acknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel,
-                      summary=f"Acknowledged{by}")
+            self._log(inc, "acknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel, summary=f"Acknowledged{by}")
         elif status == "resolved":
-            self._log(inc, "resolve_log_entry", at, agent_user_id=agent_user_id, channel=channel,
-                      summary=f"Resolved{by}")
+            self._log(inc, "resolve_log_entry", at, agent_user_id=agent_user_id, channel=channel, summary=f"Resolved{by}")
         elif previous == "acknowledged":
-            self._log(inc, "unacknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel,
-                      summary=f"Unacknowledged{by}")
+            self._log(
+                inc, "unacknowledge_log_entry", at, agent_user_id=agent_user_id, channel=channel, summary=f"Unacknowledged{by}"
+            )
         else:  # resolved -> triggered: PagerDuty's log has no reopen type; it triggers again
-            self._log(inc, "trigger_log_entry", at, agent_user_id=agent_user_id, channel=channel,
-                      summary=f"Reopened{by}")
+            self._log(inc, "trigger_log_entry", at, agent_user_id=agent_user_id, channel=channel, summary=f"Reopened{by}")
             self._log_notifications(inc, at)
 
     def _annotate(self, inc: FakeIncident, note: FakeNote) -> None:
         inc.notes.append(note)
         inc.updated_at = max(inc.updated_at, note.created_at)
-        self._log(inc, "annotate_log_entry", note.created_at, agent_user_id=note.user_id, channel="note",
-                  summary="Note added")
+        self._log(inc, "annotate_log_entry", note.created_at, agent_user_id=note.user_id, channel="note", summary="Note added")
 
     def _log(
         self,
@@ -964,7 +969,7 @@ class FakePagerDuty(ServedFake):
             id=f"R{self._counter:013X}",
             seq=self._counter,
             type=type_,
-            created_at=at.astimezone(timezone.utc).replace(microsecond=0),
+            created_at=at.astimezone(UTC).replace(microsecond=0),
             incident_id=inc.id,
             summary=summary,
             channel=channel,
@@ -980,8 +985,15 @@ class FakePagerDuty(ServedFake):
 
     def _log_notifications(self, inc: FakeIncident, at: datetime) -> None:
         for uid in inc.assignments:
-            self._log(inc, "notify_log_entry", at, agent_user_id=None, channel="auto",
-                      summary=f"Notified {self._user_name(uid)}", user_id=uid)
+            self._log(
+                inc,
+                "notify_log_entry",
+                at,
+                agent_user_id=None,
+                channel="auto",
+                summary=f"Notified {self._user_name(uid)}",
+                user_id=uid,
+            )
 
     def _user_name(self, user_id: str | None) -> str:
         user = self.users.get(user_id or "")
@@ -1144,9 +1156,7 @@ class FakePagerDuty(ServedFake):
         raw = handler.rfile.read(length) if length else b""
         headers = {k: v for k, v in handler.headers.items()}
         redacted = {
-            k: ("Token token=<redacted>" if v.startswith("Token token=") else "<redacted>")
-            if k.lower() == "authorization"
-            else v
+            k: ("Token token=<redacted>" if v.startswith("Token token=") else "<redacted>") if k.lower() == "authorization" else v
             for k, v in headers.items()
         }
         body: Any = None
@@ -1182,9 +1192,7 @@ class FakePagerDuty(ServedFake):
         if data:
             handler.wfile.write(data)
 
-    def _dispatch(
-        self, ctx: _Ctx, *, raw_present: bool, bad_json: bool
-    ) -> tuple[int, Any, dict[str, str | None], str | None]:
+    def _dispatch(self, ctx: _Ctx, *, raw_present: bool, bad_json: bool) -> tuple[int, Any, dict[str, str | None], str | None]:
         deliver: list[tuple[FakeSubscription, dict[str, Any]]] = []
         with self._lock:
             headers: dict[str, str | None] = dict(self._ratelimit_headers())
@@ -1215,7 +1223,9 @@ class FakePagerDuty(ServedFake):
                         headers["ratelimit-remaining"] = "0"
                     raise _Answer(
                         rule.status,
-                        rule.body if rule.body is not None else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
+                        rule.body
+                        if rule.body is not None
+                        else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
                         rule.headers,
                     )
                 if ctx.headers.get("authorization") != f"Token token={self.api_key}":
@@ -1374,8 +1384,7 @@ class FakePagerDuty(ServedFake):
             raise _invalid("Escalation policy not found.")
         key = inc.get("incident_key")
         if key is not None and any(
-            i.incident_key == key and i.service_id == service_id and i.status != "resolved"
-            for i in self.incidents.values()
+            i.incident_key == key and i.service_id == service_id and i.status != "resolved" for i in self.incidents.values()
         ):
             raise _pd_error(400, "Arguments Caused Error", 2002, [DUPLICATE_KEY_TEXT])
         details = (inc.get("body") or {}).get("details") if isinstance(inc.get("body"), dict) else None
@@ -1421,16 +1430,29 @@ class FakePagerDuty(ServedFake):
         if urgency is not None and urgency != inc.urgency:
             inc.urgency = urgency
             inc.updated_at = _now()
-            self._log(inc, "urgency_change_log_entry", inc.updated_at, agent_user_id=agent, channel="api",
-                      summary=f"Urgency changed to {urgency}")
+            self._log(
+                inc,
+                "urgency_change_log_entry",
+                inc.updated_at,
+                agent_user_id=agent,
+                channel="api",
+                summary=f"Urgency changed to {urgency}",
+            )
         if level is not None:
             inc.escalation_level = level
             inc.assignments = self._oncall_at(inc.escalation_policy_id, level)
             if inc.status == "acknowledged" and status is None:
                 self._set_status(inc, "triggered", from_email=ctx.headers.get("from"), agent_user_id=agent)
             inc.updated_at = _now()
-            self._log(inc, "escalate_log_entry", inc.updated_at, agent_user_id=agent, channel="api",
-                      summary=f"Escalated to level {level}", assignees=list(inc.assignments))
+            self._log(
+                inc,
+                "escalate_log_entry",
+                inc.updated_at,
+                agent_user_id=agent,
+                channel="api",
+                summary=f"Escalated to level {level}",
+                assignees=list(inc.assignments),
+            )
             self._log_notifications(inc, inc.updated_at)
         if status is not None:
             if status == "resolved":
@@ -1569,9 +1591,7 @@ class FakePagerDuty(ServedFake):
         if sub is None:
             raise _not_found()
         sub.pings_sent += 1
-        envelope = self._envelope(
-            "pagey.ping", "pagey", {"message": "Hello from your friend Pagey!", "type": "ping"}, agent=None
-        )
+        envelope = self._envelope("pagey.ping", "pagey", {"message": "Hello from your friend Pagey!", "type": "ping"}, agent=None)
         return 202, _Deliver(sub, envelope)
 
     # ---------------------------------------------------------------- webhooks out
@@ -1585,7 +1605,7 @@ class FakePagerDuty(ServedFake):
         event_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> dict[str, Any]:
-        at = (occurred_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        at = (occurred_at or datetime.now(UTC)).astimezone(UTC)
         return {
             "event": {
                 "id": event_id or uuid.uuid4().hex.upper()[:26],
@@ -1651,9 +1671,7 @@ class FakePagerDuty(ServedFake):
                 agent_user_id = inc.history[-1].agent_user_id
             agent = self._user_ref(agent_user_id) if agent_user_id else None
             resource_type = event_type.split(".", 1)[0]
-            return self._envelope(
-                event_type, resource_type, data, agent=agent, event_id=event_id, occurred_at=occurred_at
-            )
+            return self._envelope(event_type, resource_type, data, agent=agent, event_id=event_id, occurred_at=occurred_at)
 
     def send_webhook(
         self,

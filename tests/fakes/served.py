@@ -16,9 +16,7 @@ class ServedFake:
     def _listen(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

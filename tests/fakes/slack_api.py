@@ -10,21 +10,22 @@ nothing.
 
 from __future__ import annotations
 
-from tests.fakes.served import ServedFake
-
 import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
+
+from tests.fakes.served import ServedFake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_DIR = REPO_ROOT / ".." / "shared"
@@ -217,7 +218,7 @@ class FakeSlack(ServedFake):
         self,
         *,
         bot_token: str = "xoxb-test-token",
-        shared_dir: Path | None | object = _AUTO,
+        shared_dir: Path | object | None = _AUTO,
         response_delay: float = 0.0,
     ) -> None:
         self.bot_token = bot_token
@@ -266,7 +267,9 @@ class FakeSlack(ServedFake):
 
     # ---- seeding and inspection
 
-    def add_user(self, user_id: str, name: str, email: str | None = None, real_name: str | None = None, is_bot: bool = False) -> None:
+    def add_user(
+        self, user_id: str, name: str, email: str | None = None, real_name: str | None = None, is_bot: bool = False
+    ) -> None:
         with self._lock:
             self.users[user_id] = FakeUser(user_id, name, email, real_name, is_bot)
 
@@ -320,7 +323,9 @@ class FakeSlack(ServedFake):
 
     # ---- request handling (called from server threads)
 
-    def handle_api(self, method: str, args: dict[str, Any], auth_header: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def handle_api(
+        self, method: str, args: dict[str, Any], auth_header: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         if self.response_delay:
             time.sleep(self.response_delay)
         with self._lock:
@@ -359,7 +364,7 @@ class FakeSlack(ServedFake):
             self.violations.append(f"{method}: not implemented by FakeSlack (unknown_method)")
             return 200, {}, {"ok": False, "error": "unknown_method"}
 
-        token = auth_header[len("Bearer "):] if auth_header and auth_header.startswith("Bearer ") else args.get("token")
+        token = auth_header[len("Bearer ") :] if auth_header and auth_header.startswith("Bearer ") else args.get("token")
         if not token:
             return 200, {}, {"ok": False, "error": "not_authed"}
         if token != self.bot_token:
@@ -540,8 +545,14 @@ class FakeSlack(ServedFake):
             raise ApiErrorAnswer("no_text")
         ts = self._next_ts()
         self.ephemerals.append(
-            {"channel": channel.id, "user": args.get("user"), "text": args.get("text") or "", "blocks": blocks,
-             "thread_ts": args.get("thread_ts"), "message_ts": ts}
+            {
+                "channel": channel.id,
+                "user": args.get("user"),
+                "text": args.get("text") or "",
+                "blocks": blocks,
+                "thread_ts": args.get("thread_ts"),
+                "message_ts": ts,
+            }
         )
         return {"message_ts": ts}
 
@@ -560,8 +571,9 @@ class FakeSlack(ServedFake):
         self._counter += 1
         channel_id = f"CNEW{self._counter:06d}"
         is_private = str(args.get("is_private", "")).lower() in ("true", "1")
-        ch = FakeChannel(channel_id, name, is_private, {self.bot_user_id}, created_by=self.bot_user_id,
-                         created=1700000000 + self._counter)
+        ch = FakeChannel(
+            channel_id, name, is_private, {self.bot_user_id}, created_by=self.bot_user_id, created=1700000000 + self._counter
+        )
         self.channels[channel_id] = ch
         return {"channel": self._conversation(ch)}
 
@@ -572,9 +584,12 @@ class FakeSlack(ServedFake):
             raise ApiErrorAnswer("no_user")
         force = str(args.get("force", "")).lower() in ("true", "1")
         errors = {
-            u: "cant_invite_self" if u == self.bot_user_id
-            else "user_not_found" if u not in self.users
-            else "already_in_channel" if u in channel.members
+            u: "cant_invite_self"
+            if u == self.bot_user_id
+            else "user_not_found"
+            if u not in self.users
+            else "already_in_channel"
+            if u in channel.members
             else None
             for u in users
         }
@@ -628,8 +643,15 @@ class FakeSlack(ServedFake):
         if view_id is None:
             self._counter += 1
             view_id = f"V{self._counter:09d}"
-        stored = {**view, "id": view_id, "team_id": self.team_id, "app_id": APP_ID, "bot_id": self.bot_id,
-                  "hash": f"{self._next_ts()}.fakehash", "state": {"values": {}}}
+        stored = {
+            **view,
+            "id": view_id,
+            "team_id": self.team_id,
+            "app_id": APP_ID,
+            "bot_id": self.bot_id,
+            "hash": f"{self._next_ts()}.fakehash",
+            "state": {"values": {}},
+        }
         self.views[view_id] = stored
         self.opened_views.append({"method": method, "trigger_id": args.get("trigger_id"), "view_id": view_id, "view": view})
         return {"view": stored}
@@ -712,7 +734,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._body()
         try:
             if url.path.startswith("/api/"):
-                method = url.path[len("/api/"):]
+                method = url.path[len("/api/") :]
                 args, problems = _decode_args(raw, self.headers.get("Content-Type", ""), url.query)
                 if problems:
                     with fake._lock:

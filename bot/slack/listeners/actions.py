@@ -7,12 +7,12 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+from bot.app import Im
 from bot.domain.errors import DomainError
 from bot.domain.models import Status
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
-from bot.app import Im
 
 
 def _where(body: dict[str, Any]) -> dict[str, Any]:

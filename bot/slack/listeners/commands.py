@@ -11,9 +11,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.app import Im
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
-from bot.app import Im
 from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
 from commands.run import execute
@@ -44,8 +44,9 @@ def _remote(command: dict[str, Any]) -> bool:
 
 def register(app: App, im: Im) -> None:
     def context(command: dict[str, Any]):  # type: ignore[no-untyped-def]
-        return slack_context(im, actor=slack_actor(command["user_id"], command.get("user_name")),
-                             channel_id=command.get("channel_id"))
+        return slack_context(
+            im, actor=slack_actor(command["user_id"], command.get("user_name")), channel_id=command.get("channel_id")
+        )
 
     def handle(ack: Ack, command: dict[str, Any]) -> None:
         try:

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.app import Im
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
 from bot.slack.models import SlackThread
-from bot.app import Im
 from commands.context import Context
 from commands.grammar import UsageError
 
@@ -40,8 +40,9 @@ def incident_for_channel(im: Im, channel_id: str | None, thread_ts: str | None =
         return row.incident_id if row else None
 
 
-def slack_context(im: Im, *, actor: Actor, channel_id: str | None, thread_ts: str | None = None,
-                  once_key: str | None = None) -> Context:
+def slack_context(
+    im: Im, *, actor: Actor, channel_id: str | None, thread_ts: str | None = None, once_key: str | None = None
+) -> Context:
     return Context(
         im=im,
         actor=actor,

@@ -12,11 +12,11 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.app import Im
 from bot.domain.incidents import first_time
 from bot.domain.models import InboundKey
-from bot.slack.listeners.common import slack_context, slack_actor, user_message
+from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.slack.responses import queue_ephemeral
-from bot.app import Im
 from commands.grammar import UsageError, resolve, split_chat_text
 from commands.render_text import render
 from commands.run import execute

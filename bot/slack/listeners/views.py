@@ -7,10 +7,10 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.app import Im
 from bot.domain.errors import DomainError, InvalidInput
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
-from bot.app import Im
 
 
 def _value(view: dict[str, Any], block: str) -> str | None:
@@ -58,13 +58,19 @@ def register(app: App, im: Im) -> None:
             ack(response_action="errors", errors={"title": user_message(exc)[0]})
             return
         assert incident is not None
-        ack(response_action="update", view=_done_view("Incident declared", f"*{incident.ref}* declared: {incident.severity} {incident.title}"))
+        ack(
+            response_action="update",
+            view=_done_view("Incident declared", f"*{incident.ref}* declared: {incident.severity} {incident.title}"),
+        )
 
     def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = _meta(view)
         try:
             change = im.incidents.transition(
-                meta.get("incident", ""), "resolve", actor=slack_actor(body["user"]), note=_value(view, "note"),
+                meta.get("incident", ""),
+                "resolve",
+                actor=slack_actor(body["user"]),
+                note=_value(view, "note"),
                 context={"slack_channel": meta.get("channel")} if meta.get("channel") else {},
             )
         except DomainError as exc:

@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -128,8 +128,8 @@ def _pd_error(resp: httpx.Response) -> tuple[str | None, int | None, list[str]]:
 
 def _iso(dt: datetime) -> str:
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _seg(value: str) -> str:
@@ -208,9 +208,7 @@ class PagerDutyClient:
         self._request(_Call("GET", "/abilities", "/abilities"))
 
     def get_service(self, service_id: str) -> Service:
-        resp = self._request(
-            _Call("GET", f"/services/{_seg(service_id)}", "/services/{id}", resource=("service", service_id))
-        )
+        resp = self._request(_Call("GET", f"/services/{_seg(service_id)}", "/services/{id}", resource=("service", service_id)))
         return Service.model_validate(resp.json()["service"])
 
     def list_services(self) -> list[Service]:
@@ -507,9 +505,7 @@ class PagerDutyClient:
                 "filter": flt,
             }
         }
-        resp = self._request(
-            _Call("POST", "/webhook_subscriptions", "/webhook_subscriptions", body=body, idempotent=False)
-        )
+        resp = self._request(_Call("POST", "/webhook_subscriptions", "/webhook_subscriptions", body=body, idempotent=False))
         return WebhookSubscription.model_validate(resp.json()["webhook_subscription"])
 
     def delete_webhook_subscription(self, subscription_id: str) -> None:
@@ -539,8 +535,7 @@ class PagerDutyClient:
         email = from_email or self.from_email
         if not email:
             raise ConfigurationError(
-                "PagerDuty needs the email of a PagerDuty user (From) to change incidents; "
-                "set from_email on the connector"
+                "PagerDuty needs the email of a PagerDuty user (From) to change incidents; set from_email on the connector"
             )
         return email
 
@@ -554,9 +549,7 @@ class PagerDutyClient:
         """Offset pagination: limit 100, follow ``more``, stop at PagerDuty's 10000 window."""
         offset = 0
         while True:
-            resp = self._request(
-                _Call("GET", path, path, params={**params, "limit": PAGE_LIMIT, "offset": offset})
-            )
+            resp = self._request(_Call("GET", path, path, params={**params, "limit": PAGE_LIMIT, "offset": offset}))
             doc = resp.json()
             items = doc.get(key) or []
             yield from items
@@ -577,28 +570,25 @@ class PagerDutyClient:
             started = time.monotonic()
             failure: PagerDutyError
             try:
-                resp = self._http.request(
-                    call.method, call.path, params=call.params, json=call.body, headers=headers
-                )
+                resp = self._http.request(call.method, call.path, params=call.params, json=call.body, headers=headers)
             except httpx.TimeoutException as exc:
                 self._emit(call, None, started, attempt, None)
-                failure = UnavailableError(
-                    "PagerDuty did not answer in time; the request will be retried later"
-                )
+                failure = UnavailableError("PagerDuty did not answer in time; the request will be retried later")
                 # A connect timeout means nothing was sent; a read timeout is ambiguous.
                 may_retry = call.idempotent or isinstance(exc, httpx.ConnectTimeout)
                 wait = self._backoff(attempt)
                 log.info("PagerDuty %s %s timed out (attempt %d)", call.method, call.endpoint, attempt)
             except httpx.TransportError as exc:
                 self._emit(call, None, started, attempt, None)
-                failure = UnavailableError(
-                    "Could not reach PagerDuty; the request will be retried later"
-                )
+                failure = UnavailableError("Could not reach PagerDuty; the request will be retried later")
                 may_retry = call.idempotent or isinstance(exc, httpx.ConnectError)
                 wait = self._backoff(attempt)
                 log.info(
                     "PagerDuty %s %s failed: %s (attempt %d)",
-                    call.method, call.endpoint, type(exc).__name__, attempt,
+                    call.method,
+                    call.endpoint,
+                    type(exc).__name__,
+                    attempt,
                 )
             else:
                 self._emit(call, resp.status_code, started, attempt, resp)
@@ -640,9 +630,7 @@ class PagerDutyClient:
             )
         return RequestRejectedError(rejected_message(status, message, errors), **kw)
 
-    def _emit(
-        self, call: _Call, status: int | None, started: float, attempt: int, resp: httpx.Response | None
-    ) -> None:
+    def _emit(self, call: _Call, status: int | None, started: float, attempt: int, resp: httpx.Response | None) -> None:
         duration = time.monotonic() - started
         log.debug("PagerDuty %s %s -> %s in %.3fs", call.method, call.endpoint, status, duration)
         if self._on_response is None:
