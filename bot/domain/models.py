@@ -76,6 +76,9 @@ class Incident(SQLModel, table=True):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopened_at: datetime | None = None
+    owner_id: int | None = Field(default=None, index=True)  # a person.id (bot/domain/people.py)
+    owner_changed_at: datetime | None = None
+    reminders_snoozed_until: datetime | None = None
     status_changed_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
