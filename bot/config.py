@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     war_room_min_sev: str = Field("SEV-1", validation_alias="IM_WAR_ROOM_MIN_SEV")
     secret_key: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY")
     workers: int = Field(2, ge=1, le=32, validation_alias="IM_WORKERS")
+    # How long a Slack Web API call may take before its outcome counts as unknown (then it is looked up, not redone).
+    slack_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="IM_SLACK_TIMEOUT_SECONDS")
 
     @field_validator("war_room_min_sev")
     @classmethod
