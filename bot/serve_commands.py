@@ -9,7 +9,12 @@ from commands.grammar import command
 from commands.results import Lines, Result
 
 
-@command("serve", summary="run the app: Slack endpoint, webhooks, workers and scheduler", slack=False)
+@command(
+    "serve",
+    summary="run the app: Slack endpoint, webhooks, workers and scheduler",
+    slack=False,
+    examples=("serve",),
+)
 def serve(ctx: Context, args: argparse.Namespace) -> Result:
     from bot.server import run
 
@@ -17,7 +22,12 @@ def serve(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=["stopped"])
 
 
-@command("db upgrade", summary="apply database migrations", slack=False)
+@command(
+    "db upgrade",
+    summary="apply database migrations (a release step: run once before starting new replicas)",
+    slack=False,
+    examples=("db upgrade", "db upgrade --json"),
+)
 def db_upgrade(ctx: Context, args: argparse.Namespace) -> Result:
     ctx.im.store.upgrade()
     return Lines(lines=[f"database at {ctx.im.store.engine.url.render_as_string(hide_password=True)} is up to date"])

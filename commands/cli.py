@@ -1,4 +1,4 @@
-"""The terminal front end: `im <command> [options]`. Bad input: stderr and exit code 2.
+"""The terminal front end: `im <command> [options]`. Bad input: stderr and exit code 2; Ctrl-C: 130.
 
 The app is built by the caller's `build` (the wiring, `bot/main.py`): this adapter only parses, asks,
 prints and chooses the exit code."""
@@ -17,12 +17,16 @@ from bot.app import Im
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
+from commands.completion import completion_script
 from commands.context import Context
-from commands.grammar import UsageError, help_text, parse
-from commands.render_text import render
+from commands.grammar import Parsed, UsageError, help_text, leading_globals, parse
+from commands.render_text import render, terminal_style
+from commands.results import HelpText, Lines, Result
 from commands.run import execute
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # as a shell reports a process ended by SIGPIPE
 
 
 def _prompt(label: str, default: str | None, secret: bool) -> str:
@@ -38,21 +42,45 @@ def _usage_error(exc: UsageError) -> int:
     return EXIT_USAGE
 
 
-def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _offline(parsed: Parsed) -> Result | None:
+    """Commands that need neither settings nor a database: answered before either is opened."""
+    if parsed.spec.path == ("help",):
+        return HelpText(text=help_text(parsed.args.command, "im", frontend="cli"))
+    if parsed.spec.path == ("completion",):
+        return Lines(lines=completion_script(parsed.args.shell).splitlines())
+    return None
+
+
+def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im], version: str) -> int:
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv), build, version)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `im list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        return EXIT_PIPE_CLOSED
+
+
+def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int:
     logging.basicConfig(
         level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if argv[:1] in (["help"], ["--help"], ["-h"], []):  # help needs neither settings nor a database
-        try:
-            print(help_text(argv[1:] if argv[:1] == ["help"] else [], "im", frontend="cli"))
-        except UsageError as exc:
-            return _usage_error(exc)
+    options, words = leading_globals(argv)
+    if words[:1] == ["--version"]:
+        print(f"im {version}")
         return 0
+    if not words or words[0] in ("-h", "--help"):
+        argv = [*options, "help", *words[1:]]
     try:
-        parse(argv, prog_prefix="im")  # a typo is reported before any database is opened
+        parsed = parse(argv, prog_prefix="im")  # a typo is reported before any database is opened
+        style = terminal_style(sys.stdout, os.environ, utc=bool(getattr(parsed.args, "utc", False)))
+        as_json = bool(getattr(parsed.args, "json", False))
+        answer = _offline(parsed)
     except UsageError as exc:
         return _usage_error(exc)
+    if answer is not None:
+        print(render(answer, as_json=as_json, style=style))
+        return 0
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -75,9 +103,7 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     except SQLAlchemyError as exc:
         print(f"im: database error ({where}): {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
-    print(render(result, as_json=ctx.as_json))
+    print(render(result, as_json=ctx.as_json, style=style))
     for warning in ctx.warnings:
         print(f"im: warning: {warning}", file=sys.stderr)
     return 0 if getattr(result, "ok", True) else 1

@@ -1,20 +1,47 @@
 """Command registry and parser: definitions carry their arguments and help, so usage can never drift.
 
 Chat text goes through `split_chat_text` (smart punctuation undone, Slack escapes decoded, then
-`shlex.split`), the terminal hands argv over as it is; both meet the same argparse parsers.
+`shlex.split`), the terminal hands argv over as it is; both meet the same argparse parsers. Each front
+end gets its own parser per command (an option can be required in a terminal and optional in Slack,
+where a bare command opens a form), and every parser takes the global options (`--json`, `--utc`).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import html
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
+from bot.config import Settings
+
 Handler = Callable[..., Any]
+
+# Help groups, in the order `im help` shows them. A command's group defaults by its first word.
+GROUP_ORDER = ("incidents", "people", "connectors", "reports", "operations")
+DEFAULT_GROUPS = {
+    **dict.fromkeys(
+        ("declare", "ack", "resolve", "close", "reopen", "note", "severity", "status", "list", "timeline", "field"), "incidents"
+    ),
+    **dict.fromkeys(("oncall", "owner", "role", "roles", "people", "person", "assign", "snooze"), "people"),
+    **dict.fromkeys(("connector",), "connectors"),
+    **dict.fromkeys(("metrics", "report", "reports", "stats"), "reports"),
+    **dict.fromkeys(("serve", "db", "help", "completion", "logs", "outbox", "secrets"), "operations"),
+}
+
+EXIT_CODES = (
+    (0, "ok"),
+    (1, "a check failed, or a remote system (PagerDuty, the database) answered with an error"),
+    (2, "bad input: unknown command or option, invalid value, invalid setting"),
+    (130, "interrupted (Ctrl-C)"),
+    (141, "output pipe closed early (`im list | head`)"),
+)
 
 
 class UsageError(Exception):
@@ -31,8 +58,29 @@ class UsageError(Exception):
 
 @dataclass
 class Argument:
+    """argparse's flags and options, plus `required_in_terminal=True`: required where no form can ask
+    for it (a terminal), optional in Slack (where the handler opens a form when nothing is given)."""
+
     flags: tuple[str, ...]
     options: dict[str, Any]
+
+    def argparse_options(self, frontend: str) -> dict[str, Any]:
+        options = dict(self.options)
+        if options.pop("required_in_terminal", False) and frontend == "cli":
+            options["required"] = True
+        options.pop("frontends", None)
+        return options
+
+    def offered_to(self, frontend: str) -> bool:
+        return frontend in self.options.get("frontends", ("cli", "slack"))
+
+
+# Accepted by every command, before or after its name (`im --json list` = `im list --json`).
+GLOBAL_OPTIONS = (
+    Argument(("--json",), {"action": "store_true", "help": "machine-readable output (JSON)"}),
+    Argument(("--utc",), {"action": "store_true", "help": "times in UTC instead of local time", "frontends": ("cli",)}),
+)
+GLOBAL_FLAGS = frozenset(flag for a in GLOBAL_OPTIONS for flag in a.flags)
 
 
 @dataclass
@@ -47,19 +95,21 @@ class CommandSpec:
     terminal: bool = True  # may run from a terminal
     remote: bool = False  # asks another system (PagerDuty): Slack answers it after the ack, not in it
     examples: tuple[str, ...] = ()
-    _parsers: dict[str, argparse.ArgumentParser] = field(default_factory=dict, repr=False)
+    group: str = ""  # where `help` lists it; defaults by the first word (DEFAULT_GROUPS)
+    _parsers: dict[tuple[str, str], argparse.ArgumentParser] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
         return " ".join(self.path)
 
-    def parser(self, prog_prefix: str) -> argparse.ArgumentParser:
+    def parser(self, prog_prefix: str, frontend: str = "cli") -> argparse.ArgumentParser:
         """Built once per front end: parse_args does not change a parser, so it is safe to share."""
-        if prog_prefix not in self._parsers:
-            self._parsers[prog_prefix] = self._build(prog_prefix)
-        return self._parsers[prog_prefix]
+        key = (prog_prefix, frontend)
+        if key not in self._parsers:
+            self._parsers[key] = self._build(prog_prefix, frontend)
+        return self._parsers[key]
 
-    def _build(self, prog_prefix: str) -> argparse.ArgumentParser:
+    def _build(self, prog_prefix: str, frontend: str) -> argparse.ArgumentParser:
         parser = _Parser(
             prog=f"{prog_prefix} {self.name}",
             description=self.description or self.summary,
@@ -68,13 +118,33 @@ class CommandSpec:
             add_help=False,
         )
         for argument in self.arguments:
-            parser.add_argument(*argument.flags, **argument.options)
+            parser.add_argument(*argument.flags, **argument.argparse_options(frontend))
+        declared = {flag for argument in self.arguments for flag in argument.flags}
+        extra = [a for a in GLOBAL_OPTIONS if a.offered_to(frontend) and not declared & set(a.flags)]
+        if extra:
+            shared = parser.add_argument_group("global options")
+            for argument in extra:
+                shared.add_argument(*argument.flags, **argument.argparse_options(frontend))
         return parser
+
+    def option_strings(self, frontend: str = "cli") -> list[str]:
+        return [flag for action in self.parser("im", frontend)._actions for flag in action.option_strings]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(_friendlier(message), self.format_usage().strip())
+        message = _friendlier(message)
+        unknown = re.match(r"unknown option\(s\): (\S+)", message)
+        if unknown:
+            flags = [flag for action in self._actions for flag in action.option_strings]
+            message += _suggestion(unknown.group(1).split("=")[0], flags)
+        raise UsageError(message, self.format_usage().strip())
+
+
+def _suggestion(word: str, candidates: Iterable[str], prefix: str = "") -> str:
+    """git's "did you mean": the closest known word, when one is close enough."""
+    close = difflib.get_close_matches(word.lower(), sorted(set(candidates)), n=1, cutoff=0.6)
+    return f": did you mean `{prefix}{close[0]}`?" if close else ""
 
 
 REGISTRY: dict[tuple[str, ...], CommandSpec] = {}
@@ -99,8 +169,10 @@ def command(
     terminal: bool = True,
     remote: bool = False,
     examples: Sequence[str] = (),
+    group: str | None = None,
 ) -> Callable[[Handler], Handler]:
     def decorate(fn: Handler) -> Handler:
+        first = name.split()[0]
         spec = CommandSpec(
             path=tuple(name.split()),
             summary=summary,
@@ -112,6 +184,7 @@ def command(
             terminal=terminal,
             remote=remote,
             examples=tuple(examples),
+            group=group or DEFAULT_GROUPS.get(first, "other"),
         )
         REGISTRY[spec.path] = spec
         for alias in aliases:
@@ -151,70 +224,135 @@ def split_chat_text(text: str) -> list[str]:
         raise UsageError(f"could not read the command: {exc} (check your quotes)") from None
 
 
+def leading_globals(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Global options written before the command (`im --json list`): (those options, the rest)."""
+    argv = list(argv)
+    count = 0
+    while count < len(argv) and argv[count] in GLOBAL_FLAGS:
+        count += 1
+    return argv[:count], argv[count:]
+
+
 def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tuple[CommandSpec, list[str]]:
+    """The command an argv names, and its remaining arguments (leading global options moved after it)."""
+    globals_, argv = leading_globals(argv)
     if not argv:
         raise UsageError("no command given", top_usage(prog_prefix, frontend))
     word = argv[0].lower()
     word = ALIASES.get(word, word)
     if (word,) in REGISTRY:
-        return REGISTRY[(word,)], list(argv[1:])
+        return REGISTRY[(word,)], [*argv[1:], *globals_]
     subcommands = groups().get(word)
     if subcommands:
-        names = ", ".join(sorted(s.path[1] for s in subcommands))
-        if len(argv) < 2:
+        names = sorted(s.path[1] for s in subcommands if _available(s, frontend)) or sorted(s.path[1] for s in subcommands)
+        if len(argv) < 2 or argv[1].startswith("-"):
             raise UsageError(
-                f"'{word}' needs a subcommand: {names}",
-                f"usage: {prog_prefix} {word} <{'|'.join(sorted(s.path[1] for s in subcommands))}> ...",
+                f"'{word}' needs a subcommand: {', '.join(names)}", f"usage: {prog_prefix} {word} <{'|'.join(names)}> ..."
             )
         path = (word, argv[1].lower())
         if path not in REGISTRY:
-            raise UsageError(
-                f"unknown subcommand '{word} {argv[1]}' (expected one of: {names})", f"usage: {prog_prefix} help {word}"
-            )
-        return REGISTRY[path], list(argv[2:])
-    raise UsageError(f"unknown command '{argv[0]}'", top_usage(prog_prefix, frontend))
+            hint = _suggestion(argv[1], names, f"{word} ") or f" (expected one of: {', '.join(names)})"
+            raise UsageError(f"unknown subcommand '{word} {argv[1]}'{hint}", f"usage: {prog_prefix} help {word}")
+        return REGISTRY[path], [*argv[2:], *globals_]
+    top = _top_words(frontend)
+    words = top + [alias for alias, target in ALIASES.items() if target in top]
+    raise UsageError(f"unknown command '{argv[0]}'{_suggestion(word, words)}", top_usage(prog_prefix, frontend))
 
 
 def parse(argv: Sequence[str], *, prog_prefix: str, frontend: str = "cli") -> Parsed:
+    _, words = leading_globals(argv)
+    if len(words) == 2 and words[0].lower() in groups() and words[1] in ("-h", "--help"):  # `im connector --help`
+        return Parsed(REGISTRY[("help",)], argparse.Namespace(command=[words[0].lower()], json=False, utc=False))
     spec, rest = resolve(argv, prog_prefix, frontend)
     if any(a in ("-h", "--help") for a in rest):
-        return Parsed(REGISTRY[("help",)], argparse.Namespace(command=list(spec.path)))
-    args = spec.parser(prog_prefix).parse_args(rest)
+        return Parsed(REGISTRY[("help",)], argparse.Namespace(command=list(spec.path), json="--json" in rest, utc=False))
+    args = spec.parser(prog_prefix, frontend).parse_args(rest)
     return Parsed(spec, args)
 
 
+def _top_words(frontend: str) -> list[str]:
+    return sorted({p[0] for p, spec in REGISTRY.items() if _available(spec, frontend)})
+
+
 def top_usage(prog_prefix: str, frontend: str = "cli") -> str:
-    words = sorted({p[0] for p, spec in REGISTRY.items() if _available(spec, frontend)})
-    return f"usage: {prog_prefix} <{'|'.join(words)}> ...  (try: {prog_prefix} help)"
+    return f"usage: {prog_prefix} <{'|'.join(_top_words(frontend))}> ...  (try: {prog_prefix} help)"
 
 
 def help_text(words: Sequence[str], prog_prefix: str, *, frontend: str) -> str:
     if words:
-        path = tuple(w.lower() for w in words)
-        path = (ALIASES.get(path[0], path[0]), *path[1:])
-        if path in REGISTRY:
-            spec = REGISTRY[path]
-            text = spec.parser(prog_prefix).format_help().rstrip()
-            if spec.aliases:
-                text += f"\n\naliases: {', '.join(spec.aliases)}"
-            if not _available(spec, frontend):
-                text += f"\n\n(not available from {frontend})"
-            return text
-        subs = groups().get(path[0])
-        if subs and len(path) == 1:
-            lines = [f"{prog_prefix} {path[0]} <subcommand>:"]
-            lines += [f"  {s.path[1]:<16} {s.summary}" for s in sorted(subs, key=lambda s: s.path)]
-            return "\n".join(lines)
-        raise UsageError(f"no help for '{' '.join(words)}': unknown command", top_usage(prog_prefix, frontend))
-    lines = [f"{prog_prefix} <command> [options]   ({prog_prefix} help <command> for details)", ""]
-    for path, spec in sorted(REGISTRY.items()):
-        if len(path) == 1 and _available(spec, frontend):
-            lines.append(f"  {spec.name:<12} {spec.summary}")
-    for group, subs in sorted(groups().items()):
-        usable = [s.path[1] for s in sorted(subs, key=lambda s: s.path) if _available(s, frontend)]
-        if usable:
-            lines.append(f"  {group:<12} {'|'.join(usable)}")
+        return _command_help(words, prog_prefix, frontend)
+    terminal = frontend == "cli"
+    head = f"{prog_prefix} [--json] [--utc] [--version] <command> [options]" if terminal else f"{prog_prefix} <command> [options]"
+    lines = [f"usage: {head}   ({prog_prefix} help <command> for details)"]
+    for group, entries in _grouped(frontend):
+        lines += ["", f"{group}:"]
+        lines += [f"  {name:<12} {text}" for name, text in entries]
+    if terminal:
+        lines += ["", "global options:"]
+        lines += [f"  {' '.join(a.flags):<12} {a.options['help']}" for a in GLOBAL_OPTIONS]
+        lines += [f"  {'--version':<12} print im's version", f"  {'-h, --help':<12} this help, or a command's"]
+        lines += [
+            "",
+            'environment (read at start-up, also from ./.env; README "Settings" says what each does):',
+            *environment_lines(),
+        ]
+        lines += ["", "exit codes:", *(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)]
     return "\n".join(lines)
+
+
+def _command_help(words: Sequence[str], prog_prefix: str, frontend: str) -> str:
+    path = tuple(w.lower() for w in words)
+    path = (ALIASES.get(path[0], path[0]), *path[1:])
+    if path in REGISTRY:
+        spec = REGISTRY[path]
+        text = spec.parser(prog_prefix, frontend).format_help().rstrip()
+        if spec.aliases:
+            text += f"\n\naliases: {', '.join(spec.aliases)}"
+        if not _available(spec, frontend):
+            text += f"\n\n(not available from {frontend})"
+        return text
+    subs = groups().get(path[0])
+    if subs and len(path) == 1:
+        lines = [f"{prog_prefix} {path[0]} <subcommand>:"]
+        lines += [f"  {s.path[1]:<16} {s.summary}" for s in sorted(subs, key=lambda s: s.path)]
+        return "\n".join(lines)
+    resolve(path, prog_prefix, frontend)  # an unknown word: the same message (and suggestion) as running it
+    raise UsageError(f"no help for '{' '.join(words)}': unknown command", top_usage(prog_prefix, frontend))
+
+
+def _grouped(frontend: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(group, [(word, summary)]) from the registry, groups in GROUP_ORDER, then any other."""
+    by_group: dict[str, dict[str, str]] = {}
+    for path, spec in sorted(REGISTRY.items()):
+        if not _available(spec, frontend):
+            continue
+        entries = by_group.setdefault(spec.group, {})
+        if len(path) == 1:
+            entries[path[0]] = spec.summary
+        else:
+            entries[path[0]] = f"{entries[path[0]]}|{path[1]}" if path[0] in entries else path[1]
+    order = [*GROUP_ORDER, *sorted(set(by_group) - set(GROUP_ORDER))]
+    return [(group, sorted(by_group[group].items())) for group in order if group in by_group]
+
+
+def environment_lines() -> list[str]:
+    """Every setting's variable, from Settings itself (so this list cannot drift from what is read)."""
+    lines = []
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()
+        default = info.get_default(call_default_factory=True)
+        secret = info.annotation is not None and "SecretStr" in str(info.annotation)
+        if isinstance(default, SecretStr) or secret:
+            shown = "(secret)"
+        elif default is None or default == ():
+            shown = ""
+        elif isinstance(default, tuple):
+            shown = f"default {','.join(map(str, default))}"
+        else:
+            shown = f"default {default}"
+        text = " ".join(part for part in (info.description or "", shown) if part)
+        lines.append(f"  {alias:<26} {text}".rstrip())
+    return lines
 
 
 def _available(spec: CommandSpec, frontend: str) -> bool:
@@ -224,4 +362,7 @@ def _available(spec: CommandSpec, frontend: str) -> bool:
 def _friendlier(message: str) -> str:
     message = message.replace("the following arguments are required", "missing required option(s)")
     message = message.replace("unrecognized arguments", "unknown option(s)")
+    if message.startswith("missing required option(s): "):
+        head, _, names = message.partition(": ")
+        message = f"{head}: " + ", ".join(name.split("/")[0] for name in names.split(", "))
     return message

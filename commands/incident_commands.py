@@ -46,11 +46,13 @@ INCIDENT = argument("--incident", "-i", metavar="ID", help="incident ID, e.g. IN
 @command(
     "declare",
     summary="declare a new incident",
-    examples=('declare --sev SEV-2 --title "Database slow" --service db',),
+    examples=('declare --sev SEV-2 --title "Database slow" --service db', 'declare --sev 1 -t "Checkout down" -s web,api --json'),
 )
-@argument("--sev", "--severity", dest="sev", type=_severity, metavar="SEV", help="SEV-1 (worst) .. SEV-4")
-@argument("--title", "-t", metavar="TEXT", help="what is wrong, in a few words")
-@argument("--service", "-s", action="append", metavar="NAME[,NAME...]", help="affected service(s)")
+@argument(
+    "--sev", "--severity", dest="sev", type=_severity, metavar="SEV", required_in_terminal=True, help="SEV-1 (worst) .. SEV-4"
+)
+@argument("--title", "-t", metavar="TEXT", required_in_terminal=True, help="what is wrong, in a few words")
+@argument("--service", "-s", action="append", metavar="NAME[,NAME...]", required_in_terminal=True, help="affected service(s)")
 @argument("--description", "-d", metavar="TEXT", help="more context")
 def declare(ctx: Context, args: argparse.Namespace) -> Result:
     if ctx.frontend == "slack" and not (args.sev or args.title or args.service or args.description):
@@ -92,27 +94,32 @@ def _transition(ctx: Context, args: argparse.Namespace, verb: str, done: str, al
     return _done(ctx, change.incident, change.event, f"{ref} {done}", f"{ref} is already {already}: nothing changed")
 
 
-@command("ack", aliases=("acknowledge",), summary="acknowledge: someone is working on it (status mitigated)")
+@command(
+    "ack",
+    aliases=("acknowledge",),
+    summary="acknowledge: someone is working on it (status mitigated)",
+    examples=('ack --incident INC-12 --note "rolling back"',),
+)
 @INCIDENT
 @argument("--note", "-n", metavar="TEXT", help="what you are doing")
 def ack(ctx: Context, args: argparse.Namespace) -> Result:
     return _transition(ctx, args, "acknowledge", "acknowledged (mitigated)", "mitigated")
 
 
-@command("resolve", summary="resolve an incident, with a resolution note")
+@command("resolve", summary="resolve an incident, with a resolution note", examples=('resolve -i INC-12 -n "index rebuilt"',))
 @INCIDENT
 @argument("--note", "-n", metavar="TEXT", required=True, help="how it was resolved")
 def resolve(ctx: Context, args: argparse.Namespace) -> Result:
     return _transition(ctx, args, "resolve", "resolved", "resolved")
 
 
-@command("close", summary="close an incident (final)")
+@command("close", summary="close an incident (final)", examples=("close --incident INC-12",))
 @INCIDENT
 def close(ctx: Context, args: argparse.Namespace) -> Result:
     return _transition(ctx, args, "close", "closed", "closed")
 
 
-@command("reopen", summary="reopen a resolved or closed incident")
+@command("reopen", summary="reopen a resolved or closed incident", examples=('reopen -i INC-12 -n "errors are back"',))
 @INCIDENT
 @argument("--note", "-n", metavar="TEXT", required=True, help="why it is back")
 def reopen(ctx: Context, args: argparse.Namespace) -> Result:
@@ -129,7 +136,7 @@ def note(ctx: Context, args: argparse.Namespace) -> Result:
     return _done(ctx, change.incident, change.event, f"Note added to {change.incident.ref}", "That note was already added.")
 
 
-@command("severity", aliases=("sev",), summary="change an incident's severity")
+@command("severity", aliases=("sev",), summary="change an incident's severity", examples=("severity -i INC-12 --sev SEV-1",))
 @INCIDENT
 @argument("--sev", "--severity", dest="sev", type=_severity, required=True, metavar="SEV", help="SEV-1 .. SEV-4")
 def severity(ctx: Context, args: argparse.Namespace) -> Result:
@@ -140,12 +147,12 @@ def severity(ctx: Context, args: argparse.Namespace) -> Result:
     return _done(ctx, change.incident, change.event, f"{ref} is now {args.sev}", f"{ref} is already {args.sev}: nothing changed")
 
 
-JSON = argument("--json", action="store_true", help="machine-readable output")
-
-
-@command("status", summary="one incident in full, or every incident that is not closed")
+@command(
+    "status",
+    summary="one incident in full, or every incident that is not closed",
+    examples=("status", "status --incident INC-12", "status --json --utc"),
+)
 @INCIDENT
-@JSON
 def status(ctx: Context, args: argparse.Namespace) -> Result:
     ref = args.incident or ctx.default_incident()
     if ref is not None:
@@ -160,12 +167,16 @@ def status(ctx: Context, args: argparse.Namespace) -> Result:
     return IncidentList(title="Incidents not closed", incidents=views, delivery_problems=problems)
 
 
-@command("list", aliases=("ls",), summary="list incidents, newest first")
+@command(
+    "list",
+    aliases=("ls",),
+    summary="list incidents, newest first",
+    examples=("list --status open --sev SEV-1", "list --service web --since 7d --json"),
+)
 @argument("--status", choices=STATUSES, help="only this status")
 @argument("--sev", "--severity", dest="sev", type=_severity, metavar="SEV", help="only this severity")
 @argument("--service", metavar="NAME", help="only incidents touching this service")
 @argument("--since", type=_date, metavar="DATE", help="declared at or after (YYYY-MM-DD, ISO time, 24h, 7d)")
-@JSON
 def list_(ctx: Context, args: argparse.Namespace) -> Result:
     found = ctx.im.incidents.search(
         statuses=[args.status] if args.status else None,
@@ -176,9 +187,10 @@ def list_(ctx: Context, args: argparse.Namespace) -> Result:
     return IncidentList(title=f"{len(found)} incident(s)", incidents=[ctx.im.describe(i) for i in found])
 
 
-@command("timeline", summary="every step of an incident, oldest first")
+@command(
+    "timeline", summary="every step of an incident, oldest first", examples=("timeline -i INC-12", "timeline -i INC-12 --utc")
+)
 @INCIDENT
-@JSON
 def timeline(ctx: Context, args: argparse.Namespace) -> Result:
     incident, events = ctx.im.incidents.timeline(ctx.incident(args.incident))
     with ctx.im.store.read() as session:
@@ -186,7 +198,7 @@ def timeline(ctx: Context, args: argparse.Namespace) -> Result:
     return Timeline(incident=ctx.im.describe(incident), events=views)
 
 
-@command("help", summary="show commands, or one command's options")
+@command("help", summary="show commands, or one command's options", examples=("help", "help declare", "help connector"))
 @argument("command", nargs="*", metavar="COMMAND")
 def help_(ctx: Context, args: argparse.Namespace) -> Result:
     return HelpText(text=help_text(args.command, ctx.prog, frontend=ctx.frontend))

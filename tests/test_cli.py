@@ -350,7 +350,7 @@ def test_help_is_generated_from_the_commands(im: Im) -> None:
     assert "upgrade" in next(line for line in top.out.splitlines() if line.split()[:1] == ["db"])
 
     assert one.out == flag.out
-    assert one.out.startswith("usage: im declare [--sev SEV] [--title TEXT]")
+    assert one.out.startswith("usage: im declare --sev SEV --title TEXT --service"), "required in a terminal, shown so"
     for option in ("--sev SEV, --severity SEV", "--title TEXT, -t TEXT", "--service NAME[,NAME...]", "--description TEXT"):
         assert option in one.out
     assert 'im declare --sev SEV-2 --title "Database slow" --service db' in one.out

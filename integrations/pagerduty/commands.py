@@ -153,7 +153,12 @@ def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
     return results
 
 
-@command("connector test", summary="check the API key, services, from-email, escalation policy and webhook", slack=False)
+@command(
+    "connector test",
+    summary="check the API key, services, from-email, escalation policy and webhook",
+    slack=False,
+    examples=("connector test prod-pagerduty", "connector test prod-pagerduty --json"),
+)
 @NAME
 def connector_test(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
@@ -161,7 +166,11 @@ def connector_test(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"{'✓' if ok else '✗'} {text}" for ok, text in checks], ok=all(ok for ok, _ in checks))
 
 
-@command("connector list", summary="all connectors with their state and last sync")
+@command(
+    "connector list",
+    summary="all connectors with their state and last sync",
+    examples=("connector list", "connector list --json"),
+)
 def connector_list(ctx: Context, args: argparse.Namespace) -> Result:
     rows = []
     for connector in _registry(ctx).all():
@@ -173,7 +182,7 @@ def connector_list(ctx: Context, args: argparse.Namespace) -> Result:
     return Table(columns=["Name", "Type", "Status", "Direction", "Last Sync"], rows=rows)
 
 
-@command("connector status", summary="a connector's state, last sync and figures")
+@command("connector status", summary="a connector's state, last sync and figures", examples=("connector status prod-pagerduty",))
 @NAME
 def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
@@ -197,7 +206,11 @@ def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=lines, data={"dead_jobs": fig.dead_jobs})
 
 
-@command("connector health", summary="is the connector healthy: API, key, services, webhook, sync")
+@command(
+    "connector health",
+    summary="is the connector healthy: API, key, services, webhook, sync",
+    examples=("connector health prod-pagerduty",),
+)
 @NAME
 def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
@@ -248,7 +261,12 @@ def _recorded_checks(ctx: Context, connector: Connector) -> list[tuple[bool, str
     return [(False, f"last call {when}: {reason}")]
 
 
-@command("connector update", summary="replace the API key", slack=False)
+@command(
+    "connector update",
+    summary="replace the API key",
+    slack=False,
+    examples=("connector update prod-pagerduty --api-key env:PD_KEY",),
+)
 @NAME
 @argument("--api-key", required=True, metavar="KEY", help="the new key, or env:VAR_NAME")
 def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
@@ -301,7 +319,12 @@ def _map(ctx: Context, name: str, mapping: str, service: str, pd_id: str) -> str
     return service
 
 
-@command("connector map-service", summary="route an im service to a PagerDuty service", slack=False)
+@command(
+    "connector map-service",
+    summary="route an im service to a PagerDuty service",
+    slack=False,
+    examples=("connector map-service prod-pagerduty --im-service db --pd-service PDB1234",),
+)
 @NAME
 @argument("--im-service", required=True, metavar="SERVICE", help="im service name (or 'default')")
 @argument("--pd-service", required=True, metavar="ID", help="PagerDuty service ID")
@@ -310,7 +333,11 @@ def connector_map_service(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"{args.name}: im service {service} -> PagerDuty {args.pd_service}"])
 
 
-@command("connector list-mappings", summary="im services and the PagerDuty services they map to")
+@command(
+    "connector list-mappings",
+    summary="im services and the PagerDuty services they map to",
+    examples=("connector list-mappings prod-pagerduty",),
+)
 @NAME
 def connector_list_mappings(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
@@ -337,7 +364,12 @@ def _service_names(ctx: Context, connector: Connector, ids: set[str]) -> dict[st
     return names
 
 
-@command("connector map-escalation", summary="use an escalation policy for one im service", slack=False)
+@command(
+    "connector map-escalation",
+    summary="use an escalation policy for one im service",
+    slack=False,
+    examples=("connector map-escalation prod-pagerduty --service db --escalation-policy PEP1234",),
+)
 @NAME
 @argument("--service", required=True, metavar="SERVICE", help="im service name")
 @argument("--escalation-policy", required=True, metavar="ID", help="PagerDuty escalation policy ID")
@@ -346,7 +378,11 @@ def connector_map_escalation(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"{args.name}: im service {service} escalates through {args.escalation_policy}"])
 
 
-@command("connector list-escalations", summary="escalation policies by im service")
+@command(
+    "connector list-escalations",
+    summary="escalation policies by im service",
+    examples=("connector list-escalations prod-pagerduty",),
+)
 @NAME
 def connector_list_escalations(ctx: Context, args: argparse.Namespace) -> Result:
     config = ConnectorRegistry.config(_registry(ctx).get(args.name))
@@ -356,7 +392,12 @@ def connector_list_escalations(ctx: Context, args: argparse.Namespace) -> Result
     return Table(columns=["IM Service", "Escalation Policy"], rows=rows)
 
 
-@command("connector sync", summary="sync now: read PagerDuty changes, retry dead-lettered jobs", slack=False)
+@command(
+    "connector sync",
+    summary="sync now: read PagerDuty changes, retry dead-lettered jobs",
+    slack=False,
+    examples=("connector sync prod-pagerduty", "connector sync prod-pagerduty --incident INC-12"),
+)
 @NAME
 @argument("--incident", "-i", metavar="ID", help="only this incident")
 def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
@@ -382,11 +423,16 @@ def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=lines, ok=result.errors == 0)
 
 
-@command("connector webhook", summary="create (--enable), delete (--disable) or ping (--test) the PagerDuty webhook", slack=False)
+@command(
+    "connector webhook",
+    summary="create (--enable), delete (--disable) or ping (--test) the PagerDuty webhook",
+    slack=False,
+    examples=("connector webhook prod-pagerduty --enable", "connector webhook prod-pagerduty --test"),
+)
 @NAME
-@argument("--enable", action="store_true")
-@argument("--disable", action="store_true")
-@argument("--test", action="store_true")
+@argument("--enable", action="store_true", help="subscribe im to this connector's incidents")
+@argument("--disable", action="store_true", help="delete the subscription")
+@argument("--test", action="store_true", help="ping the subscription and wait for it to arrive")
 def connector_webhook(ctx: Context, args: argparse.Namespace) -> Result:
     if [args.enable, args.disable, args.test].count(True) != 1:
         raise UsageError("give exactly one of --enable, --disable, --test", ctx.usage)
@@ -469,14 +515,19 @@ def _ping_since(ctx: Context, name: str, since: datetime) -> datetime | None:
     return row.received_at if row else None
 
 
-@command("connector remove", summary="remove a connector (its secrets go with it)", slack=False)
+@command(
+    "connector remove",
+    summary="remove a connector (its secrets go with it)",
+    slack=False,
+    examples=("connector remove old-pagerduty",),
+)
 @NAME
 def connector_remove(ctx: Context, args: argparse.Namespace) -> Result:
     _registry(ctx).remove(args.name)
     return Lines(lines=[f"Connector {args.name} removed"])
 
 
-@command("metrics connector", summary="a connector's sync figures")
+@command("metrics connector", summary="a connector's sync figures", examples=("metrics connector prod-pagerduty --json",))
 @NAME
 def metrics_connector(ctx: Context, args: argparse.Namespace) -> Result:
     connector = _registry(ctx).get(args.name)
