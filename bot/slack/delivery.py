@@ -127,12 +127,12 @@ class SlackDelivery:
                 f"slack-war-room-link:{incident.id}",
                 channel=thread.channel,
                 thread_ts=thread.ts,
-                text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})",
+                text=render.war_room_link(thread.war_room, thread.war_room_name),
             )
             self._post_once(
                 f"slack-war-room-hello:{incident.id}",
                 channel=thread.war_room,
-                text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.",
+                text=render.war_room_hello(incident.ref, incident.severity, incident.title),
             )
             with self.store.transaction() as session:
                 row = session.get(SlackThread, incident.id)
