@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, validation_alias="IM_PORT")
     war_room_min_sev: str = Field("SEV-1", validation_alias="IM_WAR_ROOM_MIN_SEV")
     secret_key: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY")
+    secret_key_previous: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY_PREVIOUS")
     workers: int = Field(2, ge=1, le=32, validation_alias="IM_WORKERS")
 
     @field_validator("war_room_min_sev")
