@@ -10,7 +10,8 @@ from ipaddress import IPv4Network, IPv6Network
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+from bot.domain.errors import InvalidInput
+from bot.domain.models import Severity
 
 
 Network = IPv4Network | IPv6Network
@@ -50,10 +51,10 @@ class Settings(BaseSettings):
     @field_validator("war_room_min_sev")
     @classmethod
     def _severity(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in SEVERITIES:
-            raise ValueError("expected one of SEV-1, SEV-2, SEV-3, SEV-4")
-        return value
+        try:
+            return Severity.parse(value).value
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("database_url")
     @classmethod
