@@ -13,7 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 
-
 Network = IPv4Network | IPv6Network
 
 
