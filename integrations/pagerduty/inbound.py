@@ -1,6 +1,8 @@
 """PagerDuty Webhooks v3 in: `POST /connectors/{name}/webhook`.
 
-The endpoint checks the signature on the raw body against every secret (401, nothing stored, when
+Before anything else, the source address is checked against IM_WEBHOOK_ALLOWED_NETWORKS (403) and the
+delivery against the connector's rate cap (429 with Retry-After); see bot/connectors/webhook_guard.py.
+Then the endpoint checks the signature on the raw body against every secret (401, nothing stored, when
 none matches), parses the envelope (400 with the reason when it is not an event: PagerDuty would retry
 a 5xx for 48 hours), stores the delivery under its event id (a redelivery is answered 200 and does
 nothing) together with an outbox job, and answers 202. A worker applies it afterwards.
@@ -20,6 +22,7 @@ from starlette.routing import Route
 
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
+from bot.connectors.webhook_guard import WebhookGuard
 from bot.domain.models import JobStatus, OutboxJob
 from bot.workers import GiveUp
 from integrations.pagerduty.api.webhook_models import (
@@ -50,18 +53,32 @@ class WebhookReceiver:
     def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.registry = registry
+        self.guard = WebhookGuard.from_settings(im.settings)
 
     def route(self) -> Route:
         return Route("/connectors/{name}/webhook", self.endpoint, methods=["POST"])
 
     async def endpoint(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        refused = self._refused(name, request)
+        if refused is not None:
+            return refused
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "body too large"}, status_code=413)
-        status, answer = await run_in_threadpool(
-            self.receive, request.path_params["name"], body, request.headers.get("x-pagerduty-signature")
-        )
+        status, answer = await run_in_threadpool(self.receive, name, body, request.headers.get("x-pagerduty-signature"))
         return JSONResponse(answer, status_code=status)
+
+    def _refused(self, name: str, request: Request) -> Response | None:
+        """The source allowlist, then the connector's rate cap: before the body is even read."""
+        peer = request.client.host if request.client else None
+        refusal = self.guard.check(name, peer, request.headers.get("x-forwarded-for"))
+        if refusal is None:
+            return None
+        if refusal.status == 403:
+            log.warning("connector %s: webhook from %s refused (IM_WEBHOOK_ALLOWED_NETWORKS)", name, peer)
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
+        return JSONResponse({"error": refusal.error}, status_code=refusal.status, headers=headers)
 
     def _signed(self, name: str, body: bytes, signature: str | None) -> bool:
         """Checked against the cached secrets first; on a mismatch, against the stored ones (a secret

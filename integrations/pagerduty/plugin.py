@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
@@ -16,8 +17,7 @@ from integrations.pagerduty.ticker import Ticker
 
 
 def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
-    key = im.settings.secret_key.get_secret_value() if im.settings.secret_key else None
-    return ConnectorRegistry(im.store, key)
+    return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
