@@ -126,6 +126,10 @@ class PagerDutyConfig(BaseModel):
     def inbound(self) -> bool:
         return self.sync_direction in ("inbound", "bidirectional")
 
+    def covered_service_ids(self) -> list[str]:
+        """The PagerDuty services this connector covers: its default service and every mapped one."""
+        return sorted({s for s in [self.custom.service_id, *self.custom.service_mappings.values()] if s})
+
 
 def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None]:
     """-> (config without secrets, the API key as given). Errors name the field."""
