@@ -90,6 +90,10 @@ class RemoteApplier:
         remote = report.remote
         if remote.status is None:
             return "no change (no status reported)"
+        if not links.is_newer(remote.as_of, link.status_at):
+            # im follows PagerDuty's newest report only: an older one, even a valid step of the history
+            # (an acknowledgement before an escalation re-triggered it), would undo what that one said
+            return "no change (older than what we know)"
         previous = link.status
         self._save(report, link.incident_id, link.service)
         incident = self.im.incidents.get(link.incident_id)

@@ -99,6 +99,7 @@ class PagerDutyConfig(BaseModel):
     base_url: str = "https://api.pagerduty.com"
     sync_direction: Literal["bidirectional", "outbound", "inbound"] = "outbound"
     sync_interval: int = 300
+    request_timeout: int = 10  # seconds to wait for PagerDuty's answer before the outcome counts as unknown
     enable_webhook: bool = True
     custom: PagerDutyCustom = Field(default_factory=PagerDutyCustom)
     custom_field_mappings: dict[str, str] = Field(default_factory=dict)
@@ -116,6 +117,14 @@ class PagerDutyConfig(BaseModel):
         seconds = parse_duration(value)
         if seconds < 30:
             raise ValueError("at least 30s (PagerDuty allows 960 requests a minute per key)")
+        return seconds
+
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> int:
+        seconds = parse_duration(value)
+        if seconds > 120:
+            raise ValueError("at most 120s")
         return seconds
 
     @property
