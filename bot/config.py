@@ -8,7 +8,8 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+from bot.domain.errors import InvalidInput
+from bot.domain.models import Severity
 
 
 class Settings(BaseSettings):
@@ -30,10 +31,10 @@ class Settings(BaseSettings):
     @field_validator("war_room_min_sev")
     @classmethod
     def _severity(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in SEVERITIES:
-            raise ValueError("expected one of SEV-1, SEV-2, SEV-3, SEV-4")
-        return value
+        try:
+            return Severity.parse(value).value
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("database_url")
     @classmethod

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
@@ -312,10 +311,6 @@ class IncidentService:
             callback()
 
 
-def count_open(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Incident).where(col(Incident.status) != Status.CLOSED.value)).one()
-
-
 def first_time(session: Session, once_key: str | None) -> bool:
     """Claim an inbound request's key inside the change's own transaction (False: seen before)."""
     if once_key is None:
@@ -337,15 +332,7 @@ def _clean(value: str | None, what: str, limit: int, required: bool = False) -> 
 
 
 def _severity(value: str) -> str:
-    text = (value or "").strip().upper()
-    if text.isdigit():
-        text = f"SEV-{text}"
-    if text.startswith("SEV") and not text.startswith("SEV-"):
-        text = "SEV-" + text[3:]
-    try:
-        return Severity(text).value
-    except ValueError:
-        raise InvalidInput(f"'{value}' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)") from None
+    return Severity.parse(value).value
 
 
 def _services(values: Sequence[str]) -> list[str]:
