@@ -33,7 +33,8 @@ from integrations.pagerduty.api.webhook_models import (
     parse_event,
 )
 from integrations.pagerduty.api.webhook_signature import verify
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
@@ -136,18 +137,22 @@ class WebhookReceiver:
         return 202, {"status": "accepted", "event_id": event.id}
 
 
-def remote_from_webhook(data: IncidentData) -> RemoteIncident:
+def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteIncident:
+    """Every incident event carries the incident as it was at `occurred_at`, its status included."""
     return RemoteIncident(
         id=data.id,
         number=data.number,
         title=data.title or "",
-        status=data.status or "triggered",
+        status=data.status,
         urgency=data.urgency,
         service_id=data.service.id if data.service else "",
         service_name=data.service.summary if data.service else None,
         html_url=data.html_url,
         incident_key=data.incident_key,
         assignees=[(a.id, a.summary) for a in data.assignees],
+        changed_at=occurred_at,
+        created_at=data.created_at,
+        as_of=occurred_at,
     )
 
 
@@ -188,18 +193,15 @@ class WebhookProcessor:
             return self._annotated(name, event.data, actor, at, key)
         if not isinstance(event.data, IncidentData):
             return f"ignored: {event.event_type} is not used"
-        report = Report(name, config, remote_from_webhook(event.data), key, actor, at)
+        report = Report(name, config, remote_from_webhook(event.data, at), key, actor, at)
         link, created = self.applier.ensure_incident(report)
         if link is None:
             return created or "ignored: no incident"
         kind = event.event_type.removeprefix("incident.")
+        # whatever the event, its status is the incident's at that time: applied, unless we know newer
+        outcome = self.applier.apply_status(report, link, note="Reopened in PagerDuty" if kind == "reopened" else None)
         if kind in ("escalated", "reassigned"):
-            outcome = self.applier.apply_assignment(report, link, kind)
-        elif kind in ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened"):
-            note = "Reopened in PagerDuty" if kind == "reopened" else None
-            outcome = self.applier.apply_status(report, link, note=note)
-        else:
-            outcome = f"ignored: {event.event_type} is not used"
+            outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
         return f"{created}; {outcome}" if created else outcome
 
     def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
