@@ -18,7 +18,7 @@ from bot.clock import format_duration, short, utcnow
 from bot.connectors.models import Connector
 from bot.connectors.secrets import SecretError, mask
 from commands.context import Context
-from commands.grammar import UsageError, argument, command
+from commands.grammar import GLOBAL_DESTS, UsageError, argument, command
 from commands.results import Lines, Result, Table
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.config import ConnectorConfigError
@@ -120,10 +120,10 @@ def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
             results.append((True, f"Connected to PagerDuty API ({(time.monotonic() - started) * 1000:.0f}ms)"))
         except PagerDutyError as exc:
             return [(False, f"Connected to PagerDuty API: {exc.user_message}")]
-        services = [s for s in {config.custom.service_id, *config.custom.service_mappings.values()} if s]
+        services = config.covered_service_ids()
         if not services:
             results.append((False, "No service: set custom.service_id or map a service"))
-        for service_id in sorted(services):
+        for service_id in services:
             try:
                 service = client.get_service(service_id)
                 results.append((True, f"Service {service_id} accessible ({service.name or service.summary})"))
@@ -288,7 +288,7 @@ def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
 @argument("--sync-interval", metavar="DURATION", help="e.g. 2m, 5m")
 @argument("--from-email", metavar="EMAIL", help="email of a PagerDuty user for changes made by non-PagerDuty users")
 def connector_config(ctx: Context, args: argparse.Namespace) -> Result:
-    changes = {k: v for k, v in vars(args).items() if k != "name" and v is not None}
+    changes = {k: v for k, v in vars(args).items() if k != "name" and k not in GLOBAL_DESTS and v is not None}
     if not changes:
         raise UsageError("nothing to change: give at least one option", ctx.usage)
     sla = _json_arg(args.sla_mapping, "--sla-mapping") if args.sla_mapping else None
@@ -459,7 +459,7 @@ def _webhook_enable(ctx, registry, connector, config, client) -> Result:  # type
     if not base:
         raise UsageError("IM_PUBLIC_URL is not set: PagerDuty needs the public address of im serve, e.g. https://im.example.com")
     url = f"{base.rstrip('/')}/connectors/{connector.name}/webhook"
-    services = sorted({s for s in [config.custom.service_id, *config.custom.service_mappings.values()] if s})
+    services = config.covered_service_ids()
     filters = [("service_reference", s) for s in services] or [("account_reference", None)]
     for old in (connector.webhook_subscription_id or "").split(","):
         if old:
