@@ -142,7 +142,11 @@ def test_defaults_load(environment: pytest.MonkeyPatch) -> None:
         ("IM_PORT", "http", "valid integer"),
         ("IM_WORKERS", "0", "greater than or equal to 1"),
         ("IM_WORKERS", "33", "less than or equal to 32"),
-        ("IM_WAR_ROOM_MIN_SEV", "SEV-9", "expected one of SEV-1, SEV-2, SEV-3, SEV-4"),
+        ("IM_WAR_ROOM_MIN_SEV", "SEV-9", "'SEV-9' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)"),
+        ("IM_PROTECTED_SEVERITIES", "SEV-1,high", "'high' is not a severity"),
+        ("IM_ADMINS", "U0ALICE01,@bob", "'@bob' is neither a Slack user ID"),
+        ("IM_ROLES", "commander,Scribe Two", "'scribe two' is not a role name"),
+        ("IM_ROLES", " , ", "at least one role is needed"),
         ("IM_DATABASE_URL", "mysql://db/im", "expected a sqlite:/// or postgresql:// URL"),
         ("SLACK_API_URL", "slack.com/api/", "expected an http:// or https:// URL"),
         ("IM_PUBLIC_URL", "im.example.com", "expected an http:// or https:// URL"),
@@ -160,8 +164,11 @@ def test_settings_errors_name_the_variable(environment: pytest.MonkeyPatch, vari
 def test_settings_read_loosely_written_values(environment: pytest.MonkeyPatch) -> None:
     environment.setenv("IM_WAR_ROOM_MIN_SEV", " sev-2 ")
     environment.setenv("IM_DATABASE_URL", "postgresql+psycopg://db/im")
+    environment.setenv("IM_ROLES", " Commander, scribe ,")
+    environment.setenv("IM_PROTECTED_SEVERITIES", "1, sev2")
     settings = load_settings()
     assert settings.war_room_min_sev == "SEV-2" and settings.database_url == "postgresql+psycopg://db/im"
+    assert settings.roles == ("commander", "scribe") and settings.protected_severities == ("SEV-1", "SEV-2")
 
 
 def test_a_secret_is_not_echoed_in_a_settings_error(environment: pytest.MonkeyPatch) -> None:

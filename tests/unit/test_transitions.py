@@ -97,13 +97,15 @@ def test_clean_refuses(value: str | None, message: str) -> None:
         ("3", "SEV-3"),
         ("sev4", "SEV-4"),
         (" Sev1 ", "SEV-1"),
+        ("Sev 2", "SEV-2"),
+        ("SEV 1", "SEV-1"),
     ],
 )
 def test_severity_reads(value: str, expected: str) -> None:
     assert _severity(value) == expected
 
 
-@pytest.mark.parametrize("value", ["SEV-5", "SEV-0", "0", "5", "", "critical", "SEV 1", "SEV--1", "S1", "SEV-1a"])
+@pytest.mark.parametrize("value", ["SEV-5", "SEV-0", "0", "5", "", "critical", "SEV--1", "S1", "SEV-1a", "SEV-²"])
 def test_severity_refuses(value: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         _severity(value)
