@@ -33,6 +33,8 @@ SLACK, CLI = ("/im", "slack"), ("im", "cli")
         ("note a &amp; b", ["note", "a", "&", "b"]),
         ("note &lt;!channel&gt;", ["note", "<!channel>"]),  # Slack's escaping undone into plain characters
         ('note "x &gt; y"', ["note", "x > y"]),
+        ("note &amp;lt;", ["note", "&lt;"]),  # one pass: what was typed comes back, decoded once
+        ("note &quot;hi&quot;", ["note", "&quot;hi&quot;"]),  # Slack escapes only & < >; other entities are text
         ("", []),
     ],
 )
