@@ -20,7 +20,9 @@ from sqlmodel import select
 
 from bot.clock import utcnow
 from bot.connectors.models import Connector
-from bot.domain.models import JobStatus, OutboxJob
+from bot.domain.incidents import Actor
+from bot.domain.models import JobStatus, Origin, OutboxJob
+from bot.domain.people import PersonRef
 from bot.slack import render
 from integrations.pagerduty.api.webhook_signature import sign
 from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
@@ -280,6 +282,10 @@ def _jobs(world: PagerDutyWorld) -> list[OutboxJob]:
 def test_severity_and_reopen_in_pagerduty_terms(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
     app.command('declare --sev SEV-2 --title "Cache stampede" --service db')
+    refused = app.command("severity --incident INC-1 --sev SEV-4")
+    assert "needs its owner, its commander or an admin" in refused.json()["text"], "SEV-2 is protected by default"
+    # the declarer takes the incident: its owner may lower it
+    app.im.incidents.assign(1, PersonRef(slack_user_id="U0LAN0Z89"), actor=Actor(Origin.SLACK, "U0LAN0Z89"))
     app.command("severity --incident INC-1 --sev SEV-4")
     app.wait_idle()
     first = next(iter(pd.incidents.values()))
