@@ -11,8 +11,8 @@ from integrations.pagerduty.mapping import (
     im_service_for,
     pd_service_for,
     severity_for,
+    steps_towards,
     urgency_for,
-    verb_towards,
 )
 
 
@@ -50,44 +50,48 @@ def test_severity_for(urgency: str | None, mapping: dict[str, str] | None, sever
     assert severity_for(urgency, mapping) == severity
 
 
-# (im status, PagerDuty status) -> the verb that brings im to where PagerDuty is (None: nothing to do)
-TOWARDS: dict[tuple[str, str], str | None] = {
-    ("open", "triggered"): None,
-    ("open", "acknowledged"): "acknowledge",
-    ("open", "resolved"): "resolve",
-    ("mitigated", "triggered"): "unacknowledge",
-    ("mitigated", "acknowledged"): None,
-    ("mitigated", "resolved"): "resolve",
-    ("resolved", "triggered"): "reopen",
-    ("resolved", "acknowledged"): None,  # a resolved incident is not acknowledged back open
-    ("resolved", "resolved"): None,
-    ("closed", "triggered"): "reopen",
-    ("closed", "acknowledged"): None,
-    ("closed", "resolved"): None,  # closed is resolved in PagerDuty's terms
+# (im status, PagerDuty status) -> the verbs that bring im to where PagerDuty is ([]: nothing to do).
+# Every PagerDuty status is reachable from every im status: the newest report decides.
+STEPS: dict[tuple[str, str], list[str]] = {
+    ("open", "triggered"): [],
+    ("open", "acknowledged"): ["acknowledge"],
+    ("open", "resolved"): ["resolve"],
+    ("mitigated", "triggered"): ["unacknowledge"],
+    ("mitigated", "acknowledged"): [],
+    ("mitigated", "resolved"): ["resolve"],
+    ("resolved", "triggered"): ["reopen"],
+    ("resolved", "acknowledged"): ["reopen", "acknowledge"],  # triggered again and acknowledged since
+    ("resolved", "resolved"): [],
+    ("closed", "triggered"): ["reopen"],
+    ("closed", "acknowledged"): ["reopen", "acknowledge"],
+    ("closed", "resolved"): [],  # closed is resolved in PagerDuty's terms
 }
 
 
-def test_towards_covers_every_pair() -> None:
-    assert {im for im, _ in TOWARDS} == {s.value for s in Status}
-    assert {pd for _, pd in TOWARDS} == set(FROM_PAGERDUTY_STATUS)
+def test_steps_cover_every_pair() -> None:
+    assert {im for im, _ in STEPS} == {s.value for s in Status}
+    assert {pd for _, pd in STEPS} == set(FROM_PAGERDUTY_STATUS)
 
 
-@pytest.mark.parametrize(("im_status", "pd_status", "verb"), [(i, p, v) for (i, p), v in TOWARDS.items()])
-def test_verb_towards(im_status: str, pd_status: str, verb: str | None) -> None:
-    assert verb_towards(im_status, pd_status) == verb
+@pytest.mark.parametrize(("im_status", "pd_status", "steps"), [(i, p, v) for (i, p), v in STEPS.items()])
+def test_steps_towards(im_status: str, pd_status: str, steps: list[str]) -> None:
+    assert steps_towards(im_status, pd_status) == steps
 
 
-@pytest.mark.parametrize(("im_status", "pd_status"), [pair for pair, verb in TOWARDS.items() if verb])
-def test_the_verb_is_one_the_lifecycle_allows(im_status: str, pd_status: str) -> None:
-    rule = TRANSITIONS[verb_towards(im_status, pd_status) or ""]
-    assert Status(im_status) in rule.allowed_from
-    assert rule.target.value == FROM_PAGERDUTY_STATUS[pd_status]
+@pytest.mark.parametrize(("im_status", "pd_status"), [pair for pair, steps in STEPS.items() if steps])
+def test_each_step_is_one_the_lifecycle_allows_and_ends_where_pagerduty_is(im_status: str, pd_status: str) -> None:
+    status = Status(im_status)
+    for verb in steps_towards(im_status, pd_status):
+        rule = TRANSITIONS[verb]
+        assert status in rule.allowed_from, (verb, status)
+        status = rule.target
+    assert status.value == FROM_PAGERDUTY_STATUS[pd_status]
 
 
 @pytest.mark.parametrize("im_status", [s.value for s in Status])
 @pytest.mark.parametrize("pd_status", ["snoozed", "", "RESOLVED"])
 def test_unknown_pagerduty_statuses_change_nothing(im_status: str, pd_status: str) -> None:
-    assert verb_towards(im_status, pd_status) is None
+    assert steps_towards(im_status, pd_status) == []
 
 
 @pytest.mark.parametrize(
