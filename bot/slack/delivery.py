@@ -23,7 +23,7 @@ from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.slack import render
 from bot.slack.models import SlackThread, SlackUser
-from bot.workers import GiveUp, RetryLater
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,16 @@ class SlackDelivery:
         self.store = im.store
         self.settings: Settings = im.settings
         self.client = client
+        # every kind of Slack job, each with the dispatcher's default retry policy
+        self.kinds = kind_table(
+            JobKind("timeline_event", self._timeline_event),
+            JobKind("ephemeral", self._ephemeral),
+        )
 
-    # -- entry point -------------------------------------------------------------------------
-    def deliver(self, job: OutboxJob) -> None:
-        if job.kind == "ephemeral":
-            self._ephemeral(job.payload)
-            return
+    # -- job kinds ---------------------------------------------------------------------------
+    def _timeline_event(self, job: OutboxJob) -> None:
+        """One timeline step in the incident's thread: the root first if needed, the reply, the war
+        room for severe ones, and the root refreshed."""
         with self.store.read() as session:
             event = session.get(TimelineEvent, job.payload["event_id"])
             if event is None:
@@ -85,6 +89,24 @@ class SlackDelivery:
             )
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
+
+    def _ephemeral(self, job: OutboxJob) -> None:
+        """An answer only its asker sees: through the response_url when there is one."""
+        payload = job.payload
+        if payload.get("response_url"):
+            try:
+                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
+                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
+                )
+            except OSError as exc:
+                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
+            if answer.status_code == 429 or answer.status_code >= 500:
+                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
+            if answer.status_code >= 400:
+                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
+            return
+        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
+        self._call("chat.postEphemeral", **args)
 
     # -- steps -------------------------------------------------------------------------------
     def _ensure_root(self, incident: Incident, event: TimelineEvent, thread: SlackThread | None) -> SlackThread:
@@ -165,22 +187,6 @@ class SlackDelivery:
             row.rendered_hash = digest
             session.add(row)
 
-    def _ephemeral(self, payload: dict[str, Any]) -> None:
-        if payload.get("response_url"):
-            try:
-                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
-                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
-                )
-            except OSError as exc:
-                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
-            if answer.status_code == 429 or answer.status_code >= 500:
-                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
-            if answer.status_code >= 400:
-                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
-            return
-        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
-        self._call("chat.postEphemeral", **args)
-
     # -- helpers -----------------------------------------------------------------------------
     def _root_content(self, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
         view = self.im.describe(incident)
@@ -237,7 +243,7 @@ class SlackDelivery:
 
     def _call(self, method: str, *, passthrough: set[str] = frozenset(), **args: Any) -> dict[str, Any]:  # type: ignore[assignment]
         try:
-            return getattr(self.client, method.replace(".", "_"))(**args).data  # type: ignore[no-any-return]
+            return getattr(self.client, method.replace(".", "_"))(**args).data
         except SlackApiError as exc:
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
             status = exc.response.status_code
