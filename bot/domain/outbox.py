@@ -11,20 +11,17 @@ import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, func, insert, or_, update
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.dml import Update
 from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
-
-if TYPE_CHECKING:
-    from bot.store import Store
+from bot.store import Store, rows_changed
 
 HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
@@ -149,11 +146,12 @@ def beat(session: Session, process_id: int, held: Collection[str], now: datetime
     """The process is alive: say so, and renew the lease of every job it holds (by claim token).
     False when its row says it stopped (another process took it for dead)."""
     now = now or utcnow()
-    alive = _rows(
-        session,
-        update(WorkerProcess)
-        .where(col(WorkerProcess.id) == process_id, col(WorkerProcess.stopped_at).is_(None))
-        .values(heartbeat_at=now),
+    alive = rows_changed(
+        session.execute(
+            update(WorkerProcess)
+            .where(col(WorkerProcess.id) == process_id, col(WorkerProcess.stopped_at).is_(None))
+            .values(heartbeat_at=now)
+        )
     )
     if held:
         session.execute(
@@ -175,13 +173,7 @@ def stop_process(session: Session, process_id: int, now: datetime | None = None)
 def _finish(session: Session, job: OutboxJob, **values: Any) -> bool:
     """Record a result only if our claim still holds (a worker whose lease ran out must not overwrite)."""
     query = update(OutboxJob).where(col(OutboxJob.id) == job.id, col(OutboxJob.claim_token) == job.claim_token)
-    return _rows(session, query.values(**values)) > 0
-
-
-def _rows(session: Session, statement: Update) -> int:
-    """How many rows an UPDATE changed."""
-    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]  # an UPDATE's result is a CursorResult
-    return result.rowcount
+    return rows_changed(session.execute(query.values(**values))) > 0
 
 
 def complete(session: Session, job: OutboxJob, *, error: str | None = None) -> bool:

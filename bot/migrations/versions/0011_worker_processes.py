@@ -1,7 +1,7 @@
 """worker processes: who claimed each outbox job, and whether that process still lives
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
