@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, validation_alias="IM_SLACK_CHANNEL")
+    # How long a Slack Web API call may take before its outcome counts as unknown (then it is looked up, not redone).
+    slack_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="IM_SLACK_TIMEOUT_SECONDS")
     public_url: str | None = Field(None, validation_alias="IM_PUBLIC_URL")
     host: str = Field("0.0.0.0", validation_alias="IM_HOST")
     port: int = Field(3000, ge=1, le=65535, validation_alias="IM_PORT")
