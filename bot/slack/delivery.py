@@ -27,7 +27,7 @@ from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.slack import marks, render
 from bot.slack.models import SlackThread, SlackUser
-from bot.workers import GiveUp, RetryLater
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,16 @@ class SlackDelivery:
         self.settings: Settings = im.settings
         self.client = client
         self._bot_user: str | None = None
+        # every kind of Slack job, each with the dispatcher's default retry policy
+        self.kinds = kind_table(
+            JobKind("timeline_event", self._timeline_event),
+            JobKind("ephemeral", self._ephemeral),
+        )
 
-    # -- entry point -------------------------------------------------------------------------
-    def deliver(self, job: OutboxJob) -> None:
-        if job.kind == "ephemeral":
-            self._ephemeral(job.payload)
-            return
+    # -- job kinds ---------------------------------------------------------------------------
+    def _timeline_event(self, job: OutboxJob) -> None:
+        """One timeline step in the incident's thread: the root first if needed, the reply, the war
+        room for severe ones, and the root refreshed."""
         with self.store.read() as session:
             event = session.get(TimelineEvent, job.payload["event_id"])
             if event is None:
@@ -90,6 +94,24 @@ class SlackDelivery:
             )
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
+
+    def _ephemeral(self, job: OutboxJob) -> None:
+        """An answer only its asker sees: through the response_url when there is one."""
+        payload = job.payload
+        if payload.get("response_url"):
+            try:
+                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
+                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
+                )
+            except OSError as exc:
+                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
+            if answer.status_code == 429 or answer.status_code >= 500:
+                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
+            if answer.status_code >= 400:
+                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
+            return
+        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
+        self._call("chat.postEphemeral", **args)
 
     # -- steps -------------------------------------------------------------------------------
     def _ensure_root(self, incident: Incident, event: TimelineEvent, thread: SlackThread | None) -> SlackThread:
@@ -206,22 +228,6 @@ class SlackDelivery:
             assert row is not None
             row.rendered_hash = digest
             session.add(row)
-
-    def _ephemeral(self, payload: dict[str, Any]) -> None:
-        if payload.get("response_url"):
-            try:
-                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
-                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
-                )
-            except OSError as exc:
-                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
-            if answer.status_code == 429 or answer.status_code >= 500:
-                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
-            if answer.status_code >= 400:
-                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
-            return
-        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
-        self._call("chat.postEphemeral", **args)
 
     # -- helpers -----------------------------------------------------------------------------
     def _root_content(self, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
