@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import SecretStr
 
@@ -128,12 +128,9 @@ class CommandSpec:
                 shared.add_argument(*argument.flags, **argument.argparse_options(frontend))
         return parser
 
-    def option_strings(self, frontend: str = "cli") -> list[str]:
-        return [flag for action in self.parser("im", frontend)._actions for flag in action.option_strings]
-
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         message = _friendlier(message)
         unknown = re.match(r"unknown option\(s\): (\S+)", message)
         if unknown:

@@ -20,11 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import WebhookGuard
-from bot.domain.models import JobStatus, OutboxJob
-from bot.workers import GiveUp
+from bot.domain.incidents import Actor
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue_core
+from bot.workers import GiveUp, JobKind, kind_table
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -42,8 +45,8 @@ from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
-DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-JOBS = OutboxJob.__table__  # type: ignore[attr-defined]
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
 def inbound_destination(name: str) -> str:
@@ -51,7 +54,7 @@ def inbound_destination(name: str) -> str:
 
 
 class WebhookReceiver:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.guard = WebhookGuard.from_settings(im.settings)
@@ -116,20 +119,11 @@ class WebhookReceiver:
                         "body": body.decode("utf-8", "replace"),
                     },
                 ).scalar_one()
-                now = utcnow()
-                conn.execute(
-                    insert(JOBS),
-                    {
-                        "destination": destination,
-                        "kind": "webhook",
-                        "incident_id": None,
-                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
-                        "payload": {"delivery_id": delivery_id},
-                        "status": JobStatus.PENDING,
-                        "attempts": 0,
-                        "available_at": now,
-                        "created_at": now,
-                    },
+                enqueue_core(
+                    conn,
+                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
+                    None,  # the im incident is known only once the delivery is applied
+                    ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
@@ -159,12 +153,13 @@ def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteInci
 class WebhookProcessor:
     """The worker side: apply one stored delivery."""
 
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _webhook(self, job: OutboxJob) -> None:
         with self.im.store.read() as session:
             delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
         if delivery is None:
@@ -204,7 +199,7 @@ class WebhookProcessor:
             outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
         return f"{created}; {outcome}" if created else outcome
 
-    def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
+    def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)
         if link is None:
             return "ignored: note on an incident we do not know"
