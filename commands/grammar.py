@@ -255,9 +255,12 @@ def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tup
             hint = _suggestion(argv[1], names, f"{word} ") or f" (expected one of: {', '.join(names)})"
             raise UsageError(f"unknown subcommand '{word} {argv[1]}'{hint}", f"usage: {prog_prefix} help {word}")
         return REGISTRY[path], [*argv[2:], *globals_]
+    raise UsageError(f"unknown command '{argv[0]}'{_command_suggestion(word, frontend)}", top_usage(prog_prefix, frontend))
+
+
+def _command_suggestion(word: str, frontend: str) -> str:
     top = _top_words(frontend)
-    words = top + [alias for alias, target in ALIASES.items() if target in top]
-    raise UsageError(f"unknown command '{argv[0]}'{_suggestion(word, words)}", top_usage(prog_prefix, frontend))
+    return _suggestion(word, top + [alias for alias, target in ALIASES.items() if target in top])
 
 
 def parse(argv: Sequence[str], *, prog_prefix: str, frontend: str = "cli") -> Parsed:
@@ -317,8 +320,11 @@ def _command_help(words: Sequence[str], prog_prefix: str, frontend: str) -> str:
         lines = [f"{prog_prefix} {path[0]} <subcommand>:"]
         lines += [f"  {s.path[1]:<16} {s.summary}" for s in sorted(subs, key=lambda s: s.path)]
         return "\n".join(lines)
-    resolve(path, prog_prefix, frontend)  # an unknown word: the same message (and suggestion) as running it
-    raise UsageError(f"no help for '{' '.join(words)}': unknown command", top_usage(prog_prefix, frontend))
+    if subs:
+        hint = _suggestion(path[1], [s.path[1] for s in subs], f"{path[0]} ")
+    else:
+        hint = _command_suggestion(path[0], frontend)
+    raise UsageError(f"no help for '{' '.join(words)}': unknown command{hint}", top_usage(prog_prefix, frontend))
 
 
 def _grouped(frontend: str) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -106,7 +106,7 @@ def test_parse_reads_options() -> None:
 @pytest.mark.parametrize(
     ("argv", "message", "usage"),
     [
-        (["resolve", "-i", "1"], "missing required option(s): --note/-n", "usage: im resolve "),
+        (["resolve", "-i", "1"], "missing required option(s): --note", "usage: im resolve "),
         (["ack", "--bogus"], "unknown option(s): --bogus", "usage: im ack "),
         (["declare", "--sev", "9"], "argument --sev/--severity: '9' is not a severity", "usage: im declare "),
         (["list", "--status", "lost"], "argument --status: invalid choice: 'lost'", "usage: im list "),
