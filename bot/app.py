@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+import bot.sla as sla
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.incidents import IncidentService
@@ -19,6 +21,7 @@ from bot.store import Store
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
+TargetProvider = Callable[[], sla.Targets]  # a connector's own SLA targets (PagerDuty's sla_mapping)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class Im:
     link_providers: list[LinkProvider] = field(default_factory=list)
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
+    sla_target_providers: list[TargetProvider] = field(default_factory=list)
     runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
 
     def display_name(self, session: Session, actor: str) -> str:
@@ -46,6 +50,11 @@ class Im:
                 return email
         return None
 
+    def sla_targets(self) -> dict[str, dict[str, int]]:
+        """The SLA targets in force: the settings' and every connector's, the tightest winning."""
+        own = sla.per_kind(self.settings.sla_ack, self.settings.sla_resolve)
+        return sla.tightest([own, *(provider() for provider in self.sla_target_providers)])
+
     def describe(self, incident: Incident) -> IncidentView:
         with self.store.read() as session:
             links = [link for provider in self.link_providers for link in provider(session, incident)]
@@ -55,6 +64,8 @@ class Im:
             ]
             declared_by = self.display_name(session, incident.declared_by)
             owner, roles = self.incidents.owner_and_roles(session, incident)
+            times = sla.clock_times(session, incident)
+        clocks = sla.clocks(times, self.sla_targets(), self.settings.sla_warn_fraction, utcnow())
         return IncidentView.of(
-            incident, declared_by=declared_by, links=links, delivery_problems=problems, owner=owner, roles=roles
+            incident, declared_by=declared_by, links=links, delivery_problems=problems, owner=owner, roles=roles, sla=clocks
         )

@@ -7,12 +7,11 @@ from sqlmodel import Session, select
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
-from bot.scheduler import Scheduler
 from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
 from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyLink
-from integrations.pagerduty.ticker import Ticker
+from integrations.pagerduty.ticker import Ticker, sla_targets
 
 
 def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
@@ -38,13 +37,14 @@ def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
 def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
     subscribers.append(pagerduty_jobs)
     im.link_providers.append(pagerduty_links)
+    targets_registry = registry_for(im)
+    im.sla_target_providers.append(lambda: sla_targets(targets_registry))
 
     def runtime_hook(runtime) -> None:  # type: ignore[no-untyped-def]
         registry = registry_for(im)
         runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)
         runtime.extra_routes.append(WebhookReceiver(im, registry).route())
-        if runtime.scheduler_enabled:
-            runtime.background.append(Scheduler(Ticker(im, registry).tasks()))
+        runtime.periodic.extend(Ticker(im, registry).tasks())
 
     im.runtime_hooks.append(runtime_hook)
