@@ -5,51 +5,22 @@ the root message (started, stopped, restarted and re-targeted)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import freezegun.api
 import pytest
 from freezegun import freeze_time
-from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory
 
-from bot.domain.incidents import Actor
-from bot.domain.models import Origin
 from bot.domain.people import PersonRef
 from bot.scheduler import Clocks
 from bot.wiring import build
-from tests.fakes import slack_requests as sr
-from tests.fakes.slack_api import FakeMessage, FakeSlack
-from tests.harness import AppHarness, make_settings
-
-CHANNEL = "C0INCIDENT"
-OWNER = "U0BOB0001"
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ALICE = Actor(Origin.SLACK, "U0LAN0Z89", "alice")
-
-Clock = FrozenDateTimeFactory | StepTickTimeFactory
-
-
-def at(seconds: float) -> datetime:
-    return START + timedelta(seconds=seconds)
-
-
-def date(when: datetime) -> str:
-    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
+from tests.clock_support import ALICE, CHANNEL, OWNER, START, at, clock_line, command, date, replies, root, tick_at
+from tests.clock_support import serve as serve_with
+from tests.fakes.slack_api import FakeSlack
+from tests.harness import AppHarness
 
 
 def serve(database_url: str, fake: FakeSlack) -> AppHarness:
-    settings = make_settings(
-        database_url,
-        fake,
-        IM_SLACK_CHANNEL=CHANNEL,
-        IM_SLA_ACK="SEV-2=10m,SEV-3=1h",
-        IM_SLA_RESOLVE="SEV-2=1h,SEV-3=1d",
-        IM_REMINDERS="",
-    )
-    return AppHarness(settings, fake, background=False)  # the test delivers the outbox itself, at frozen times
+    return serve_with(database_url, fake, IM_SLA_ACK="SEV-2=10m,SEV-3=1h", IM_SLA_RESOLVE="SEV-2=1h,SEV-3=1d", IM_REMINDERS="")
 
 
 @pytest.fixture
@@ -59,51 +30,6 @@ def app(database_url: str, fake_slack: FakeSlack) -> Iterator[AppHarness]:
         yield harness
     finally:
         harness.stop()
-
-
-def command(app: AppHarness, text: str) -> None:
-    """A signed slash command. Signed with the real time: Bolt checks it against the real clock."""
-    assert app.slack.post(sr.slash_command(text), timestamp=int(freezegun.api.real_time())).status_code == 200
-    app.runtime.dispatcher.drain()
-
-
-def race(replicas: list[Clocks]) -> list[str]:
-    """Every replica ticks at once (plain threads: freezegun keeps real time inside concurrent.futures)."""
-    barrier = threading.Barrier(len(replicas))
-    done: list[list[str]] = [[] for _ in replicas]
-
-    def run(i: int) -> None:
-        barrier.wait()
-        done[i] = replicas[i].tick()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(replicas))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return sorted(line for lines in done for line in lines)
-
-
-def tick_at(clock: Clock, seconds: float, *replicas: Clocks) -> list[str]:
-    clock.move_to(at(seconds))
-    return race(list(replicas))
-
-
-def root(fake: FakeSlack) -> FakeMessage:
-    [message] = fake.messages(CHANNEL)
-    return message
-
-
-def clock_line(fake: FakeSlack) -> str:
-    """The root message's clock: the context block right after the fields."""
-    blocks: list[dict[str, Any]] = root(fake).blocks or []
-    assert blocks[1]["type"] == "section" and blocks[2]["type"] == "context", blocks
-    text: str = blocks[2]["elements"][0]["text"]
-    return text
-
-
-def replies(fake: FakeSlack, needle: str) -> list[FakeMessage]:
-    return [r for r in fake.replies(CHANNEL, root(fake).ts) if needle in r.text]
 
 
 def test_warning_then_breach_exactly_once_across_two_racing_replicas(app: AppHarness, fake_slack: FakeSlack) -> None:
@@ -186,7 +112,8 @@ def test_severity_change_retargets_and_reopen_restarts_the_clock(app: AppHarness
         command(app, "severity --incident INC-1 --sev SEV-3")
         assert clock_line(fake_slack).startswith(f":stopwatch: Ack due {date(at(3600))} · "), "back to the hour"
         assert tick_at(clock, 48 * 60, clocks) == ["INC-1 ack SLA warning"], "a new target: its own warning"
-        clock.move_to(at(50 * 60))
+        assert tick_at(clock, 3601, clocks) == ["INC-1 ack SLA breached"], "and its own breach"
+        clock.move_to(at(3700))
         command(app, "ack --incident INC-1")
         clock.move_to(at(55 * 60))
         command(app, "resolve --incident INC-1 --note reindexed")
@@ -202,7 +129,7 @@ def test_severity_change_retargets_and_reopen_restarts_the_clock(app: AppHarness
             ("ack", at(3 * 3600), None),
             ("resolve", at(3 * 3600), None),
         ]
-        assert view.time_to_acknowledge_seconds == 50 * 60, "the first acknowledgement is kept for reports"
+        assert view.time_to_acknowledge_seconds == 3700, "the first acknowledgement is kept for reports"
         assert tick_at(clock, 3 * 3600 + 48 * 60, clocks) == ["INC-1 ack SLA warning"], "the reopened clock warns again"
         assert tick_at(clock, 4 * 3600 + 1, clocks) == ["INC-1 ack SLA breached"]
         clock.move_to(at(4 * 3600 + 120))
@@ -212,6 +139,7 @@ def test_severity_change_retargets_and_reopen_restarts_the_clock(app: AppHarness
     assert [t for t in said if "SLA" in t] == [
         ":alarm_clock: SLA breached: not acknowledged within 10m (SEV-2) — <@U0LAN0Z89>",
         ":hourglass_flowing_sand: <@U0LAN0Z89>: SLA warning: Acknowledge by 10:00:00 UTC, target 1h (SEV-3)",
+        ":alarm_clock: SLA breached: not acknowledged within 1h (SEV-3) — <@U0LAN0Z89>",
         ":hourglass_flowing_sand: <@U0LAN0Z89>: SLA warning: Acknowledge by 13:00:00 UTC, target 1h (SEV-3)",
         ":alarm_clock: SLA breached: not acknowledged within 1h (SEV-3) — <@U0LAN0Z89>",
     ]

@@ -59,7 +59,7 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if clock := clock_line(view):
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": clock}]})
+        blocks.append({"type": "context", "block_id": "sla_clock", "elements": [{"type": "mrkdwn", "text": clock}]})
     if view.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
