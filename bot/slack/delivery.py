@@ -300,21 +300,35 @@ class SlackDelivery:
         """Our message marked `step`, posted since `since`: in the thread for a reply, else in the channel."""
         window: dict[str, Any] = {"channel": channel, "oldest": f"{since:.6f}", "include_all_metadata": True, "limit": 200}
         cursor = None
-        try:
-            while True:
+        joined = False
+        while True:
+            try:
                 if thread_ts:
                     page = self._call("conversations.replies", ts=thread_ts, cursor=cursor, passthrough=_UNREADABLE, **window)
                 else:
                     page = self._call("conversations.history", cursor=cursor, passthrough=_UNREADABLE, **window)
-                found = next((m["ts"] for m in page.get("messages", []) if marks.is_ours(m, step)), None)
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if found is not None or not cursor:
-                    return found
-        except _Passthrough as exc:
-            raise GiveUp(
-                f"cannot tell whether {step} reached Slack: reading {channel} failed ({exc}); "
-                "invite the bot to the channel, then requeue"
-            ) from None
+            except _Passthrough as exc:
+                if str(exc) == "not_in_channel" and not joined:
+                    # we post to public channels through chat:write.public without joining; to read, join
+                    joined = self._join(channel)
+                    if joined:
+                        continue
+                raise GiveUp(
+                    f"cannot tell whether {step} reached Slack: reading {channel} failed ({exc}); "
+                    "invite the bot to the channel, then requeue"
+                ) from None
+            found = next((m["ts"] for m in page.get("messages", []) if marks.is_ours(m, step)), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found is not None or not cursor:
+                return found
+
+    def _join(self, channel: str) -> bool:
+        """Join a public channel we post to without being a member, so we can read our own messages."""
+        try:
+            self._call("conversations.join", channel=channel, passthrough=_UNJOINABLE)
+        except _Passthrough:
+            return False
+        return True
 
     def _call(
         self,
@@ -327,13 +341,17 @@ class SlackDelivery:
         """One Web API call, its failure sorted: retry later, give up, or hand back (`passthrough`).
         With `unsure` (a step key), the step is noted unsure before the request leaves, and settled by the
         caller once the answer is recorded: an answer that never came (timeout, dropped connection, or
-        this process killed mid-call) leaves the note, and the next try looks before it posts again."""
-        self._unsure(unsure, utcnow().timestamp())
+        this process killed mid-call) leaves the note, and the next try looks before it posts again. A
+        refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
+        dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work)."""
+        noted = self._unsure(unsure, utcnow().timestamp())
         try:
             return getattr(self.client, method.replace(".", "_"))(**args).data
         except SlackApiError as exc:
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
             status = exc.response.status_code
+            if noted and unsure is not None and status < 500:
+                marks.forget(self.store, unsure)
             if error in passthrough:
                 raise _Passthrough(error) from None
             if status == 429 or error == "ratelimited":
@@ -349,9 +367,9 @@ class SlackDelivery:
         except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
             raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}") from None
 
-    def _unsure(self, step: str | None, tried_at: float) -> None:
-        if step is not None:
-            marks.note_unsure(self.store, step, tried_at)
+    def _unsure(self, step: str | None, tried_at: float) -> bool:
+        """Note `step` unsure; True when this call made the note (no earlier try had left one)."""
+        return step is not None and marks.note_unsure(self.store, step, tried_at)
 
 
 class _Passthrough(Exception):
@@ -360,6 +378,8 @@ class _Passthrough(Exception):
 
 # Reading a channel we cannot read (a bot token reads only channels it is a member of).
 _UNREADABLE = {"not_in_channel", "channel_not_found"}
+# Joining a channel we cannot join (private, archived, gone): then only an invitation helps.
+_UNJOINABLE = {"method_not_supported_for_channel_type", "is_archived", "channel_not_found", "missing_scope"}
 
 
 def make_client(settings: Settings) -> WebClient:
