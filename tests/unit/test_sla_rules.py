@@ -9,8 +9,11 @@ import pytest
 
 from bot.clock import human_duration, with_seconds
 from bot.config import ConfigError, load_settings
+from bot.domain.people import PersonView
 from bot.reminders import due_slot
 from bot.sla import ClockTimes, clocks, per_kind, tightest
+from bot.slack.mrkdwn import date
+from bot.slack.render import addressee
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TARGETS = {"SEV-2": {"ack": 900, "resolve": 3600}}
@@ -107,3 +110,10 @@ def test_bad_clock_settings_name_the_variable(name: str, value: str, message: st
 def test_durations_read_as_people_say_them() -> None:
     assert [human_duration(s) for s in (0, 45, 270, 3720, 97205, 259200)] == ["0s", "45s", "4m 30s", "1h 2m", "1d 3h", "3d"]
     assert with_seconds(at(5)) == "2026-03-01 12:00:05 UTC"
+
+
+def test_notices_address_a_person_by_mention_or_by_escaped_name() -> None:
+    assert addressee(PersonView(slack_user_id="U0BOB0001", name="Bob")) == "<@U0BOB0001>"
+    assert addressee(PersonView(email="carol@example.com", name="Carol <!channel>")) == "Carol &lt;!channel&gt; (not in Slack)"
+    assert addressee(None) == "nobody owns this incident yet"
+    assert date(T0) == "<!date^1772366400^{date_short_pretty} {time}|2026-03-01 12:00 UTC>"
