@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.clock import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
@@ -57,6 +58,37 @@ class Settings(BaseSettings):
     protected_severities: Annotated[tuple[str, ...], NoDecode] = Field(
         tuple(sorted(DEFAULT_PROTECTED)), validation_alias="IM_PROTECTED_SEVERITIES"
     )
+    # clocks (bot/sla.py, bot/reminders.py): per severity, "SEV-1=5m,SEV-2=15m"; a severity left out has none
+    sla_ack: Annotated[dict[str, int], NoDecode] = Field(
+        {"SEV-1": 300, "SEV-2": 900, "SEV-3": 3600, "SEV-4": 14400}, validation_alias="IM_SLA_ACK"
+    )
+    sla_resolve: Annotated[dict[str, int], NoDecode] = Field(
+        {"SEV-1": 4 * 3600, "SEV-2": 8 * 3600, "SEV-3": 86400, "SEV-4": 3 * 86400}, validation_alias="IM_SLA_RESOLVE"
+    )
+    sla_warn_fraction: float = Field(0.8, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION")  # 1: no warning
+    reminders: Annotated[dict[str, int], NoDecode] = Field({"SEV-1": 900, "SEV-2": 1800}, validation_alias="IM_REMINDERS")
+
+    @field_validator("sla_ack", "sla_resolve", "reminders", mode="before")
+    @classmethod
+    def _per_severity(cls, value: object) -> dict[str, int]:
+        """`SEV-1=5m, sev2=15m` (or a mapping) -> {"SEV-1": 300, "SEV-2": 900}; `off` drops a severity."""
+        pairs = value.items() if isinstance(value, dict) else [p.partition("=")[::2] for p in str(value or "").split(",")]
+        found: dict[str, int] = {}
+        for key, raw in pairs:
+            key, raw = str(key).strip(), str(raw).strip()
+            if not key and not raw:
+                continue
+            try:
+                severity = Severity.parse(key).value
+            except InvalidInput as exc:
+                raise ValueError(f"{exc} in '{key}={raw}' (expected SEV-1=5m,SEV-2=15m)") from None
+            if raw.lower() in ("off", "none", "0"):
+                continue
+            try:
+                found[severity] = parse_duration(raw)
+            except ValueError as exc:
+                raise ValueError(f"{severity}: {exc}") from None
+        return found
 
     @field_validator("admins", "roles", "protected_severities", mode="before")
     @classmethod

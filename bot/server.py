@@ -17,13 +17,15 @@ from starlette.routing import Route
 
 from bot import __version__
 from bot.app import Im
+from bot.scheduler import Clocks, Periodic, Scheduler
 from bot.workers import Dispatcher, WorkerPool
 
 log = logging.getLogger("im")
 
 
 class Runtime:
-    """Everything `im serve` runs besides HTTP: the outbox workers (and, with connectors, the scheduler)."""
+    """Everything `im serve` runs besides HTTP: the outbox workers and the scheduler (the core's clocks,
+    and the periodic tasks adapters add to `periodic`)."""
 
     def __init__(self, im: Im, *, worker_threads: int | None = None, poll: float = 1.0, scheduler: bool = True) -> None:
         self.im = im
@@ -42,8 +44,11 @@ class Runtime:
                 self.bolt = build_bolt_app(im, self.slack_client)
         self.extra_routes: list[Route] = []
         self.background: list[Any] = []
+        self.periodic: list[Periodic] = [Clocks(im).task()]
         for hook in im.runtime_hooks:
             hook(self)
+        if self.scheduler_enabled:
+            self.background.append(Scheduler(self.periodic))
         self.dispatcher = Dispatcher(im.store, self.deliveries)
         self.workers = WorkerPool(self.dispatcher, im.outbox_ready, threads=worker_threads or im.settings.workers, poll=poll)
 

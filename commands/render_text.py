@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bot.clock import short
-from bot.domain.views import IncidentView
+from bot.clock import format_duration, human_duration, short, with_seconds
+from bot.domain.views import IncidentView, SlaClockView
 from commands.results import Done, HelpText, IncidentDetail, IncidentList, Lines, OpenDeclareModal, Result, Table, Timeline
 
 
@@ -28,7 +28,7 @@ def render(result: Result, *, as_json: bool = False) -> str:
             return text
         case Timeline():
             head = f"{result.incident.id} {result.incident.severity} [{result.incident.status}] {result.incident.title}"
-            rows = [[short(e.at), e.origin, e.actor, e.text or e.kind] for e in result.events]
+            rows = [[with_seconds(e.at), e.origin, e.actor, e.text or e.kind] for e in result.events]
             return head + "\n" + table(["AT", "ORIGIN", "ACTOR", "WHAT"], rows)
         case Table():
             text = table(result.columns, result.rows) if result.rows else "(none)"
@@ -53,6 +53,10 @@ def _detail(v: IncidentView) -> str:
     for label, value in (("acknowledged", v.acknowledged_at), ("resolved", v.resolved_at), ("closed", v.closed_at)):
         if value:
             lines.append(f"  {label + ':':<13} {short(value)}")
+    for label, seconds in (("to ack", v.time_to_acknowledge_seconds), ("to resolve", v.time_to_resolve_seconds)):
+        if seconds is not None:
+            lines.append(f"  {label + ':':<13} {human_duration(seconds)}")
+    lines += [f"  {clock.kind + ' SLA:':<13} {_clock(clock)}" for clock in v.sla]
     if v.description:
         lines.append(f"  description:  {v.description}")
     if v.resolution:
@@ -62,6 +66,14 @@ def _detail(v: IncidentView) -> str:
     for problem in v.delivery_problems:
         lines.append(f"  ! delivery:   {problem}")
     return "\n".join(lines)
+
+
+def _clock(clock: SlaClockView) -> str:
+    target = f"target {format_duration(clock.target_seconds)}"
+    if clock.stopped_at is not None:
+        return f"{clock.state} ({target}, took {human_duration(clock.elapsed_seconds or 0)})"
+    verb = "breached at" if clock.state == "breached" else "due"
+    return f"{clock.state} ({target}, {verb} {short(clock.due_at)})"
 
 
 def table(columns: list[str], rows: list[list[str]]) -> str:

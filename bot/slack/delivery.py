@@ -26,6 +26,7 @@ from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
+from bot.domain.people import Person, PersonView
 from bot.slack import marks, render
 from bot.slack.models import SlackThread, SlackUser
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
@@ -86,12 +87,14 @@ class SlackDelivery:
         if event.kind != "declared":
             # escalations and SLA breaches are also shown in the channel: someone new is being paged
             broadcast = bool(event.data.get("notify_channel"))
+            text = self._event_text(event)
             self._post_once(
                 f"slack-reply:{event.id}",
                 channel=thread.channel,
                 thread_ts=thread.ts,
-                text=self._event_text(event),
+                text=text,
                 reply_broadcast=broadcast,
+                **render.reply_blocks(event, text),
             )
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
@@ -248,7 +251,9 @@ class SlackDelivery:
     def _event_text(self, event: TimelineEvent) -> str:
         with self.store.read() as session:
             name = self.im.display_name(session, event.actor)
-        return render.event_text(event, render.actor_mention(event.actor, name))
+            person_id = event.data.get("person_id")  # whom a clock's notice is addressed to
+            person = session.get(Person, person_id) if person_id else None
+        return render.event_text(event, render.actor_mention(event.actor, name), PersonView.of(person) if person else None)
 
     def _learn_user(self, actor: str) -> None:
         """Slack users are looked up once (users.info) and cached: names for the timeline, emails for PagerDuty."""

@@ -10,15 +10,18 @@ import hashlib
 import json
 from typing import Any
 
-from bot.clock import short
+from bot.clock import format_duration, human_duration, short
 from bot.domain.models import Status, TimelineEvent
-from bot.domain.views import IncidentView
+from bot.domain.people import PersonView
+from bot.domain.views import IncidentView, SlaClockView
+from bot.reminders import SNOOZE
 from bot.slack import mrkdwn
 from commands.render_text import render as render_text
 from commands.results import Done, Result
 
 ACK_ACTION = "incident_ack"
 RESOLVE_ACTION = "incident_resolve"
+SNOOZE_ACTION = "incident_snooze_reminders"
 RESOLVE_VIEW = "incident_resolve_modal"
 DECLARE_VIEW = "incident_declare_modal"
 
@@ -55,6 +58,8 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": f"{view.id}: {view.title}"[:150], "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
+    if clock := clock_line(view):
+        blocks.append({"type": "context", "block_id": "sla_clock", "elements": [{"type": "mrkdwn", "text": clock}]})
     if view.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
@@ -83,12 +88,50 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
     return blocks
 
 
+def clock_line(view: IncidentView) -> str:
+    """The SLA clocks (absolute times, so the root changes only when a clock does), and the time to
+    acknowledge / resolve of a kind without a clock once it is known."""
+    parts = [_clock(clock) for clock in view.sla]
+    kinds = {clock.kind for clock in view.sla}
+    for kind, seconds in (("ack", view.time_to_acknowledge_seconds), ("resolve", view.time_to_resolve_seconds)):
+        if kind not in kinds and seconds is not None:
+            parts.append(f"{_DONE[kind]} in {human_duration(seconds)}")
+    return " · ".join(parts)
+
+
+_DONE = {"ack": "Acknowledged", "resolve": "Resolved"}
+_NOUN = {"ack": "Ack", "resolve": "Resolve"}
+
+
+def _clock(clock: SlaClockView) -> str:
+    if clock.stopped_at is not None:
+        took = f"{_DONE[clock.kind]} in {human_duration(clock.elapsed_seconds or 0)}"
+        if clock.state == "met":
+            return f":white_check_mark: {took}"
+        return f":x: {took} (target {format_duration(clock.target_seconds)} missed)"
+    due = mrkdwn.date(clock.due_at)
+    if clock.state == "breached":
+        return f":rotating_light: {_NOUN[clock.kind]} target breached at {due}"
+    emoji = ":hourglass_flowing_sand:" if clock.state == "warned" else ":stopwatch:"
+    return f"{emoji} {_NOUN[clock.kind]} due {due}"
+
+
+def addressee(person: PersonView | None) -> str:
+    """Whom a notice is for, as mrkdwn: mentioned when we know them in Slack, else named."""
+    if person is None:
+        return "nobody owns this incident yet"
+    if person.slack_user_id:
+        return mrkdwn.user(person.slack_user_id)
+    return mrkdwn.escape(f"{person.label} (not in Slack)")
+
+
 def content_hash(text: str, blocks: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps([text, blocks], sort_keys=True).encode()).hexdigest()[:32]
 
 
-def event_text(event: TimelineEvent, who: str) -> str:
-    """A thread reply for one timeline step; `who` is mrkdwn already (see `actor_mention`)."""
+def event_text(event: TimelineEvent, who: str, person: PersonView | None = None) -> str:
+    """A thread reply for one timeline step; `who` is mrkdwn already (see `actor_mention`); `person` is
+    whom a clock's notice is addressed to."""
     text = mrkdwn.escape(event.text)
     if event.kind == "declared":
         return f":rotating_light: {text} — declared by {who}"
@@ -101,10 +144,33 @@ def event_text(event: TimelineEvent, who: str) -> str:
     if event.kind == "assignment":
         return f":pager: {text}"
     if event.kind == "sla":
-        return f":alarm_clock: {text}"
+        return f":alarm_clock: {text}" + (f" — {addressee(person)}" if person else "")
+    if event.kind == "sla_warning":
+        return f":hourglass_flowing_sand: {addressee(person)}: {text}"
+    if event.kind == "reminder":
+        return f":speech_balloon: {addressee(person)}: {text}"
     if event.kind == "link":
         return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
     return f":information_source: {text} — {who}"
+
+
+def reply_blocks(event: TimelineEvent, text: str) -> dict[str, Any]:
+    """Blocks for a thread reply that needs more than text: a reminder carries a snooze button."""
+    if event.kind != "reminder":
+        return {}
+    minutes = int(SNOOZE.total_seconds() // 60)
+    button = {
+        "type": "button",
+        "action_id": SNOOZE_ACTION,
+        "value": f"INC-{event.incident_id}",
+        "text": {"type": "plain_text", "text": f"Snooze {minutes} min"},
+    }
+    return {
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "block_id": "reminder_actions", "elements": [button]},
+        ]
+    }
 
 
 def war_room_link(channel_id: str | None, name: str | None) -> str:

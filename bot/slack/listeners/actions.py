@@ -1,4 +1,5 @@
-"""Buttons on the incident's root message: Acknowledge acts at once; Resolve asks for a note first."""
+"""Buttons on the incident's messages: Acknowledge acts at once; Resolve asks for a note first; Snooze
+(on a status-update reminder) holds the reminders for a while."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.app import Im
+from bot.clock import utcnow
 from bot.domain.errors import DomainError
 from bot.domain.models import Status
+from bot.reminders import SNOOZE
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
@@ -61,7 +64,17 @@ def register(app: App, im: Im) -> None:
         if incident.status in (Status.OPEN, Status.MITIGATED):
             client.views_open(trigger_id=body["trigger_id"], view=render.resolve_modal(incident.ref, _where(body)["channel"]))
 
+    def snooze(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        try:
+            im.incidents.snooze_reminders(action.get("value", ""), utcnow() + SNOOZE, actor=slack_actor(body["user"]))
+        except DomainError as exc:
+            _tell(im, body, render.warning_text(str(exc)))
+        except Exception as exc:  # noqa: BLE001
+            _tell(im, body, render.warning_text(user_message(exc)[0]))
+        ack()
+
     app.action(render.ACK_ACTION)(acknowledge)
+    app.action(render.SNOOZE_ACTION)(snooze)
     app.action(render.RESOLVE_ACTION)(ack=resolve_check, lazy=[resolve_modal])
 
     def unknown(ack: Ack, body: dict[str, Any]) -> None:
