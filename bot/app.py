@@ -54,4 +54,7 @@ class Im:
                 for job in outbox.dead_jobs(session, incident.id)
             ]
             declared_by = self.display_name(session, incident.declared_by)
-        return IncidentView.of(incident, declared_by=declared_by, links=links, delivery_problems=problems)
+            owner, roles = self.incidents.owner_and_roles(session, incident)
+        return IncidentView.of(
+            incident, declared_by=declared_by, links=links, delivery_problems=problems, owner=owner, roles=roles
+        )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+from bot.domain.errors import InvalidInput
+from bot.domain.models import Severity
+from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
 
 
 class Settings(BaseSettings):
@@ -20,20 +24,68 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, validation_alias="IM_SLACK_CHANNEL")
+    # How long a Slack Web API call may take before its outcome counts as unknown (then it is looked up, not redone).
+    slack_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="IM_SLACK_TIMEOUT_SECONDS")
     public_url: str | None = Field(None, validation_alias="IM_PUBLIC_URL")
     host: str = Field("0.0.0.0", validation_alias="IM_HOST")
     port: int = Field(3000, ge=1, le=65535, validation_alias="IM_PORT")
     war_room_min_sev: str = Field("SEV-1", validation_alias="IM_WAR_ROOM_MIN_SEV")
     secret_key: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY")
     workers: int = Field(2, ge=1, le=32, validation_alias="IM_WORKERS")
+    # who may do what (bot/domain/permissions.py): Slack user IDs, or group:S0123 for a Slack user group
+    admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_ADMINS")
+    roles: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_ROLES, validation_alias="IM_ROLES")
+    protected_severities: Annotated[tuple[str, ...], NoDecode] = Field(
+        tuple(sorted(DEFAULT_PROTECTED)), validation_alias="IM_PROTECTED_SEVERITIES"
+    )
+
+    @field_validator("admins", "roles", "protected_severities", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return tuple(value) if isinstance(value, list | tuple) else ()
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not re.fullmatch(r"(group:S[A-Z0-9]{2,}|[UW][A-Z0-9]{2,})", entry):
+                raise ValueError(f"'{entry}' is neither a Slack user ID (U0123...) nor group:S0123... (a user group)")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(v.lower() for v in value)
+        for name in names:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", name):
+                raise ValueError(f"'{name}' is not a role name (lowercase letters, digits, - and _)")
+        if not names:
+            raise ValueError("at least one role is needed")
+        return names
+
+    @field_validator("protected_severities")
+    @classmethod
+    def _protected(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(Severity.parse(v).value for v in value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+
+    def policy(self, group_members: Callable[[str], frozenset[str]] | None = None) -> Policy:
+        """The permission policy these settings describe (group members come from the Slack adapter)."""
+        admins = frozenset(a if a.startswith(GROUP_PREFIX) else f"slack:{a}" for a in self.admins)
+        extra = {"group_members": group_members} if group_members else {}
+        return Policy(roles=self.roles, admins=admins, protected_severities=frozenset(self.protected_severities), **extra)
 
     @field_validator("war_room_min_sev")
     @classmethod
     def _severity(cls, value: str) -> str:
-        value = value.strip().upper()
-        if value not in SEVERITIES:
-            raise ValueError("expected one of SEV-1, SEV-2, SEV-3, SEV-4")
-        return value
+        try:
+            return Severity.parse(value).value
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("database_url")
     @classmethod

@@ -6,9 +6,9 @@ import argparse
 from datetime import datetime, timedelta
 
 from bot.clock import as_utc, utcnow
-from bot.config import SEVERITIES
 from bot.domain import outbox
-from bot.domain.models import Status
+from bot.domain.errors import InvalidInput
+from bot.domain.models import Severity, Status
 from bot.domain.views import EventView, IncidentView
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
@@ -18,14 +18,10 @@ STATUSES = [s.value for s in Status]
 
 
 def _severity(value: str) -> str:
-    text = value.strip().upper()
-    if text.isdigit():
-        text = f"SEV-{text}"
-    elif text.startswith("SEV") and not text.startswith("SEV-"):
-        text = "SEV-" + text[3:]
-    if text not in SEVERITIES:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)")
-    return text
+    try:
+        return Severity.parse(value).value
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _date(value: str) -> datetime:

@@ -179,7 +179,9 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     listed = list_json.json()
     assert listed["kind"] == "incidents" and listed["title"] == "2 incident(s)"
     inc2, inc1 = listed["incidents"]
-    assert inc2 | {"declared_at": None, "resolved_at": None, "closed_at": None} == {
+    ttr = inc2["time_to_resolve_seconds"]
+    assert isinstance(ttr, int) and ttr >= 0, "time to resolve, from the stored timestamps"
+    assert inc2 | {"declared_at": None, "resolved_at": None, "closed_at": None, "time_to_resolve_seconds": None} == {
         "id": "INC-2",
         "title": "Checkout errors",
         "severity": "SEV-3",
@@ -193,6 +195,10 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         "mitigated_at": None,
         "resolved_at": None,
         "closed_at": None,
+        "owner": None,
+        "roles": {},
+        "time_to_acknowledge_seconds": None,
+        "time_to_resolve_seconds": None,
         "links": [],
         "delivery_problems": [],
     }

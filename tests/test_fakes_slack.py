@@ -350,3 +350,81 @@ def test_slack_client_posts_signed_requests() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- metadata, reading back, faults ----------------------------------------------------------------
+
+MARK = {"event_type": "im_step", "event_payload": {"key": "slack-root:1"}}
+
+
+def test_metadata_is_stored_and_read_back_only_when_asked(fake: FakeSlack, client: WebClient) -> None:
+    fake.add_member("C0INCIDENT", fake.bot_user_id)
+    root = client.chat_postMessage(channel="C0INCIDENT", text="root", metadata=MARK)["ts"]
+    client.chat_postMessage(channel="C0INCIDENT", text="reply", thread_ts=root, metadata={**MARK, "event_payload": {"key": "r"}})
+    plain = client.conversations_history(channel="C0INCIDENT")["messages"]
+    assert [m["text"] for m in plain] == ["root"] and "metadata" not in plain[0]
+    full = client.conversations_history(channel="C0INCIDENT", include_all_metadata=True, oldest=str(float(root) - 1))
+    assert full["messages"][0]["metadata"] == MARK
+    assert client.conversations_history(channel="C0INCIDENT", oldest=root)["messages"] == []  # exclusive
+    thread = client.conversations_replies(channel="C0INCIDENT", ts=root, include_all_metadata=True)["messages"]
+    assert [m["text"] for m in thread] == ["root", "reply"] and thread[1]["metadata"]["event_payload"] == {"key": "r"}
+    with pytest.raises(SlackApiError) as bad:
+        client.chat_postMessage(channel="C0INCIDENT", text="x", metadata={"event_type": "x"})
+    assert bad.value.response["error"] == "invalid_metadata_format"
+    assert [v for v in fake.violations if "metadata is not" not in v] == []
+
+
+def test_reading_takes_membership_and_pages_by_cursor(fake: FakeSlack, client: WebClient) -> None:
+    with pytest.raises(SlackApiError) as outside:
+        client.conversations_history(channel="C0INCIDENT")
+    assert outside.value.response["error"] == "not_in_channel"
+    fake.add_member("C0INCIDENT", fake.bot_user_id)
+    for i in range(5):
+        client.chat_postMessage(channel="C0INCIDENT", text=f"m{i}")
+    seen, cursor = [], None
+    while True:
+        page = client.conversations_history(channel="C0INCIDENT", limit=2, cursor=cursor)
+        seen += [m["text"] for m in page["messages"]]
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            break
+    assert seen == ["m4", "m3", "m2", "m1", "m0"]
+    for i in range(3):
+        fake.add_channel(f"C0ROOM{i:04d}", f"room-{i}")
+    fake.channels["C0ROOM0001"].archived = True
+    names, cursor = [], None
+    while True:
+        page = client.conversations_list(exclude_archived=True, limit=2, cursor=cursor)
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == ["incidents", "room-0", "room-2"]
+    assert fake.violations == []
+
+
+def test_seeded_faults(fake: FakeSlack) -> None:
+    fake.add_member("C0INCIDENT", fake.bot_user_id)
+    client = WebClient(base_url=fake.base_url, token=TOKEN, timeout=0.3, retry_handlers=[])  # type: ignore[arg-type]  # float seconds
+    fake.inject_faults(seed=1, rate=1.0, kinds=("late",), late_by=0.6, times=1)
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel="C0INCIDENT", text="late")
+    assert [m.text for m in fake.messages("C0INCIDENT")] == ["late"], "carried out, answered too late"
+    fake.inject_faults(seed=1, rate=1.0, kinds=("drop",), times=1)
+    with pytest.raises(OSError):
+        client.chat_postMessage(channel="C0INCIDENT", text="dropped")
+    assert [m.text for m in fake.messages("C0INCIDENT")] == ["late", "dropped"]
+    fake.inject_faults(seed=1, rate=1.0, kinds=("429", "500", "503"), times=3)
+    statuses = []
+    for _ in range(3):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_postMessage(channel="C0INCIDENT", text="refused")
+        statuses.append(refused.value.response.status_code)
+    assert len(statuses) == 3 and set(statuses) <= {429, 500, 503}
+    assert len(fake.messages("C0INCIDENT")) == 2, "a refused call does nothing"
+    client.chat_postMessage(channel="C0INCIDENT", text="fine")  # the plan is spent
+    a, b = FakeSlack(), FakeSlack()
+    for f in (a, b):
+        f.inject_faults(seed=42, rate=0.5)
+    assert [a.draw_fault("chat.postMessage", {}) for _ in range(20)] == [b.draw_fault("chat.postMessage", {}) for _ in range(20)]
+    assert fake.violations == []

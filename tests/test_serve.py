@@ -20,6 +20,7 @@ import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
+import bot
 from bot.clock import utcnow
 from bot.domain import outbox
 from bot.domain.incidents import Actor
@@ -136,7 +137,7 @@ def test_serve_without_slack_credentials(tmp_path: Path, servers: list[Server]) 
     health = server.http.get("/healthz")
     assert health.status_code == 200 and health.headers["content-type"] == "application/json"
     body = health.json()
-    assert body["status"] == "ok" and body["version"] == "0.1.0"
+    assert body["status"] == "ok" and body["version"] == bot.__version__
     assert body["database"] == {"status": "ok", "backend": "sqlite"}
     assert body["slack"]["configured"] is False
     assert body["slack"]["missing"] == ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode)"]

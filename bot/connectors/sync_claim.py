@@ -9,7 +9,7 @@ from sqlmodel import col
 
 from bot.clock import utcnow
 from bot.connectors.models import Connector
-from bot.store import Store
+from bot.store import Store, rows_changed
 
 
 def claim_sync_interval(store: Store, name: str, interval_seconds: int, now: datetime | None = None) -> bool:
@@ -22,4 +22,4 @@ def claim_sync_interval(store: Store, name: str, interval_seconds: int, now: dat
             .where((col(Connector.next_sync_at).is_(None)) | (col(Connector.next_sync_at) <= now))
             .values(next_sync_at=now + timedelta(seconds=interval_seconds))
         )
-        return bool(result.rowcount)
+        return rows_changed(result) == 1

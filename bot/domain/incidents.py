@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
+from bot.domain import people
 from bot.domain.errors import IncidentNotFound, InvalidInput, InvalidTransition
 from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, TimelineEvent
 from bot.domain.outbox import Subscriber, enqueue
+from bot.domain.people import IncidentRole, Person, PersonRef
+from bot.domain.permissions import Policy
 from bot.store import Store
 
 MAX_TITLE = 200
@@ -25,6 +27,7 @@ class Actor:
     origin: Origin
     id: str
     name: str | None = None
+    external: bool = False  # from another workspace in a shared channel (Slack Connect): may read only
 
     @property
     def key(self) -> str:
@@ -91,6 +94,7 @@ class IncidentService:
     store: Store
     subscribers: Sequence[Subscriber] = ()
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
@@ -142,6 +146,7 @@ class IncidentService:
         once_key: str | None = None,
     ) -> Incident | None:
         """A new incident; None when `once_key` says this very request was applied before."""
+        self.policy.check_may_change(actor, "declare incidents")
         title = _clean(title, "title", MAX_TITLE, required=True)
         sev = _severity(severity)
         names = _services(services)
@@ -187,6 +192,7 @@ class IncidentService:
             current = Status(incident.status)
             if current == rule.target:
                 return Change(incident, None)  # already there: not an error, not an event
+            self._check(session, incident, actor, verb)
             when = as_utc(at) if at else utcnow()
             if at is not None and when.replace(microsecond=0) < incident.status_changed_at.replace(microsecond=0):
                 # a report older than what we know: out of order. Compared to the second, because
@@ -223,6 +229,7 @@ class IncidentService:
             incident = self._load(session, ref, for_update=True)
             if incident.severity == sev or not first_time(session, once_key):
                 return Change(incident, None)
+            self._check(session, incident, actor, "lower" if self.policy.lowers(incident.severity, sev) else "severity")
             old, incident.severity = incident.severity, sev
             incident.updated_at = utcnow()
             event = self._record(
@@ -243,6 +250,7 @@ class IncidentService:
         once_key: str | None = None,
     ) -> Change:
         """A timeline entry that does not change the status: a note, an assignment, a notice."""
+        self.policy.check_may_change(actor, "change incidents")
         with self.store.transaction() as session:
             incident = self._load(session, ref, for_update=True)
             if not first_time(session, once_key):
@@ -252,7 +260,109 @@ class IncidentService:
         self._notify()
         return Change(incident, event)
 
+    # -- people ------------------------------------------------------------------------------
+    def assign(
+        self,
+        ref: str | int,
+        person: PersonRef | None,
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        at: datetime | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        """Make `person` the incident's owner (None: nobody). A report older than the last change of
+        owner (PagerDuty's events may arrive out of order) changes nothing."""
+        self.policy.check_may_change(actor, "assign incidents")
+        when = as_utc(at) if at else utcnow()
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if not first_time(session, once_key):
+                return Change(incident, None)
+            if at is not None and incident.owner_changed_at and when < as_utc(incident.owner_changed_at):
+                return Change(incident, None)
+            new = people.resolve(session, person) if person else None
+            if incident.owner_id == (new.id if new else None):
+                return Change(incident, None)
+            old = session.get(Person, incident.owner_id) if incident.owner_id else None
+            incident.owner_id = new.id if new else None
+            incident.owner_changed_at = when
+            incident.updated_at = utcnow()
+            text = f"Owner: {_label(new)}" if new else "Owner cleared"
+            if old is not None:
+                text += f" (was {_label(old)})"
+            data = {"person_id": new.id if new else None, "previous_person_id": old.id if old else None, **(context or {})}
+            event = self._record(session, incident, actor, "owner", text, data, at=when)
+        self._notify()
+        return Change(incident, event)
+
+    def set_role(
+        self,
+        ref: str | int,
+        role: str,
+        person: PersonRef | None,
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        """Put `person` in `role` on the incident (None: clear the role)."""
+        name = self.policy.check_role(role)
+        self.policy.check_may_change(actor, "change roles")
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if not first_time(session, once_key):
+                return Change(incident, None)
+            row = session.exec(
+                select(IncidentRole).where(IncidentRole.incident_id == incident.number, IncidentRole.role == name)
+            ).first()
+            new = people.resolve(session, person) if person else None
+            if (row.person_id if row else None) == (new.id if new else None):
+                return Change(incident, None)
+            if new is None:
+                assert row is not None
+                session.delete(row)
+                text = f"{name.title()} cleared"
+            else:
+                assert new.id is not None
+                row = row or IncidentRole(incident_id=incident.number, role=name, person_id=new.id)
+                row.person_id = new.id
+                row.at = utcnow()
+                session.add(row)
+                text = f"{name.title()}: {_label(new)}"
+            incident.updated_at = utcnow()
+            data = {"role": name, "person_id": new.id if new else None, **(context or {})}
+            event = self._record(session, incident, actor, "role", text, data)
+        self._notify()
+        return Change(incident, event)
+
+    def snooze_reminders(self, ref: str | int, until: datetime, *, actor: Actor, once_key: str | None = None) -> Change:
+        self.policy.check_may_change(actor, "snooze reminders")
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            if not first_time(session, once_key):
+                return Change(incident, None)
+            incident.reminders_snoozed_until = as_utc(until)
+            incident.updated_at = utcnow()
+            text = f"Status-update reminders snoozed until {as_utc(until).strftime('%H:%M UTC')}"
+            event = self._record(session, incident, actor, "snooze", text, {"until": as_utc(until).isoformat()})
+        self._notify()
+        return Change(incident, event)
+
+    def owner_and_roles(self, session: Session, incident: Incident) -> tuple[Person | None, dict[str, Person]]:
+        owner = session.get(Person, incident.owner_id) if incident.owner_id else None
+        return owner, people.roles_of(session, incident.number)
+
     # -- internals ---------------------------------------------------------------------------
+    def _check(self, session: Session, incident: Incident, actor: Actor, action: str) -> None:
+        """Permissions of a status or severity change (see bot/domain/permissions.py)."""
+        what = {"close": "closing", "reopen": "reopening", "lower": "lowering the severity of"}.get(action)
+        if what is None:
+            self.policy.check_may_change(actor, "change incidents")
+            return
+        owner, roles = self.owner_and_roles(session, incident)
+        self.policy.check_protected(actor, severity=incident.severity, what=what, owner=owner, commander=roles.get("commander"))
+
     def _load(self, session: Session, ref: str | int, for_update: bool = False) -> Incident:
         number = parse_ref(ref)
         query = select(Incident).where(Incident.id == number)
@@ -313,10 +423,6 @@ class IncidentService:
             callback()
 
 
-def count_open(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Incident).where(col(Incident.status) != Status.CLOSED.value)).one()
-
-
 def first_time(session: Session, once_key: str | None) -> bool:
     """Claim an inbound request's key inside the change's own transaction (False: seen before)."""
     if once_key is None:
@@ -338,15 +444,7 @@ def _clean(value: str | None, what: str, limit: int, required: bool = False) -> 
 
 
 def _severity(value: str) -> str:
-    text = (value or "").strip().upper()
-    if text.isdigit():
-        text = f"SEV-{text}"
-    if text.startswith("SEV") and not text.startswith("SEV-"):
-        text = "SEV-" + text[3:]
-    try:
-        return Severity(text).value
-    except ValueError:
-        raise InvalidInput(f"'{value}' is not a severity (expected SEV-1, SEV-2, SEV-3 or SEV-4)") from None
+    return Severity.parse(value).value
 
 
 def _services(values: Sequence[str]) -> list[str]:
@@ -363,6 +461,10 @@ def _services(values: Sequence[str]) -> list[str]:
     if not names:
         raise InvalidInput("at least one service is required (--service NAME[,NAME...])")
     return names
+
+
+def _label(person: Person) -> str:
+    return person.name or person.email or person.slack_user_id or person.pagerduty_user_id or "someone"
 
 
 def _status_text(verb: str, note: str | None) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 from bot.clock import utcnow
+from bot.domain.errors import InvalidInput
 
 
 class Status(StrEnum):
@@ -29,6 +30,24 @@ class Severity(StrEnum):
     def rank(self) -> int:
         """1 is the most severe."""
         return int(self.value[-1])
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        """`SEV-2`, `sev2`, `Sev 2` or `2` -> SEV-2; anything else is refused with the expected forms."""
+        text = (value or "").strip().upper().replace(" ", "")
+        if text.isdigit():
+            text = f"SEV-{text}"
+        elif text.startswith("SEV") and not text.startswith("SEV-"):
+            text = "SEV-" + text[3:]
+        try:
+            return cls(text)
+        except ValueError:
+            raise InvalidInput(
+                f"'{value}' is not a severity (expected {', '.join(SEVERITIES[:-1])} or {SEVERITIES[-1]})"
+            ) from None
+
+
+SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
 
 
 class Origin(StrEnum):
@@ -57,12 +76,22 @@ class Incident(SQLModel, table=True):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     reopened_at: datetime | None = None
+    owner_id: int | None = Field(default=None, index=True)  # a person.id (bot/domain/people.py)
+    owner_changed_at: datetime | None = None
+    reminders_snoozed_until: datetime | None = None
     status_changed_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
     @property
     def ref(self) -> str:
         return f"INC-{self.id}"
+
+    @property
+    def number(self) -> int:
+        """The id of a stored incident: never None once it has been flushed."""
+        if self.id is None:
+            raise RuntimeError("the incident has not been stored yet")
+        return self.id
 
 
 class TimelineEvent(SQLModel, table=True):

@@ -6,7 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from bot.clock import as_utc
 from bot.domain.models import Incident, TimelineEvent
+from bot.domain.people import Person, PersonView
 
 
 class ExternalLink(BaseModel):
@@ -30,6 +32,11 @@ class IncidentView(BaseModel):
     mitigated_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    owner: PersonView | None = None
+    roles: dict[str, PersonView] = Field(default_factory=dict)
+    # from the stored timestamps: declared -> first acknowledged, declared -> (last) resolved
+    time_to_acknowledge_seconds: int | None = None
+    time_to_resolve_seconds: int | None = None
     links: list[ExternalLink] = Field(default_factory=list)
     delivery_problems: list[str] = Field(default_factory=list)
 
@@ -41,6 +48,8 @@ class IncidentView(BaseModel):
         declared_by: str | None = None,
         links: list[ExternalLink] | None = None,
         delivery_problems: list[str] | None = None,
+        owner: Person | None = None,
+        roles: dict[str, Person] | None = None,
     ) -> IncidentView:
         return cls(
             id=incident.ref,
@@ -56,6 +65,10 @@ class IncidentView(BaseModel):
             mitigated_at=incident.mitigated_at,
             resolved_at=incident.resolved_at,
             closed_at=incident.closed_at,
+            owner=PersonView.of(owner) if owner else None,
+            roles={role: PersonView.of(person) for role, person in (roles or {}).items()},
+            time_to_acknowledge_seconds=_seconds(incident.declared_at, incident.acknowledged_at),
+            time_to_resolve_seconds=_seconds(incident.declared_at, incident.resolved_at),
             links=links or [],
             delivery_problems=delivery_problems or [],
         )
@@ -73,3 +86,7 @@ class EventView(BaseModel):
         return cls(
             at=event.at, kind=event.kind, origin=event.origin, actor=actor or event.actor_name or event.actor, text=event.text
         )
+
+
+def _seconds(start: datetime, end: datetime | None) -> int | None:
+    return None if end is None else max(0, int((as_utc(end) - as_utc(start)).total_seconds()))

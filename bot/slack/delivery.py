@@ -1,7 +1,9 @@
 """Delivers Slack outbox jobs: the root message, thread replies, in-place updates and the war room.
 
 Each step's result is recorded as soon as Slack answers, so a retried job resumes where it stopped
-instead of posting the root message twice.
+instead of posting the root message twice. A step whose call ended without an answer (timeout, dropped
+connection, 5xx) may still have happened: before it is tried again, our message is looked for by the
+marker it carries (bot.slack.marks), our war room by its name and creator, and adopted when found.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Collection
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
@@ -21,7 +25,7 @@ from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
-from bot.slack import render
+from bot.slack import marks, render
 from bot.slack.models import SlackThread, SlackUser
 from bot.workers import GiveUp, RetryLater
 
@@ -58,6 +62,7 @@ class SlackDelivery:
         self.store = im.store
         self.settings: Settings = im.settings
         self.client = client
+        self._bot_user: str | None = None
 
     # -- entry point -------------------------------------------------------------------------
     def deliver(self, job: OutboxJob) -> None:
@@ -94,11 +99,15 @@ class SlackDelivery:
         if not channel:
             raise GiveUp("no incidents channel: set IM_SLACK_CHANNEL (or declare from a Slack channel)")
         text, blocks = self._root_content(incident)
-        answer = self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+        step = f"slack-root:{incident.id}"
+        answer = self._post(step, channel=channel, text=text, blocks=blocks)
         with self.store.transaction() as session:
             row = session.get(SlackThread, incident.id) or SlackThread(incident_id=incident.id, channel=answer["channel"])  # type: ignore[arg-type]
-            row.channel, row.ts, row.rendered_hash = answer["channel"], answer["ts"], render.content_hash(text, blocks)
+            row.channel, row.ts = answer["channel"], answer["ts"]
+            # an adopted root shows what it said when posted: leave the hash empty so it is refreshed
+            row.rendered_hash = None if answer.get("adopted") else render.content_hash(text, blocks)
             session.add(row)
+            marks.settle(session, step)
         return row
 
     def _ensure_war_room(self, incident: Incident, thread: SlackThread) -> None:
@@ -118,12 +127,12 @@ class SlackDelivery:
                 f"slack-war-room-link:{incident.id}",
                 channel=thread.channel,
                 thread_ts=thread.ts,
-                text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})",
+                text=render.war_room_link(thread.war_room, thread.war_room_name),
             )
             self._post_once(
                 f"slack-war-room-hello:{incident.id}",
                 channel=thread.war_room,
-                text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.",
+                text=render.war_room_hello(incident.ref, incident.severity, incident.title),
             )
             with self.store.transaction() as session:
                 row = session.get(SlackThread, incident.id)
@@ -132,13 +141,46 @@ class SlackDelivery:
                 session.add(row)
 
     def _create_channel(self, incident: Incident) -> dict[str, Any]:
+        """conversations.create refuses a taken name, so a create that timed out but happened answers
+        name_taken on the next try: that channel is looked up and adopted if it is ours."""
+        step = f"slack-war-room:{incident.id}"
         for attempt in range(20):
             name = war_room_name(incident.ref, incident.title, attempt)
             try:
-                return self._call("conversations.create", name=name, is_private=False, passthrough={"name_taken"})["channel"]
+                channel: dict[str, Any] = self._call(
+                    "conversations.create", name=name, is_private=False, passthrough={"name_taken"}, unsure=step
+                )["channel"]
+                return channel
             except _Passthrough:
-                continue  # taken (perhaps by our own earlier try): next suffix
+                ours = self._find_our_channel(name, incident.id)
+                if ours is not None:
+                    log.info("war room #%s of %s adopted (created by an earlier try)", name, incident.ref)
+                    return ours
+                # taken by someone else: next suffix
         raise GiveUp(f"no free channel name for {incident.ref} after 20 tries")
+
+    def _find_our_channel(self, name: str, incident_id: int | None) -> dict[str, Any] | None:
+        """The public channel called `name`, if our bot user created it and no other incident has it."""
+        cursor = None
+        while True:
+            page = self._call("conversations.list", exclude_archived=True, types="public_channel", limit=200, cursor=cursor)
+            found = next((c for c in page.get("channels", []) if c.get("name") == name), None)
+            if found is not None:
+                if found.get("creator") != self._bot_user_id():
+                    return None
+                with self.store.read() as session:
+                    other = session.exec(
+                        select(SlackThread).where(SlackThread.war_room == found["id"], SlackThread.incident_id != incident_id)
+                    ).first()
+                return None if other is not None else found
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    def _bot_user_id(self) -> str:
+        if self._bot_user is None:
+            self._bot_user = str(self._call("auth.test")["user_id"])
+        return self._bot_user
 
     def _invite_declarer(self, incident: Incident, channel: str) -> None:
         origin, _, user = incident.declared_by.partition(":")
@@ -232,12 +274,58 @@ class SlackDelivery:
         does not post it again."""
         if outbox.step_done(self.store, step):
             return
-        answer = self._call("chat.postMessage", **args)
+        answer = self._post(step, **args)
         outbox.record_step(self.store, step, answer.get("ts"))
+        if answer.get("adopted"):
+            with self.store.transaction() as session:
+                marks.settle(session, step)
 
-    def _call(self, method: str, *, passthrough: set[str] = frozenset(), **args: Any) -> dict[str, Any]:  # type: ignore[assignment]
+    def _post(self, step: str, *, channel: str, **args: Any) -> dict[str, Any]:
+        """chat.postMessage carrying the step's marker; after an unknown outcome, our message found
+        by that marker instead (answered as {"channel", "ts", "adopted": True})."""
+        since = marks.unsure_since(self.store, step)
+        if since is not None:
+            ts = self._find_our_message(step, channel, args.get("thread_ts"), since)
+            if ts is not None:
+                log.info("Slack message for %s adopted (posted by an earlier try)", step)
+                return {"channel": channel, "ts": ts, "adopted": True}
+        return self._call("chat.postMessage", channel=channel, metadata=marks.metadata(step), unsure=step, **args)
+
+    def _find_our_message(self, step: str, channel: str, thread_ts: str | None, since: float) -> str | None:
+        """Our message marked `step`, posted since `since`: in the thread for a reply, else in the channel."""
+        window: dict[str, Any] = {"channel": channel, "oldest": f"{since:.6f}", "include_all_metadata": True, "limit": 200}
+        cursor = None
         try:
-            return getattr(self.client, method.replace(".", "_"))(**args).data  # type: ignore[no-any-return]
+            while True:
+                if thread_ts:
+                    page = self._call("conversations.replies", ts=thread_ts, cursor=cursor, passthrough=_UNREADABLE, **window)
+                else:
+                    page = self._call("conversations.history", cursor=cursor, passthrough=_UNREADABLE, **window)
+                found = next((m["ts"] for m in page.get("messages", []) if marks.is_ours(m, step)), None)
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if found is not None or not cursor:
+                    return found
+        except _Passthrough as exc:
+            raise GiveUp(
+                f"cannot tell whether {step} reached Slack: reading {channel} failed ({exc}); "
+                "invite the bot to the channel, then requeue"
+            ) from None
+
+    def _call(
+        self,
+        method: str,
+        *,
+        passthrough: Collection[str] = frozenset(),
+        unsure: str | None = None,
+        **args: Any,
+    ) -> dict[str, Any]:
+        """One Web API call, its failure sorted: retry later, give up, or hand back (`passthrough`).
+        With `unsure` (a step key), the step is noted unsure before the request leaves, and settled by the
+        caller once the answer is recorded: an answer that never came (timeout, dropped connection, or
+        this process killed mid-call) leaves the note, and the next try looks before it posts again."""
+        self._unsure(unsure, utcnow().timestamp())
+        try:
+            return getattr(self.client, method.replace(".", "_"))(**args).data
         except SlackApiError as exc:
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
             status = exc.response.status_code
@@ -251,15 +339,32 @@ class SlackDelivery:
             if error in PERMANENT:
                 raise GiveUp(f"Slack {method} failed: {error}") from None
             raise RetryLater(f"Slack {method} failed: {error or status}") from None
-        except (SlackRequestError, OSError) as exc:
+        except SlackRequestError as exc:
             raise RetryLater(f"Slack {method} unreachable: {type(exc).__name__}") from None
+        except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
+            raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}") from None
+
+    def _unsure(self, step: str | None, tried_at: float) -> None:
+        if step is not None:
+            marks.note_unsure(self.store, step, tried_at)
 
 
 class _Passthrough(Exception):
     """An expected Slack error the caller handles itself (name_taken, already_in_channel)."""
 
 
+# Reading a channel we cannot read (a bot token reads only channels it is a member of).
+_UNREADABLE = {"not_in_channel", "channel_not_found"}
+
+
 def make_client(settings: Settings) -> WebClient:
+    """No retry handlers: slack_sdk's default one sends a request again when the connection drops, which
+    after a post that went through is a duplicate. Retries are the outbox's, after looking."""
     assert settings.slack_bot_token is not None
     base = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    return WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=base, timeout=10)
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=base,
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  # urllib takes float seconds; slack_sdk annotates int
+        retry_handlers=[],
+    )

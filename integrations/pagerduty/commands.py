@@ -50,7 +50,7 @@ def _registry(ctx: Context) -> ConnectorRegistry:
 def _json_arg(text: str, flag: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ConnectorConfigError(f"{flag}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
 

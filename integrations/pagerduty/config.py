@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.domain.errors import DomainError
-from integrations.pagerduty.mapping import SEVERITIES
+from bot.domain.models import SEVERITIES
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

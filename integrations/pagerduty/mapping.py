@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+from bot.domain.models import SEVERITIES
+
 DEFAULT_URGENCY = {"SEV-1": "high", "SEV-2": "high", "SEV-3": "low", "SEV-4": "low"}
 
 # im status -> the PagerDuty status it corresponds to (closed is a resolved incident in PagerDuty)

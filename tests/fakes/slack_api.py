@@ -6,11 +6,19 @@ sent answer from Slack's published descriptions (``shared/slack/methods/*.json``
 and ``shared/slack/web-api/slack_web_openapi_v2.json``) is recorded in
 ``violations``.  When ``shared/`` is absent the fake still works, it just checks
 nothing.
+
+``inject_faults`` makes a seeded share of calls fail the way Slack and the network
+do: 429 with Retry-After, 500, 503 with an HTML body, a call carried out but
+answered only after the client gave up (``late``), or carried out and the
+connection dropped without an answer (``drop``).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
+import random
 import re
 import threading
 import time
@@ -58,6 +66,8 @@ class FakeMessage:
     blocks: list[dict[str, Any]] | None
     thread_ts: str | None = None
     edited: int = 0
+    metadata: dict[str, Any] | None = None  # Slack message metadata (event_type, event_payload)
+    broadcast: bool = False  # a thread reply also shown in the channel (reply_broadcast)
     # Every version of (text, blocks), oldest first; history[-1] is the current one.
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -71,6 +81,9 @@ class FakeChannel:
     messages: list[FakeMessage] = field(default_factory=list)
     created_by: str = "USLACKBOT"
     created: int = 1700000000
+    archived: bool = False
+    purpose: str = ""
+    topic: str = ""
 
 
 @dataclass
@@ -96,6 +109,26 @@ class _Failure:
     status: int
     retry_after: int | None
     times: int
+
+
+FAULT_KINDS = ("429", "500", "503", "late", "drop")
+
+
+@dataclass
+class _FaultPlan:
+    rng: random.Random
+    rate: float
+    methods: frozenset[str]
+    kinds: tuple[str, ...]
+    late_by: float
+    left: int | None  # faults still to inject (None: no limit)
+
+
+@dataclass
+class InjectedFault:
+    method: str
+    kind: str
+    args: dict[str, Any]
 
 
 class ApiErrorAnswer(Exception):
@@ -134,6 +167,7 @@ class SlackSpec:
         common = methods_dir / "common_errors.json"
         self.common_errors: set[str] = set(json.loads(common.read_text())) if common.exists() else set()
         openapi = json.loads((slack_dir / "web-api" / "slack_web_openapi_v2.json").read_text())
+        _since_2020(openapi["definitions"], openapi["paths"])
         self._definitions = _items_list_to_any_of(openapi["definitions"])
         self._paths: dict[str, Any] = openapi["paths"]
         self._validators: dict[str, Draft4Validator | None] = {}
@@ -175,6 +209,32 @@ class SlackSpec:
         if body["error"] not in documented:
             return [f"{method}: error {body['error']!r} is not documented for this method"]
         return []
+
+
+def _since_2020(definitions: dict[str, Any], paths: dict[str, Any]) -> None:
+    """What Slack sends today and the 2020 schema predates, per the method catalog (methods/*.json):
+    message metadata (``include_all_metadata``), cursor paging of conversations.history, and an empty
+    history page."""
+    metadata = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"event_type": {"type": "string"}, "event_payload": {"type": "object"}},
+        "required": ["event_type", "event_payload"],
+    }
+    definitions["objs_message"]["properties"]["metadata"] = metadata
+    history = paths.get("/conversations.history", {}).get("get", {}).get("responses", {}).get("200", {}).get("schema")
+    if history:
+        history["properties"]["messages"].pop("minItems", None)
+        history["properties"]["response_metadata"] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"next_cursor": {"type": "string"}},
+            "required": ["next_cursor"],
+        }
+    replies = paths.get("/conversations.replies", {}).get("get", {}).get("responses", {}).get("200", {}).get("schema")
+    if replies:
+        for alternative in replies["properties"]["messages"]["items"]["items"]:
+            alternative["properties"]["metadata"] = metadata
 
 
 def _describe(method: str, error: ValidationError) -> str:
@@ -238,7 +298,10 @@ class FakeSlack(ServedFake):
         self.responses: list[dict[str, Any]] = []
         self._response_urls: dict[str, int] = {}  # path -> uses
         self._failures: dict[str, list[_Failure]] = {}
+        self._fault_plan: _FaultPlan | None = None
+        self.faults: list[InjectedFault] = []
         self._counter = 0
+        self._last_ts = 0  # microseconds: message ts follow the real clock, strictly increasing
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -277,6 +340,10 @@ class FakeSlack(ServedFake):
         with self._lock:
             self.channels[channel_id] = FakeChannel(channel_id, name, members=set(members))
 
+    def add_member(self, channel_id: str, user_id: str) -> None:
+        with self._lock:
+            self.channels[channel_id].members.add(user_id)
+
     def messages(self, channel_id: str) -> list[FakeMessage]:
         with self._lock:
             return [m for m in self.channels[channel_id].messages if m.thread_ts in (None, m.ts)]
@@ -304,6 +371,44 @@ class FakeSlack(ServedFake):
             retry_after = 1
         with self._lock:
             self._failures.setdefault(method, []).append(_Failure(error, status, retry_after, times))
+
+    def inject_faults(
+        self,
+        *,
+        seed: int,
+        rate: float,
+        methods: tuple[str, ...] | list[str] | set[str] = ("chat.postMessage",),
+        kinds: tuple[str, ...] = FAULT_KINDS,
+        late_by: float = 1.0,
+        times: int | None = None,
+    ) -> None:
+        """From now on a seeded share ``rate`` of calls to ``methods`` fails with one of ``kinds``:
+        ``429`` (Retry-After: 1), ``500``, ``503`` (an HTML page, as a load balancer sends), ``late``
+        (carried out, answered ``late_by`` seconds later: set the client's timeout below it) or ``drop``
+        (carried out, connection closed without an answer). At most ``times`` faults (None: no limit);
+        ``rate=0`` turns faults off."""
+        unknown = set(kinds) - set(FAULT_KINDS)
+        assert not unknown, f"unknown fault kinds {unknown}"
+        with self._lock:
+            self._fault_plan = (
+                _FaultPlan(random.Random(seed), rate, frozenset(methods), tuple(kinds), late_by, times) if rate else None
+            )
+
+    def draw_fault(self, method: str, args: dict[str, Any]) -> str | None:
+        with self._lock:
+            plan = self._fault_plan
+            if plan is None or method not in plan.methods or plan.left == 0 or plan.rng.random() >= plan.rate:
+                return None
+            if plan.left is not None:
+                plan.left -= 1
+            kind = plan.rng.choice(plan.kinds)
+            self.faults.append(InjectedFault(method, kind, args))
+            return kind
+
+    @property
+    def late_by(self) -> float:
+        with self._lock:
+            return self._fault_plan.late_by if self._fault_plan else 0.0
 
     def response_url(self) -> str:
         with self._lock:
@@ -393,7 +498,8 @@ class FakeSlack(ServedFake):
 
     def _next_ts(self) -> str:
         self._counter += 1
-        micros = 1_700_000_000_000_000 + self._counter * 100
+        self._last_ts = max(self._last_ts + 100, int(time.time() * 1_000_000))
+        micros = self._last_ts
         return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
 
     def _channel(self, ref: Any) -> FakeChannel:
@@ -403,6 +509,12 @@ class FakeSlack(ServedFake):
             found = self.find_channel_by_name(ref.lstrip("#"))
             if found is not None:
                 return found
+        raise ApiErrorAnswer("channel_not_found")
+
+    def _channel_by_id(self, ref: Any) -> FakeChannel:
+        """Methods that read a conversation take its ID, never a #name."""
+        if isinstance(ref, str) and ref in self.channels:
+            return self.channels[ref]
         raise ApiErrorAnswer("channel_not_found")
 
     def _message(self, channel: FakeChannel, ts: Any) -> FakeMessage:
@@ -438,7 +550,7 @@ class FakeSlack(ServedFake):
             "name_normalized": ch.name,
             "created": ch.created,
             "creator": ch.created_by,
-            "is_archived": False,
+            "is_archived": ch.archived,
             "is_channel": not ch.is_private,
             "is_group": ch.is_private,
             "is_general": False,
@@ -449,8 +561,8 @@ class FakeSlack(ServedFake):
             "is_ext_shared": False,
             "is_private": ch.is_private,
             "is_member": self.bot_user_id in ch.members,
-            "topic": dict(empty),
-            "purpose": dict(empty),
+            "topic": {**empty, "value": ch.topic},
+            "purpose": {**empty, "value": ch.purpose},
         }
 
     def _user(self, u: FakeUser) -> dict[str, Any]:
@@ -481,13 +593,63 @@ class FakeSlack(ServedFake):
             "profile": profile,
         }
 
-    def _message_json(self, m: FakeMessage) -> dict[str, Any]:
+    def _message_json(self, m: FakeMessage, *, with_metadata: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "text": m.text, "user": m.user, "bot_id": self.bot_id, "ts": m.ts}
         if m.blocks is not None:
             out["blocks"] = m.blocks
         if m.thread_ts is not None:
             out["thread_ts"] = m.thread_ts
+        if m.broadcast:
+            out["subtype"] = "thread_broadcast"
+        if with_metadata and m.metadata is not None:
+            out["metadata"] = m.metadata
         return out
+
+    def _reply_json(self, m: FakeMessage, parent: FakeMessage, replies: int, with_metadata: bool) -> dict[str, Any]:
+        """conversations.replies items: the parent carries the thread summary, a reply its parent's user."""
+        out: dict[str, Any] = {"type": "message", "text": m.text, "user": m.user, "ts": m.ts, "thread_ts": parent.ts}
+        if m is parent:
+            out |= {"reply_count": replies, "subscribed": False}
+        else:
+            out["parent_user_id"] = parent.user
+        if with_metadata and m.metadata is not None:
+            out["metadata"] = m.metadata
+        return out
+
+    def _readable(self, method: str, channel: FakeChannel, not_member_error: str) -> None:
+        """Reading a channel takes membership: only user tokens read public channels they are not in."""
+        if self.bot_user_id not in channel.members:
+            raise ApiErrorAnswer("channel_not_found" if channel.is_private else not_member_error)
+
+    def _page(self, items: list[Any], args: dict[str, Any], default_limit: int, max_limit: int) -> tuple[list[Any], str]:
+        """Cursor paging: an opaque cursor names the next offset; an empty next_cursor ends the list."""
+        try:
+            limit = int(args.get("limit") or default_limit)
+        except (TypeError, ValueError):
+            raise ApiErrorAnswer("invalid_limit") from None
+        limit = max(1, min(limit, max_limit))
+        cursor = args.get("cursor") or ""
+        try:
+            offset = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("next:")) if cursor else 0
+        except ValueError:
+            raise ApiErrorAnswer("invalid_cursor") from None
+        page = items[offset : offset + limit]
+        more = offset + limit < len(items)
+        return page, base64.urlsafe_b64encode(f"next:{offset + limit}".encode()).decode() if more else ""
+
+    @staticmethod
+    def _window(messages: list[FakeMessage], args: dict[str, Any]) -> list[FakeMessage]:
+        """Messages between ``oldest`` and ``latest`` (exclusive unless ``inclusive``)."""
+        try:
+            oldest = float(args.get("oldest") or 0)
+        except ValueError:
+            raise ApiErrorAnswer("invalid_ts_oldest") from None
+        try:
+            latest = float(args["latest"]) if args.get("latest") else float("inf")
+        except ValueError:
+            raise ApiErrorAnswer("invalid_ts_latest") from None
+        inclusive = _true(args.get("inclusive"))
+        return [m for m in messages if (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)]
 
     # ---- methods (each returns the answer without "ok", or raises ApiErrorAnswer)
 
@@ -509,6 +671,16 @@ class FakeSlack(ServedFake):
         text = args.get("text") or args.get("markdown_text") or ""
         if not text and not blocks and not args.get("attachments"):
             raise ApiErrorAnswer("no_text")
+        metadata = args.get("metadata")
+        if metadata is not None and not (
+            isinstance(metadata, dict)
+            and isinstance(metadata.get("event_type"), str)
+            and isinstance(metadata.get("event_payload"), dict)
+        ):
+            self.violations.append(
+                f"chat.postMessage: metadata is not {{event_type: str, event_payload: object}}: {metadata!r:.200}"
+            )
+            raise ApiErrorAnswer("invalid_metadata_format")
         thread_ts = args.get("thread_ts") or None
         if thread_ts is not None:
             parent = next((m for m in channel.messages if m.ts == thread_ts), None)
@@ -518,7 +690,17 @@ class FakeSlack(ServedFake):
                 self.violations.append(f"chat.postMessage: thread_ts {thread_ts} is a reply; use its parent's ts")
                 thread_ts = parent.thread_ts
         ts = self._next_ts()
-        msg = FakeMessage(ts, channel.id, self.bot_user_id, text, blocks, thread_ts, history=[{"text": text, "blocks": blocks}])
+        msg = FakeMessage(
+            ts,
+            channel.id,
+            self.bot_user_id,
+            text,
+            blocks,
+            thread_ts,
+            history=[{"text": text, "blocks": blocks}],
+            metadata=metadata,
+            broadcast=thread_ts is not None and _true(args.get("reply_broadcast")),
+        )
         channel.messages.append(msg)
         return {"channel": channel.id, "ts": ts, "message": self._message_json(msg)}
 
@@ -608,6 +790,61 @@ class FakeSlack(ServedFake):
             out["num_members"] = len(channel.members)
         return {"channel": out}
 
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Channel messages, newest first: top-level ones and replies broadcast to the channel."""
+        channel = self._channel_by_id(args.get("channel"))
+        self._readable("conversations.history", channel, "not_in_channel")
+        shown = [m for m in channel.messages if m.thread_ts in (None, m.ts) or m.broadcast]
+        newest_first = sorted(self._window(shown, args), key=lambda m: float(m.ts), reverse=True)
+        page, cursor = self._page(newest_first, args, 100, 999)
+        with_metadata = _true(args.get("include_all_metadata"))
+        out: dict[str, Any] = {
+            "messages": [self._message_json(m, with_metadata=with_metadata) for m in page],
+            "has_more": bool(cursor),
+            "pin_count": 0,
+            "channel_actions_ts": None,
+            "channel_actions_count": 0,
+        }
+        if cursor:
+            out["response_metadata"] = {"next_cursor": cursor}
+        return out
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread, oldest first: the parent, then its replies."""
+        channel = self._channel_by_id(args.get("channel"))
+        self._readable("conversations.replies", channel, "channel_not_found")
+        parent = next((m for m in channel.messages if m.ts == args.get("ts")), None)
+        if parent is None:
+            raise ApiErrorAnswer("thread_not_found")
+        if parent.thread_ts not in (None, parent.ts):
+            parent = self._message(channel, parent.thread_ts)
+        thread = [parent] + [m for m in channel.messages if m.thread_ts == parent.ts and m is not parent]
+        replies = len(thread) - 1
+        window = [m for m in thread if m is parent or m in self._window(thread, args)]
+        page, cursor = self._page(window, args, 1000, 1000)
+        with_metadata = _true(args.get("include_all_metadata"))
+        out: dict[str, Any] = {
+            "messages": [self._reply_json(m, parent, replies, with_metadata) for m in page],
+            "has_more": bool(cursor),
+        }
+        if cursor:
+            out["response_metadata"] = {"next_cursor": cursor}
+        return out
+
+    def _m_conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = {t.strip() for t in str(args.get("types") or "public_channel").split(",") if t.strip()}
+        if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+            raise ApiErrorAnswer("invalid_types")
+        channels = [
+            ch
+            for ch in self.channels.values()
+            if ("private_channel" if ch.is_private else "public_channel") in types
+            and not (ch.archived and _true(args.get("exclude_archived")))
+            and (not ch.is_private or self.bot_user_id in ch.members)
+        ]
+        page, cursor = self._page(channels, args, 100, 999)
+        return {"channels": [self._conversation(ch) for ch in page], "response_metadata": {"next_cursor": cursor}}
+
     def _m_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
         if channel.is_private:
@@ -680,6 +917,10 @@ class FakeSlack(ServedFake):
         return self._store_view("views.update", args, view, view_id)
 
 
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() in ("true", "1")
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
@@ -739,7 +980,20 @@ class _Handler(BaseHTTPRequestHandler):
                 if problems:
                     with fake._lock:
                         fake.violations += [f"{method}: {p}" for p in problems]
+                fault = fake.draw_fault(method, args)
+                if fault in ("429", "500", "503"):
+                    self._send_fault(fault)
+                    return
                 status, headers, body = fake.handle_api(method, args, self.headers.get("Authorization"))
+                if fault == "drop":  # carried out, then the connection goes before any answer
+                    self.close_connection = True
+                    return
+                if fault == "late":  # carried out; the answer comes after the client stopped waiting
+                    time.sleep(fake.late_by)
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
+                    return
                 self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
             elif url.path.startswith("/response/") and self.command == "POST":
                 self._send(fake.handle_response_url(url.path, raw), b"ok", "text/plain")
@@ -751,6 +1005,16 @@ class _Handler(BaseHTTPRequestHandler):
             with fake._lock:
                 fake.violations.append(f"FakeSlack internal error on {url.path}: {exc!r}")
             self._send(500, json.dumps({"ok": False, "error": "internal_error"}).encode(), "application/json")
+
+    def _send_fault(self, kind: str) -> None:
+        """Refused before anything was done: rate-limited, a crash, or a load balancer's error page."""
+        if kind == "429":
+            self._send(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "1"})
+        elif kind == "500":
+            self._send(500, json.dumps({"ok": False, "error": "internal_error"}).encode(), "application/json")
+        else:
+            page = b"<html><head><title>503 Service Unavailable</title></head><body>Service Unavailable</body></html>"
+            self._send(503, page, "text/html")
 
     do_GET = _handle
     do_POST = _handle

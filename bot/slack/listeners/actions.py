@@ -41,9 +41,9 @@ def register(app: App, im: Im) -> None:
             if not change.changed:
                 _tell(im, where, f"{change.incident.ref} is already acknowledged.")
         except DomainError as exc:
-            _tell(im, where, f":warning: {exc}")
+            _tell(im, where, render.warning_text(str(exc)))
         except Exception as exc:  # noqa: BLE001
-            _tell(im, where, f":warning: {user_message(exc)[0]}")
+            _tell(im, where, render.warning_text(user_message(exc)[0]))
         ack()
 
     def resolve_check(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -53,7 +53,7 @@ def register(app: App, im: Im) -> None:
             if incident.status in (Status.RESOLVED, Status.CLOSED):
                 _tell(im, where, f"{incident.ref} is already {incident.status}.")
         except DomainError as exc:
-            _tell(im, where, f":warning: {exc}")
+            _tell(im, where, render.warning_text(str(exc)))
         ack()
 
     def resolve_modal(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import select
@@ -67,6 +66,3 @@ def user_message(exc: Exception) -> tuple[str, str]:
     if isinstance(exc, DomainError):
         return str(exc), ""
     return unexpected(exc), ""
-
-
-Listener = Callable[..., None]

@@ -122,8 +122,8 @@ def _pd_error(resp: httpx.Response) -> tuple[str | None, int | None, list[str]]:
         return None, None, []
     message = err.get("message") if isinstance(err.get("message"), str) else None
     code = err.get("code") if isinstance(err.get("code"), int) else None
-    errors = err.get("errors") if isinstance(err.get("errors"), list) else []
-    return message, code, [str(e) for e in errors]
+    errors = err.get("errors")
+    return message, code, [str(e) for e in errors] if isinstance(errors, list) else []
 
 
 def _iso(dt: datetime) -> str:

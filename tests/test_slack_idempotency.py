@@ -1,0 +1,148 @@
+"""Slack calls whose outcome is unknown (answered after the client's timeout, or the connection dropped
+after the request left) are looked up before they are redone: each message and war room exists once.
+Over real HTTP: signed commands into the served app, a fake Slack that carries a call out and answers late."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from bot.domain import outbox
+from bot.slack.models import SlackThread
+from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
+from tests.harness import AppHarness, make_settings
+
+CHANNEL = "C0INCIDENT"
+TIMEOUT = 0.4  # the client's; the fake answers a "late" call after LATE seconds
+LATE = 0.8
+
+
+def served(database_url: str, fake: FakeSlack, *, bot_in_channel: bool = True) -> AppHarness:
+    if bot_in_channel:  # a bot token reads back only channels the bot is in
+        fake.add_member(CHANNEL, BOT_USER_ID)
+    settings = make_settings(database_url, fake, IM_SLACK_CHANNEL=CHANNEL, IM_SLACK_TIMEOUT_SECONDS=str(TIMEOUT), IM_WORKERS="3")
+    return AppHarness(settings, fake)
+
+
+@pytest.fixture
+def app(database_url: str, fake_slack: FakeSlack) -> Iterator[AppHarness]:
+    harness = served(database_url, fake_slack)
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
+def markers(messages: list[FakeMessage]) -> list[str | None]:
+    return [(m.metadata or {}).get("event_payload", {}).get("key") for m in messages]
+
+
+def test_late_and_lost_answers_to_posts_never_double_a_message(app: AppHarness) -> None:
+    fake = app.fake
+    assert fake is not None
+    fake.inject_faults(seed=20261123, rate=0.3, methods={"chat.postMessage"}, kinds=("late", "drop"), late_by=LATE)
+    n = 5
+    for i in range(1, n + 1):
+        assert "declared" in app.command(f'declare --sev SEV-3 --title "Outage {i}" --service svc{i}').json()["text"]
+    for i in range(1, n + 1):
+        app.command(f"note --incident INC-{i} first look at {i}")
+        app.command(f"ack --incident INC-{i}")
+        app.command(f"note --incident INC-{i} rolled back {i}")
+    app.wait_idle(timeout=25)
+
+    kinds = Counter(f.kind for f in fake.faults)
+    assert kinds["late"] >= 2 and kinds["drop"] >= 1, kinds  # the seed makes the test mean something
+    roots = fake.messages(CHANNEL)
+    for i in range(1, n + 1):
+        mine = [r for r in roots if re.search(rf"\bINC-{i}\b", r.text)]
+        assert len(mine) == 1, f"INC-{i} has {len(mine)} root messages"
+        (root,) = mine
+        _, events = app.im.incidents.timeline(i)
+        steps = [e for e in events if e.kind != "declared"]
+        replies = fake.replies(CHANNEL, root.ts)
+        assert len(replies) == len(steps) == 3, f"INC-{i}: {len(replies)} replies for {len(steps)} steps"
+        assert len({r.text for r in replies}) == len(replies), [r.text for r in replies]
+        assert markers([root]) == [f"slack-root:{i}"]
+        assert sorted(markers(replies)) == sorted(f"slack-reply:{e.id}" for e in steps)
+        with app.im.store.read() as session:
+            thread = session.get(SlackThread, i)
+        assert thread is not None and thread.ts == root.ts
+    with app.im.store.read() as session:
+        assert outbox.dead_jobs(session) == []
+    # only a retried post is looked for; every look-up asks for the markers
+    looks = fake.calls_to("conversations.history") + fake.calls_to("conversations.replies")
+    assert 0 < len(looks) <= len(fake.faults) * 2, (len(looks), kinds)
+    assert all(c.args.get("include_all_metadata") in (True, "true", "1") for c in looks)
+    assert fake.violations == []
+
+
+def test_refused_posts_are_retried_once_each_after_a_look(app: AppHarness) -> None:
+    """429, 500 and an HTML 503: the step was noted unsure before the request left (a 500 may still have
+    posted: Slack's internal_error), so each retry looks once, finds nothing, and posts once."""
+    fake = app.fake
+    assert fake is not None
+    fake.inject_faults(seed=5, rate=1.0, methods={"chat.postMessage"}, kinds=("429", "500", "503"), times=2)
+    app.command('declare --sev SEV-3 --title "Refused twice" --service web')
+    app.wait_idle(timeout=20)
+    assert len(fake.faults) == 2
+    assert markers(fake.messages(CHANNEL)) == ["slack-root:1"]
+    assert len(fake.calls_to("conversations.history")) == 2, "one look before each retry"
+    assert fake.violations == []
+
+
+def test_war_room_create_answered_late_is_adopted_not_doubled(app: AppHarness) -> None:
+    fake = app.fake
+    assert fake is not None
+    fake.inject_faults(seed=1, rate=1.0, methods={"conversations.create"}, kinds=("late",), late_by=LATE, times=1)
+    app.command('declare --sev SEV-1 --title "Payments down" --service payments')
+    app.wait_idle(timeout=20)
+
+    assert [f.kind for f in fake.faults] == ["late"]
+    rooms = [c for c in fake.channels.values() if c.name.startswith("inc-1-")]
+    assert [r.name for r in rooms] == ["inc-1-payments-down"], "the timed-out create made the room; no -2"
+    (room,) = rooms
+    # the first create was carried out (its answer came too late to be read), the retry found the name taken
+    assert [c.response.get("error") for c in fake.calls_to("conversations.create")] == [None, "name_taken"]
+    assert fake.calls_to("conversations.list"), "looked the room up by name"
+    with app.im.store.read() as session:
+        thread = session.get(SlackThread, 1)
+    assert thread is not None and thread.war_room == room.id and thread.war_room_name == room.name
+    assert markers(fake.messages(room.id)) == ["slack-war-room-hello:1"]
+    root = fake.messages(CHANNEL)[0]
+    assert [r for r in fake.replies(CHANNEL, root.ts) if f"<#{room.id}>" in r.text]
+    assert "U0LAN0Z89" in room.members  # the declarer, invited into the adopted room
+    assert fake.violations == []
+
+
+def test_a_taken_name_that_is_not_ours_gets_the_next_suffix(app: AppHarness) -> None:
+    fake = app.fake
+    assert fake is not None
+    fake.add_channel("C0TAKEN01", "inc-1-payments-down")  # someone else's (created by USLACKBOT)
+    app.command('declare --sev SEV-1 --title "Payments down" --service payments')
+    app.wait_idle(timeout=20)
+    assert fake.find_channel_by_name("inc-1-payments-down-2") is not None
+    with app.im.store.read() as session:
+        thread = session.get(SlackThread, 1)
+    assert thread is not None and thread.war_room_name == "inc-1-payments-down-2"
+    assert fake.violations == []
+
+
+def test_unknown_outcome_in_a_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    """Posting again could double the message, so the job stops and says what to do."""
+    app = served(database_url, fake_slack, bot_in_channel=False)
+    try:
+        fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
+        app.command('declare --sev SEV-3 --title "Quiet channel" --service web')
+        app.wait_idle(timeout=20)
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]  # the late post went through, once
+        with app.im.store.read() as session:
+            (dead,) = outbox.dead_jobs(session)
+        assert "invite the bot to the channel" in (dead.last_error or "")
+        assert fake_slack.violations == []
+    finally:
+        app.stop()
