@@ -147,7 +147,8 @@ def run(im: Im) -> None:
         "sqlite" if im.store.is_sqlite else "postgresql",
     )
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        # X-Forwarded-For is ours to honour (IM_TRUST_FORWARDED_FOR), not uvicorn's: it trusts 127.0.0.1 by default
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
     finally:
         if socket_handler is not None:
             socket_handler.close()
