@@ -20,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import WebhookGuard
 from bot.domain.errors import InvalidInput
-from bot.domain.models import JobStatus, OutboxJob
-from bot.workers import GiveUp
+from bot.domain.incidents import Actor
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue_core
+from bot.workers import GiveUp, JobKind, kind_table
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -43,8 +46,8 @@ from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
-DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-JOBS = OutboxJob.__table__  # type: ignore[attr-defined]
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
 def inbound_destination(name: str) -> str:
@@ -52,7 +55,7 @@ def inbound_destination(name: str) -> str:
 
 
 class WebhookReceiver:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.guard = WebhookGuard.from_settings(im.settings)
@@ -118,20 +121,11 @@ class WebhookReceiver:
                         "body": body.decode("utf-8", "replace"),
                     },
                 ).scalar_one()
-                now = utcnow()
-                conn.execute(
-                    insert(JOBS),
-                    {
-                        "destination": destination,
-                        "kind": "webhook",
-                        "incident_id": None,
-                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
-                        "payload": {"delivery_id": delivery_id},
-                        "status": JobStatus.PENDING,
-                        "attempts": 0,
-                        "available_at": now,
-                        "created_at": now,
-                    },
+                enqueue_core(
+                    conn,
+                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
+                    None,  # the im incident is known only once the delivery is applied
+                    ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
@@ -161,12 +155,13 @@ def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteInci
 class WebhookProcessor:
     """The worker side: apply one stored delivery."""
 
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _webhook(self, job: OutboxJob) -> None:
         """A job that can never succeed (no delivery, a body we cannot read, input the domain refuses) is
         given up at once: retrying it would only hold back the jobs queued behind it for its incident."""
         delivery_id = job.payload.get("delivery_id") if isinstance(job.payload, dict) else None
@@ -218,7 +213,7 @@ class WebhookProcessor:
             outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
         return f"{created}; {outcome}" if created else outcome
 
-    def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
+    def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)
         if link is None:
             return "ignored: note on an incident we do not know"
