@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from slack_bolt.request import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,6 +17,7 @@ from starlette.routing import Route
 from bot import __version__
 from bot.app import Im
 from bot.scheduler import Clocks, Periodic, Scheduler
+from bot.slack import inbound as slack_inbound
 from bot.workers import Dispatcher, WorkerPool
 
 log = logging.getLogger("im")
@@ -65,15 +65,23 @@ class Runtime:
 
 def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool = True) -> Starlette:
     runtime = runtime or Runtime(im)
+    secret = im.settings.slack_signing_secret.get_secret_value() if im.settings.slack_signing_secret else ""
+    slack_verifier = slack_inbound.RawBodyVerifier(secret) if secret.strip() else None
 
     async def slack_events(request: Request) -> Response:
         if runtime.bolt is None:
             return JSONResponse({"error": "Slack is not configured on this server"}, status_code=503)
-        if im.settings.slack_signing_secret is None:
+        if slack_verifier is None:
             # Socket Mode without a signing secret: nothing could check a request here, so none is taken
             return JSONResponse({"error": "Slack events arrive over Socket Mode on this server"}, status_code=404)
-        body = (await request.body()).decode("utf-8")
-        bolt_request = BoltRequest(body=body, query=request.url.query, headers=dict(request.headers))
+        try:
+            # the signature on the raw bytes first; only a signed body is decoded and parsed
+            bolt_request = await run_in_threadpool(
+                slack_inbound.bolt_request, slack_verifier, await request.body(), request.url.query, request.headers
+            )
+        except slack_inbound.Refused as exc:
+            log.warning("Slack request refused (%s): %s", exc.status, exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
         bolt_response = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)
         return Response(
             content=bolt_response.body,

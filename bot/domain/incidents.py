@@ -73,13 +73,20 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+MAX_INCIDENT_ID = 2**31 - 1  # incident.id is an INTEGER column: signed 32-bit on PostgreSQL
+
+
 def parse_ref(ref: str | int) -> int:
-    """`INC-12`, `inc-12` or `12` -> 12."""
+    """`INC-12`, `inc-12` or `12` -> 12; refused (InvalidInput) unless it is a number the incident table can hold."""
     text = str(ref).strip()
     number = text[4:] if text.upper().startswith("INC-") else text
-    if not (number.isascii() and number.isdigit()) or int(number) <= 0:  # str.isdigit alone takes "²" and "١"
-        raise InvalidInput(f"'{ref}' is not an incident ID (expected INC-<number>)")
-    return int(number)
+    digits = number.lstrip("0")
+    # ASCII digits only: str.isdigit() also takes "²" and other scripts' digits
+    if not (number.isascii() and number.isdigit()) or not digits:
+        raise InvalidInput(f"'{text[:40]}' is not an incident ID (expected INC-<number>)")
+    if len(digits) > len(str(MAX_INCIDENT_ID)) or int(digits) > MAX_INCIDENT_ID:  # length first: int() of 5000 digits fails
+        raise InvalidInput(f"'{text[:40]}' is not an incident ID (numbers go up to {MAX_INCIDENT_ID})")
+    return int(digits)
 
 
 @dataclass

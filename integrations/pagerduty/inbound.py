@@ -24,6 +24,7 @@ from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import WebhookGuard
+from bot.domain.errors import InvalidInput
 from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core
@@ -103,6 +104,7 @@ class WebhookReceiver:
         try:
             event = parse_event(body)
         except InvalidWebhookPayload as exc:
+            log.warning("connector %s: webhook refused (400): %s", name, exc.reason)
             return 400, {"error": exc.reason}
         destination = inbound_destination(name)
         try:
@@ -160,14 +162,26 @@ class WebhookProcessor:
         self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
     def _webhook(self, job: OutboxJob) -> None:
+        """A job that can never succeed (no delivery, a body we cannot read, input the domain refuses) is
+        given up at once: retrying it would only hold back the jobs queued behind it for its incident."""
+        delivery_id = job.payload.get("delivery_id") if isinstance(job.payload, dict) else None
+        if not isinstance(delivery_id, int):
+            raise GiveUp("the job names no stored webhook delivery")
         with self.im.store.read() as session:
-            delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
+            delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             raise GiveUp("the stored webhook delivery is gone")
         try:
-            outcome = self.apply(delivery.connector, parse_event(delivery.body.encode()))
+            # surrogatepass: a stored lone surrogate reaches parse_event, which refuses it with a reason
+            event = parse_event(delivery.body.encode("utf-8", "surrogatepass"))
+        except InvalidWebhookPayload as exc:
+            raise GiveUp(f"the stored webhook body cannot be read: {exc.reason}") from None
+        try:
+            outcome = self.apply(delivery.connector, event)
         except ConnectorNotFound:
             outcome = "ignored: connector removed"
+        except InvalidInput as exc:
+            raise GiveUp(f"refused: {exc}") from None
         with self.im.store.transaction() as session:
             row = session.get(WebhookDelivery, delivery.id)
             if row is not None:
