@@ -214,8 +214,8 @@ class Driver:
         if op.verb == "declare":
             sev = self.rng.choice(["SEV-3", "SEV-4"])
             incident = incidents.declare(title=f"fault {op.n}", severity=sev, services=self._services(), actor=actor)
-            assert incident is not None and incident.id is not None
-            self.ids[op.n] = incident.id
+            assert incident is not None
+            self.ids[op.n] = incident.number
         elif op.verb == "note":
             incidents.add_note(self.ids[op.n], f"terminal look {op.n} <@U0BOB0001>", actor=actor)
         else:
@@ -310,7 +310,7 @@ def measure(
     figures.details += [f"dead: job {j.id} {j.destination} {j.kind} INC-{j.incident_id}: {j.last_error}" for j in dead]
     incidents = im.incidents.search(limit=1_000_000)
     figures.incidents = len(incidents)
-    _check_slack(figures, im, slack, [i.id for i in incidents if i.id is not None])
+    _check_slack(figures, im, slack, [i.number for i in incidents])
     if paged_by_im:
         _check_pagerduty(figures, im, pd, links)
     else:
