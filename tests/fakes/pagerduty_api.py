@@ -680,6 +680,7 @@ class FakePagerDuty(ServedFake):
             ("POST", "/incidents", self._create_incident),
             ("GET", "/incidents/{id}", self._get_incident),
             ("PUT", "/incidents/{id}", self._update_incident),
+            ("GET", "/incidents/{id}/notes", self._list_notes),
             ("POST", "/incidents/{id}/notes", self._add_note),
             ("GET", "/oncalls", self._list_oncalls),
             ("GET", "/log_entries", self._list_log_entries),
@@ -1582,6 +1583,12 @@ class FakePagerDuty(ServedFake):
                 inc.resolution = change.get("resolution")
             self._set_status(inc, status, from_email=ctx.headers.get("from"), agent_user_id=agent)
         return 200, {"incident": self._incident_json(inc)}
+
+    def _list_notes(self, p: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        inc = self.incidents.get(p["id"])
+        if inc is None:
+            raise _not_found()
+        return 200, {"notes": [self._note_json(n) for n in inc.notes]}
 
     def _add_note(self, p: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
         inc = self.incidents.get(p["id"])

@@ -363,6 +363,13 @@ class PagerDutyClient:
         )
         return Note.model_validate(resp.json()["note"])
 
+    def list_notes(self, incident_id: str) -> list[Note]:
+        """GET /incidents/{id}/notes: every note on the incident (PagerDuty does not paginate them)."""
+        resp = self._request(
+            _Call("GET", f"/incidents/{_seg(incident_id)}/notes", "/incidents/{id}/notes", resource=("incident", incident_id))
+        )
+        return [Note.model_validate(n) for n in resp.json().get("notes") or []]
+
     def iter_incidents(
         self,
         *,
