@@ -14,11 +14,13 @@ from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
+from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
 from bot.store import Store
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
+PersonCheck = Callable[[PersonRef], None]  # raises a DomainError for someone who cannot be named (left, say)
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Im:
     link_providers: list[LinkProvider] = field(default_factory=list)
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
+    person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
 
     def display_name(self, session: Session, actor: str) -> str:

@@ -13,11 +13,13 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.app import Im
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, shortcuts, views
+from bot.slack.workspace import Workspace
 
 
-def build_bolt_app(im: Im, client: WebClient) -> App:
+def build_bolt_app(im: Im, client: WebClient, workspace: Workspace | None = None) -> App:
     settings = im.settings
+    workspace = workspace or Workspace(im.store, settings, client)
     assert settings.slack_signing_secret is not None or settings.slack_app_token is not None
     token = client.token
 
@@ -34,8 +36,9 @@ def build_bolt_app(im: Im, client: WebClient) -> App:
         process_before_response=True,
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
-    commands.register(app, im)
-    actions.register(app, im)
-    views.register(app, im)
-    events.register(app, im)
+    commands.register(app, im, workspace)
+    shortcuts.register(app, im, workspace)
+    actions.register(app, im, workspace)  # last of the interactivity: it answers buttons nobody else claims
+    views.register(app, im, workspace)
+    events.register(app, im, workspace)
     return app

@@ -10,9 +10,11 @@ from slack_sdk import WebClient
 from bot.app import Im
 from bot.domain.errors import DomainError
 from bot.domain.models import Status
+from bot.domain.people import PersonRef
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
+from bot.slack.workspace import Workspace
 
 
 def _where(body: dict[str, Any]) -> dict[str, Any]:
@@ -27,12 +29,15 @@ def _tell(im: Im, body: dict[str, Any], text: str) -> None:
     im.outbox_ready.set()
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def acknowledge(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         ref = action.get("value", "")
         try:
             change = im.incidents.transition(
-                ref, "acknowledge", actor=slack_actor(body["user"]), context={"slack_channel": _where(body)["channel"]}
+                ref,
+                "acknowledge",
+                actor=slack_actor(body["user"], workspace=workspace),
+                context={"slack_channel": _where(body)["channel"]},
             )
             if not change.changed:
                 _tell(im, body, f"{change.incident.ref} is already acknowledged.")
@@ -61,7 +66,29 @@ def register(app: App, im: Im) -> None:
         if incident.status in (Status.OPEN, Status.MITIGATED):
             client.views_open(trigger_id=body["trigger_id"], view=render.resolve_modal(incident.ref, _where(body)["channel"]))
 
+    def take(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """ "Take it": the clicker owns the incident, unless someone took it first (no stealing by button)."""
+        actor = slack_actor(body["user"], workspace=workspace)
+        try:
+            change = im.incidents.assign(
+                action.get("value", ""),
+                PersonRef(slack_user_id=actor.id, name=actor.name),
+                actor=actor,
+                context={"slack_channel": _where(body)["channel"]},
+                only_if_unowned=True,
+            )
+            if not change.changed:
+                owner = im.describe(change.incident).owner
+                who = "you" if owner and owner.slack_user_id == actor.id else (owner.label if owner else "someone")
+                _tell(im, body, f"{change.incident.ref} is already owned by {who}.")
+        except DomainError as exc:
+            _tell(im, body, render.warning_text(str(exc)))
+        except Exception as exc:  # noqa: BLE001
+            _tell(im, body, render.warning_text(user_message(exc)[0]))
+        ack()
+
     app.action(render.ACK_ACTION)(acknowledge)
+    app.action(render.TAKE_ACTION)(take)
     app.action(render.RESOLVE_ACTION)(ack=resolve_check, lazy=[resolve_modal])
 
     def unknown(ack: Ack, body: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from bot.app import Im
 from bot.domain.errors import DomainError, InvalidInput
 from bot.slack import mrkdwn, render
 from bot.slack.listeners.common import slack_actor, user_message
+from bot.slack.workspace import Workspace
 
 
 def _value(view: dict[str, Any], block: str) -> str | None:
@@ -36,7 +37,7 @@ def _done_view(title: str, text: str) -> dict[str, Any]:
     }
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         title, severity = _value(view, "title") or "", _value(view, "severity") or ""
         services = [s for s in (_value(view, "services") or "").split(",") if s.strip()]
@@ -47,7 +48,7 @@ def register(app: App, im: Im) -> None:
                 severity=severity,
                 services=services,
                 description=_value(view, "description"),
-                actor=slack_actor(body["user"]),
+                actor=slack_actor(body["user"], workspace=workspace),
                 context={"slack_channel": channel} if channel else {},
             )
         except InvalidInput as exc:
@@ -71,7 +72,7 @@ def register(app: App, im: Im) -> None:
             change = im.incidents.transition(
                 meta.get("incident", ""),
                 "resolve",
-                actor=slack_actor(body["user"]),
+                actor=slack_actor(body["user"], workspace=workspace),
                 note=_value(view, "note"),
                 context={"slack_channel": meta.get("channel")} if meta.get("channel") else {},
             )
