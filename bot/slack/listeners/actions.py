@@ -79,7 +79,7 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
             )
             if not change.changed:
                 owner = im.describe(change.incident).owner
-                who = "you" if owner and owner.slack_user_id == actor.id else (owner.label if owner else "someone")
+                who = "you" if owner and owner.slack_user_id == actor.id else (render.person(owner) if owner else "someone")
                 _tell(im, body, f"{change.incident.ref} is already owned by {who}.")
         except DomainError as exc:
             _tell(im, body, render.warning_text(str(exc)))
