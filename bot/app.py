@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -17,6 +17,21 @@ from bot.domain.models import Incident
 from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
 from bot.store import Store
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class RuntimeParts(Protocol):
+    """What an adapter may add to `im serve` (bot/server.py Runtime) from its runtime hook."""
+
+    deliveries: dict[str, Any]  # destination -> its delivery (bot/workers.py)
+    extra_routes: list[Any]  # HTTP routes (Starlette's; the core does not import Starlette)
+    background: list[Startable]  # started with the workers, stopped with them
+    scheduler_enabled: bool
+
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
@@ -33,7 +48,7 @@ class Im:
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
     person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
-    runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
+    runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
 
     def display_name(self, session: Session, actor: str) -> str:
         for provider in self.name_providers:

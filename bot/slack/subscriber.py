@@ -6,12 +6,14 @@ from dataclasses import replace
 
 from sqlmodel import Session
 
+from bot.app import Im, PersonCheck, RuntimeParts
 from bot.domain.errors import DomainError
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
 from bot.domain.people import Person, PersonRef
 from bot.domain.views import ExternalLink
 from bot.slack.models import SlackThread, SlackUser
+from bot.store import Store
 
 DESTINATION = "slack"
 
@@ -53,7 +55,7 @@ def slack_links(session: Session, incident: Incident) -> list[ExternalLink]:
     return [ExternalLink(system="slack", label="Slack thread", url=url)]
 
 
-def slack_person_check(store):  # type: ignore[no-untyped-def]
+def slack_person_check(store: Store) -> PersonCheck:
     """Someone Slack told us has left the workspace cannot be given an incident (a local read)."""
 
     def check(ref: PersonRef) -> None:
@@ -67,7 +69,7 @@ def slack_person_check(store):  # type: ignore[no-untyped-def]
     return check
 
 
-def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
+def install(im: Im, subscribers: list[Subscriber]) -> None:
     im.person_checks.append(slack_person_check(im.store))
     im.name_providers.append(slack_display_name)
     im.email_providers.append(slack_email)
@@ -77,10 +79,10 @@ def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyp
         im.runtime_hooks.append(lambda runtime: runtime_hook(im, runtime))
 
 
-def runtime_hook(im, runtime) -> None:  # type: ignore[no-untyped-def]
+def runtime_hook(im: Im, runtime: RuntimeParts) -> None:
     """Admins named by user group are checked against the members the workspace last read; those
     are read in the background: on start, then every 10 minutes."""
-    workspace = runtime.slack_workspace
+    workspace = getattr(runtime, "slack_workspace", None)  # made by `im serve` with its Slack client
     if workspace is None:
         return
     im.incidents.policy = replace(im.incidents.policy, group_members=workspace.members)

@@ -15,6 +15,7 @@ from bot.app import Im
 from bot.slack import render
 from bot.slack.listeners.common import plain_text, slack_actor, slack_context, user_message
 from bot.slack.workspace import Workspace
+from commands.context import Context
 from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
 from commands.run import execute
@@ -44,7 +45,7 @@ def _remote(command: dict[str, Any]) -> bool:
 
 
 def register(app: App, im: Im, workspace: Workspace) -> None:
-    def context(command: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def context(command: dict[str, Any]) -> Context:
         team = command.get("user_team") or command.get("team_id")
         actor = slack_actor(command["user_id"], command.get("user_name"), workspace=workspace, team=team)
         return slack_context(im, actor=actor, channel_id=command.get("channel_id"))
