@@ -39,9 +39,10 @@ _LINK = re.compile(r"<(?!@)([^<>|]+)(?:\|([^<>]*))?>")
 
 
 def plain_text(text: str) -> str:
-    """A command's text as typed: Slack's escaping of links, channels and emails undone (`<#C1|ops>` ->
-    `#ops`, `<mailto:a@b|a@b>` -> `a@b`, `<https://x|x>` -> `https://x`). User mentions stay
-    `<@U1|alice>`: they carry the ID that names a person."""
+    """A slash command's text as typed: the manifest's should_escape makes Slack send `@alice` as
+    `<@U1|alice>` (the ID that names a person: kept), and with it links, channels and emails as tokens,
+    undone here as they were before (`<#C1|ops>` -> `#ops`, `<mailto:a@b|a@b>` -> `a@b`,
+    `<https://x|x>` -> `https://x`). Mentions in events always came as tokens and are left as they are."""
 
     def unwrap(found: re.Match[str]) -> str:
         target, label = found.group(1), found.group(2)

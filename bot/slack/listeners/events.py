@@ -16,7 +16,7 @@ from bot.app import Im
 from bot.domain.incidents import first_time
 from bot.domain.models import InboundKey
 from bot.slack import render
-from bot.slack.listeners.common import plain_text, slack_actor, slack_context, user_message
+from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.slack.responses import queue_ephemeral
 from bot.slack.workspace import Workspace
 from commands.grammar import UsageError, resolve, split_chat_text
@@ -26,7 +26,7 @@ MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
 
 
 def _text(event: dict[str, Any]) -> str:
-    return plain_text(MENTION.sub("", event.get("text", "")))
+    return MENTION.sub("", event.get("text", ""))
 
 
 def _remote(event: dict[str, Any]) -> bool:
