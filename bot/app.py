@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
+from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
 from bot.store import Store
 
@@ -41,6 +42,7 @@ class RuntimeParts(Protocol):
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
 TargetProvider = Callable[[], sla.Targets]  # a connector's own SLA targets (PagerDuty's sla_mapping)
+PersonCheck = Callable[[PersonRef], None]  # raises a DomainError for someone who cannot be named (left, say)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Im:
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
     sla_target_providers: list[TargetProvider] = field(default_factory=list)
+    person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
 
     def display_name(self, session: Session, actor: str) -> str:

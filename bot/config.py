@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, validation_alias="IM_SLACK_CHANNEL")
+    # our workspace (a request from any other team is a Slack Connect guest: read only); learned from
+    # auth.test in the background when unset
+    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID")
     # How long a Slack Web API call may take before its outcome counts as unknown (then it is looked up, not redone).
     slack_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="IM_SLACK_TIMEOUT_SECONDS")
     public_url: str | None = Field(None, validation_alias="IM_PUBLIC_URL")
@@ -150,6 +153,13 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("slack_team_id")
+    @classmethod
+    def _team_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[TE][A-Z0-9]{2,}", value):
+            raise ValueError("expected a Slack team ID such as T0123456789")
         return value
 
     @field_validator("slack_channel")

@@ -32,16 +32,19 @@ class Runtime:
         self.scheduler_enabled = scheduler  # tests drive the scheduler's ticks themselves
         self.deliveries: dict[str, Any] = {}
         self.slack_client = None
+        self.slack_workspace = None
         self.bolt = None
         if im.settings.slack_bot_token is not None:
             from bot.slack.delivery import SlackDelivery, make_client
+            from bot.slack.workspace import Workspace
 
             self.slack_client = make_client(im.settings)
+            self.slack_workspace = Workspace(im.store, im.settings, self.slack_client)
             self.deliveries["slack"] = SlackDelivery(im, self.slack_client)
             if im.settings.slack_configured:
                 from bot.slack.app import build_bolt_app
 
-                self.bolt = build_bolt_app(im, self.slack_client)
+                self.bolt = build_bolt_app(im, self.slack_client, self.slack_workspace)
         self.extra_routes: list[Route] = []
         self.background: list[Any] = []
         self.periodic: list[Periodic] = [Clocks(im).task()]

@@ -13,6 +13,7 @@ def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
     import bot.serve_commands  # noqa: F401
     import commands.incident_commands
+    import commands.ownership_commands
     import commands.secret_commands  # noqa: F401
     import integrations.pagerduty.commands  # noqa: F401
 

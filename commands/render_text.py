@@ -21,8 +21,19 @@ def render(result: Result, *, as_json: bool = False) -> str:
         case IncidentDetail():
             return _detail(result.incident)
         case IncidentList():
-            rows = [[v.id, v.severity, v.status, ", ".join(v.services), short(v.declared_at), v.title] for v in result.incidents]
-            text = table(["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "TITLE"], rows) if rows else "no incidents"
+            rows = [
+                [
+                    v.id,
+                    v.severity,
+                    v.status,
+                    ", ".join(v.services),
+                    short(v.declared_at),
+                    v.owner.label if v.owner else "-",
+                    v.title,
+                ]
+                for v in result.incidents
+            ]
+            text = table(["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "OWNER", "TITLE"], rows) if rows else "no incidents"
             if result.delivery_problems:
                 text += "\n\nDelivery problems (dead-lettered):\n" + "\n".join(f"  ! {p}" for p in result.delivery_problems)
             return text
@@ -50,6 +61,9 @@ def _detail(v: IncidentView) -> str:
         f"  services:     {', '.join(v.services)}",
         f"  declared:     {short(v.declared_at)} by {v.declared_by}",
     ]
+    lines.append(f"  owner:        {v.owner.label if v.owner else '(nobody)'}")
+    for role, person in sorted(v.roles.items()):
+        lines.append(f"  {role + ':':<13} {person.label}")
     for label, value in (("acknowledged", v.acknowledged_at), ("resolved", v.resolved_at), ("closed", v.closed_at)):
         if value:
             lines.append(f"  {label + ':':<13} {short(value)}")

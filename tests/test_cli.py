@@ -156,7 +156,7 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         assert run.code == 0 and run.err == "", str(run)
 
     # text: `status` is every incident not closed; one incident in full; the timeline oldest first
-    assert status.out.splitlines()[0].split() == ["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "TITLE"]
+    assert status.out.splitlines()[0].split() == ["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "OWNER", "TITLE"]
     assert [line.split()[:4] for line in status.out.splitlines()[1:]] == [["INC-1", "SEV-1", "open", "db"]]
     assert detail.out.startswith("INC-1  Database slow\n")
     detail_lines = ("severity:     SEV-1", "status:       open", f"by {USER}", "resolution:   rolled back the index")

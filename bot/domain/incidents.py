@@ -276,9 +276,11 @@ class IncidentService:
         context: dict[str, Any] | None = None,
         at: datetime | None = None,
         once_key: str | None = None,
+        only_if_unowned: bool = False,
     ) -> Change:
         """Make `person` the incident's owner (None: nobody). A report older than the last change of
-        owner (PagerDuty's events may arrive out of order) changes nothing."""
+        owner (PagerDuty's events may arrive out of order) changes nothing; with `only_if_unowned`, an
+        incident someone owns already (two people clicking "Take it" at once) changes nothing either."""
         self.policy.check_may_change(actor, "assign incidents")
         when = as_utc(at) if at else utcnow()
         with self.store.transaction() as session:
@@ -286,6 +288,8 @@ class IncidentService:
             if not first_time(session, once_key):
                 return Change(incident, None)
             if at is not None and incident.owner_changed_at and when < as_utc(incident.owner_changed_at):
+                return Change(incident, None)
+            if only_if_unowned and incident.owner_id is not None:
                 return Change(incident, None)
             new = people.resolve(session, person) if person else None
             if incident.owner_id == (new.id if new else None):

@@ -19,8 +19,9 @@ from slack_sdk import WebClient
 
 from bot.app import Im
 from bot.slack.inbound import MalformedPayload, dig
-from bot.slack.listeners import actions, commands, events, views
+from bot.slack.listeners import actions, commands, events, shortcuts, views
 from bot.slack.listeners.common import unexpected
+from bot.slack.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ def answer_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
     return BoltResponse(status=200, body={"response_type": "ephemeral", "text": message})
 
 
-def build_bolt_app(im: Im, client: WebClient) -> App:
+def build_bolt_app(im: Im, client: WebClient, workspace: Workspace | None = None) -> App:
     settings = im.settings
+    workspace = workspace or Workspace(im.store, settings, client)
     assert settings.slack_signing_secret is not None or settings.slack_app_token is not None
     token = client.token
 
@@ -56,8 +58,9 @@ def build_bolt_app(im: Im, client: WebClient) -> App:
         request_verification_enabled=settings.slack_signing_secret is not None,
     )
     app.error(answer_error)
-    commands.register(app, im)
-    actions.register(app, im)
-    views.register(app, im)
-    events.register(app, im)
+    commands.register(app, im, workspace)
+    shortcuts.register(app, im, workspace)
+    actions.register(app, im, workspace)  # last of the interactivity: it answers buttons nobody else claims
+    views.register(app, im, workspace)
+    events.register(app, im, workspace)
     return app

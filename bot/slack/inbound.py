@@ -68,11 +68,11 @@ def bolt_request(verifier: SignatureVerifier, body: bytes, query: str, headers: 
 
 
 def payload_user(body: Mapping[str, Any]) -> dict[str, str]:
-    """The acting user of an interaction payload, with only the string fields we use."""
+    """The acting user of an interaction payload, with only the string fields we use (team_id: Slack Connect)."""
     user = body.get("user")
     if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
         raise MalformedPayload("the payload names no user")
-    return {k: v for k in ("id", "name", "username") if isinstance(v := user.get(k), str)}
+    return {k: v for k in ("id", "name", "username", "team_id") if isinstance(v := user.get(k), str)}
 
 
 def dig(container: Any, *path: str) -> Any:

@@ -20,6 +20,8 @@ from commands.render_text import render as render_text
 from commands.results import Done, Result
 
 ACK_ACTION = "incident_ack"
+TAKE_ACTION = "incident_take"
+ADD_TO_TIMELINE = "add_to_timeline"  # the message shortcut's callback_id (manifest.yml)
 RESOLVE_ACTION = "incident_resolve"
 SNOOZE_ACTION = "incident_snooze_reminders"
 RESOLVE_VIEW = "incident_resolve_modal"
@@ -43,6 +45,19 @@ def actor_mention(actor: str, name: str | None) -> str:
     return mrkdwn.escape(f"{name or ident} ({label})")
 
 
+def person(p: PersonView) -> str:
+    """Someone as mrkdwn: mentioned when we know their Slack user, else named, and said to be outside Slack."""
+    if p.slack_user_id:
+        return mrkdwn.user(p.slack_user_id)
+    return mrkdwn.escape(f"{p.label} (not in Slack)")
+
+
+def people_fields(view: IncidentView) -> list[str]:
+    fields = [f"*Owner*\n{person(view.owner) if view.owner else '_nobody yet_'}"]
+    fields += [f"*{mrkdwn.escape(role.title())}*\n{person(p)}" for role, p in sorted(view.roles.items())]
+    return fields
+
+
 def root_text(view: IncidentView) -> str:
     return mrkdwn.escape(f"{view.id} [{view.severity}] {view.title} ({view.status})")
 
@@ -53,7 +68,8 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         f"*Status*\n{STATUS_EMOJI.get(view.status, '')} {view.status}",
         f"*Services*\n{mrkdwn.escape(', '.join(view.services))}",
         f"*Declared*\n{declared_by}, {short(view.declared_at)}",
-    ]
+        *people_fields(view),
+    ][:10]  # a section holds at most 10 fields
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{view.id}: {view.title}"[:150], "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
@@ -84,6 +100,10 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         elements.append(
             {"type": "button", "action_id": RESOLVE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Resolve"}}
         )
+        if view.owner is None:
+            elements.append(
+                {"type": "button", "action_id": TAKE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Take it"}}
+            )
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": elements})
     return blocks
 
@@ -171,6 +191,32 @@ def reply_blocks(event: TimelineEvent, text: str) -> dict[str, Any]:
             {"type": "actions", "block_id": "reminder_actions", "elements": [button]},
         ]
     }
+
+
+def people_event_text(event: TimelineEvent, who: str, subject: str | None) -> str:
+    """An owner or role change in the thread; `subject` is the person as mrkdwn (see `person`), None when cleared."""
+    role = mrkdwn.escape(str(event.data.get("role") or "").title())
+    if event.kind == "owner":
+        said = f"Owner: {subject}" if subject else "Owner cleared"
+    else:
+        said = f"{role}: {subject}" if subject else f"{role} cleared"
+    return f":bust_in_silhouette: *{said}* — {who}"
+
+
+def owner_dm_text(ref: str, severity: str, title: str, thread_url: str | None, who: str) -> str:
+    """The direct message to a new owner; `who` (whoever assigned it) is mrkdwn already."""
+    where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else ""
+    return f":bust_in_silhouette: {who} made you the owner of *{mrkdwn.escape(f'{ref} [{severity}] {title}')}*. {where}".rstrip()
+
+
+def added_message_text(event: TimelineEvent, who: str) -> str:
+    """A Slack message added to the timeline (message shortcut): who added it, whose it is, where it is."""
+    author = event.data.get("slack_author")
+    by = mrkdwn.user(author) if isinstance(author, str) else "someone"
+    url = event.data.get("slack_permalink")
+    link = mrkdwn.link(url if isinstance(url, str) else None, "message")
+    quote = mrkdwn.escape(event.data.get("slack_text") or "", 2500).replace("\n", "\n>")
+    return f":memo: {who} added a {link} by {by} to the timeline:\n>{quote}"
 
 
 def war_room_link(channel_id: str | None, name: str | None) -> str:

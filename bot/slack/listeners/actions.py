@@ -12,11 +12,13 @@ from bot.app import Im
 from bot.clock import utcnow
 from bot.domain.errors import DomainError
 from bot.domain.models import Status
+from bot.domain.people import PersonRef
 from bot.reminders import SNOOZE
 from bot.slack import render
 from bot.slack.inbound import payload_user, text_field
 from bot.slack.listeners.common import slack_actor, user_message
 from bot.slack.responses import queue_ephemeral
+from bot.slack.workspace import Workspace
 
 
 def _channel(body: dict[str, Any]) -> str | None:
@@ -35,9 +37,9 @@ def _tell(im: Im, where: dict[str, Any], text: str) -> None:
     im.outbox_ready.set()
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def acknowledge(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        where, actor = _where(body), slack_actor(payload_user(body))
+        where, actor = _where(body), slack_actor(payload_user(body), workspace=workspace)
         ref = text_field(action, "value") or ""
         try:
             change = im.incidents.transition(ref, "acknowledge", actor=actor, context={"slack_channel": where["channel"]})
@@ -70,15 +72,39 @@ def register(app: App, im: Im) -> None:
 
     def snooze(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         try:
-            im.incidents.snooze_reminders(action.get("value", ""), utcnow() + SNOOZE, actor=slack_actor(body["user"]))
+            im.incidents.snooze_reminders(
+                action.get("value", ""), utcnow() + SNOOZE, actor=slack_actor(payload_user(body), workspace=workspace)
+            )
         except DomainError as exc:
-            _tell(im, body, render.warning_text(str(exc)))
+            _tell(im, _where(body), render.warning_text(str(exc)))
         except Exception as exc:  # noqa: BLE001
-            _tell(im, body, render.warning_text(user_message(exc)[0]))
+            _tell(im, _where(body), render.warning_text(user_message(exc)[0]))
+        ack()
+
+    def take(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """ "Take it": the clicker owns the incident, unless someone took it first (no stealing by button)."""
+        where, actor = _where(body), slack_actor(payload_user(body), workspace=workspace)
+        try:
+            change = im.incidents.assign(
+                action.get("value", ""),
+                PersonRef(slack_user_id=actor.id, name=actor.name),
+                actor=actor,
+                context={"slack_channel": where["channel"]},
+                only_if_unowned=True,
+            )
+            if not change.changed:
+                owner = im.describe(change.incident).owner
+                who = "you" if owner and owner.slack_user_id == actor.id else (render.person(owner) if owner else "someone")
+                _tell(im, where, f"{change.incident.ref} is already owned by {who}.")
+        except DomainError as exc:
+            _tell(im, where, render.warning_text(str(exc)))
+        except Exception as exc:  # noqa: BLE001
+            _tell(im, where, render.warning_text(user_message(exc)[0]))
         ack()
 
     app.action(render.ACK_ACTION)(acknowledge)
     app.action(render.SNOOZE_ACTION)(snooze)
+    app.action(render.TAKE_ACTION)(take)
     app.action(render.RESOLVE_ACTION)(ack=resolve_check, lazy=[resolve_modal])
 
     def unknown(ack: Ack, body: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from bot.domain.errors import DomainError, InvalidInput
 from bot.slack import mrkdwn, render
 from bot.slack.inbound import dig, payload_user, text_field
 from bot.slack.listeners.common import slack_actor, user_message
+from bot.slack.workspace import Workspace
 
 
 def _value(view: dict[str, Any], block: str) -> str | None:
@@ -41,11 +42,11 @@ def _done_view(title: str, text: str) -> dict[str, Any]:
     }
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         title, severity = _value(view, "title") or "", _value(view, "severity") or ""
         services = [s for s in (_value(view, "services") or "").split(",") if s.strip()]
-        channel, actor = _meta(view).get("channel"), slack_actor(payload_user(body))
+        channel, actor = _meta(view).get("channel"), slack_actor(payload_user(body), workspace=workspace)
         try:
             incident = im.incidents.declare(
                 title=title,
@@ -71,7 +72,7 @@ def register(app: App, im: Im) -> None:
         )
 
     def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta, actor = _meta(view), slack_actor(payload_user(body))
+        meta, actor = _meta(view), slack_actor(payload_user(body), workspace=workspace)
         try:
             change = im.incidents.transition(
                 meta.get("incident", ""),
