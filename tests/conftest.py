@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import freezegun
 import pytest
@@ -15,6 +16,9 @@ from sqlalchemy import create_engine, text
 from integrations.pagerduty.registry import changed as connectors_changed
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
+
+if TYPE_CHECKING:
+    from tests.pd_support import PagerDutyWorld
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings  # noqa: F401
 
 POSTGRES_URL = os.environ.get("IM_TEST_POSTGRES_URL")
@@ -125,3 +129,14 @@ def pd() -> Iterator[FakePagerDuty]:
     fake = pagerduty_account()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> Iterator[PagerDutyWorld]:  # type: ignore[no-untyped-def]
+    """The served app with a bidirectional PagerDuty connector "prod" whose webhook is enabled."""
+    from tests.pd_support import PagerDutyWorld
+
+    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
+    w.enable_webhook()
+    yield w
+    w.stop()

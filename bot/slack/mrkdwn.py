@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 _ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -66,3 +67,9 @@ def join(parts: Iterable[str], separator: str, limit: int) -> str:
             break
         out = candidate
     return out
+
+
+def date(value: datetime) -> str:
+    """`<!date^…>`: a time each reader sees in their own time zone (UTC text where dates do not render)."""
+    when = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{when.strftime('%Y-%m-%d %H:%M UTC')}>"

@@ -21,13 +21,14 @@ from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
-from integrations.pagerduty import links, mapping
+from integrations.pagerduty import links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
+from integrations.pagerduty.paging import Paging
 from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
@@ -72,6 +73,10 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
         return jobs
     if event.kind in ("note", "sla") and config.custom.sync_notes:
         return [JobSpec(dest, "note", payload)]
+    if event.kind == "owner" and event.data.get("person_id") is not None:
+        return [JobSpec(dest, "reassign", payload)]  # clearing the owner leaves PagerDuty's assignees be
+    if event.kind in ("escalate", "page"):
+        return [JobSpec(dest, event.kind, payload)]
     if event.kind == "severity":
         mapping_ = config.custom.urgency_mapping
         if mapping.urgency_for(event.data["from"], mapping_) != mapping.urgency_for(event.data["to"], mapping_):
@@ -84,6 +89,7 @@ class PagerDutyDelivery:
     def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.registry = registry
+        self.paging = Paging(im, self)
 
     def deliver(self, job: OutboxJob) -> None:
         name = job.destination.split(":", 1)[1]
@@ -99,7 +105,7 @@ class PagerDutyDelivery:
                     incident = session.get(Incident, event.incident_id) if event else None
                 if event is None or incident is None:
                     raise GiveUp("the timeline step is gone")
-                handler = getattr(self, f"_{job.kind}")
+                handler = self.paging.steps.get(job.kind) or getattr(self, f"_{job.kind}")
                 handler(client, name, config, incident, event, job)
         except RateLimitedError as exc:
             ok, error = False, exc.user_message
@@ -341,7 +347,7 @@ class PagerDutyDelivery:
         """The acting person's email when PagerDuty knows them, else the connector's from_email."""
         with self.im.store.read() as session:
             email = self.im.actor_email(session, actor)
-        if email and _is_pagerduty_user(client, email):
+        if email and users.is_pagerduty_user(client, email):
             return email
         return None  # the client falls back on the connector's from_email
 
@@ -396,20 +402,3 @@ class PagerDutyDelivery:
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
             once_key=f"pd-link:{name}:{link.pd_incident_id}",
         )
-
-
-_PD_USERS: dict[tuple[str, str], tuple[bool, float]] = {}
-
-
-def _is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
-    """Looked up once an hour per email: the answer changes rarely and costs an API call."""
-    key = (client.base_url, email.lower())
-    cached = _PD_USERS.get(key)
-    if cached and time.monotonic() - cached[1] < 3600:
-        return cached[0]
-    try:
-        known = client.find_user_by_email(email) is not None
-    except PagerDutyError:
-        return False
-    _PD_USERS[key] = (known, time.monotonic())
-    return known
