@@ -24,8 +24,9 @@ from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
 from bot.connectors.webhook_guard import WebhookGuard
-from bot.domain.models import JobStatus, OutboxJob
-from bot.workers import GiveUp, RetryLater
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue_core
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 from integrations.pagerduty import users
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Reference, User
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-JOBS = OutboxJob.__table__  # type: ignore[attr-defined]
+WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
 def inbound_destination(name: str) -> str:
@@ -121,20 +122,11 @@ class WebhookReceiver:
                         "body": body.decode("utf-8", "replace"),
                     },
                 ).scalar_one()
-                now = utcnow()
-                conn.execute(
-                    insert(JOBS),
-                    {
-                        "destination": destination,
-                        "kind": "webhook",
-                        "incident_id": None,
-                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
-                        "payload": {"delivery_id": delivery_id},
-                        "status": JobStatus.PENDING,
-                        "attempts": 0,
-                        "available_at": now,
-                        "created_at": now,
-                    },
+                enqueue_core(
+                    conn,
+                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
+                    None,  # the im incident is known only once the delivery is applied
+                    ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
@@ -168,8 +160,9 @@ class WebhookProcessor:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _webhook(self, job: OutboxJob) -> None:
         with self.im.store.read() as session:
             delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
         if delivery is None:

@@ -8,7 +8,6 @@ actor (origin `pagerduty`), so they make no PagerDuty job of their own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.domain import outbox, people
@@ -26,8 +25,6 @@ from integrations.pagerduty.tables import PagerDutyLink
 if TYPE_CHECKING:
     from integrations.pagerduty.outbound import PagerDutyDelivery
 
-Step = Callable[[PagerDutyClient, str, PagerDutyConfig, Incident, TimelineEvent, OutboxJob], None]
-
 
 def our_escalation_step(connector: str, pd_incident_id: str, assignee_ids: list[str]) -> str:
     """Marks an escalation we made, so its webhook is recognised as ours (and not announced again)."""
@@ -35,11 +32,12 @@ def our_escalation_step(connector: str, pd_incident_id: str, assignee_ids: list[
 
 
 class Paging:
+    """The steps of the `reassign`, `escalate` and `page` jobs, each called like the delivery's own
+    (client, connector, config, incident, event, job)."""
+
     def __init__(self, im, delivery: PagerDutyDelivery) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.delivery = delivery
-        # job kind -> step, called like the delivery's own (client, connector, config, incident, event, job)
-        self.steps: dict[str, Step] = {"reassign": self.reassign, "escalate": self.escalate, "page": self.page}
 
     # -- owner -> assignee -------------------------------------------------------------------
     def reassign(
