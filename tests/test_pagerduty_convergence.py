@@ -17,7 +17,7 @@ from bot.domain.incidents import TRANSITIONS
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty import links, mapping
 from tests.pd_support import PagerDutyWorld
-from tests.test_pagerduty_e2e import pd, world  # noqa: F401 - fixtures
+from tests.test_pagerduty_e2e import pd  # noqa: F401 - fixtures (world: conftest)
 
 PD_STATUSES = ("triggered", "acknowledged", "resolved")
 IM_STATUSES = ("open", "mitigated", "resolved", "closed")
@@ -51,7 +51,7 @@ def test_a_report_replaces_what_we_know_only_when_it_is_not_older() -> None:
 
 
 # -- (a) a create answered after the client's timeout, then resolved in im ----------------------
-def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()  # deliver by hand
@@ -77,7 +77,7 @@ def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incide
     assert fake.violations == []
 
 
-def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()
@@ -153,7 +153,7 @@ def _play(fake: Any, rng: random.Random, n: int, start: datetime) -> list[tuple[
     return events
 
 
-def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     fake.escalation_policies["PESC001"].oncall_user_ids.append("PUALICE")
     fake.escalation_policies["PESCAPI"].oncall_user_ids.append("PUOPS01")
