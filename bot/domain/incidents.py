@@ -400,7 +400,7 @@ class IncidentService:
         at: datetime | None = None,
     ) -> TimelineEvent:
         event = TimelineEvent(
-            incident_id=incident.id,  # type: ignore[arg-type]
+            incident_id=incident.number,
             kind=kind,
             origin=actor.origin.value,
             actor=actor.key,

@@ -21,6 +21,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot.app import Im
 from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
@@ -57,7 +58,7 @@ def war_room_name(ref: str, title: str, attempt: int = 0) -> str:
 
 
 class SlackDelivery:
-    def __init__(self, im, client: WebClient) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, client: WebClient) -> None:
         self.im = im
         self.store = im.store
         self.settings: Settings = im.settings
@@ -124,7 +125,7 @@ class SlackDelivery:
         step = f"slack-root:{incident.id}"
         answer = self._post(step, channel=channel, text=text, blocks=blocks)
         with self.store.transaction() as session:
-            row = session.get(SlackThread, incident.id) or SlackThread(incident_id=incident.id, channel=answer["channel"])  # type: ignore[arg-type]
+            row = session.get(SlackThread, incident.number) or SlackThread(incident_id=incident.number, channel=answer["channel"])
             row.channel, row.ts = answer["channel"], answer["ts"]
             # an adopted root shows what it said when posted: leave the hash empty so it is refreshed
             row.rendered_hash = None if answer.get("adopted") else render.content_hash(text, blocks)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.app import Im
 from bot.clock import as_utc
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
@@ -42,7 +43,7 @@ def agent_actor(agent_id: str | None, agent_name: str | None) -> Actor:
 
 
 class RemoteApplier:
-    def __init__(self, im) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im) -> None:
         self.im = im
 
     def find_link(self, connector: str, pd_incident_id: str) -> PagerDutyLink | None:
@@ -71,7 +72,7 @@ class RemoteApplier:
         service = mapping.im_service_for(remote.service_id, remote.service_name, report.config.custom.service_mappings)
 
         def link_it(session: Session, incident: Incident) -> None:
-            links.upsert(session, report.connector, incident.id, service, remote)  # type: ignore[arg-type]
+            links.upsert(session, report.connector, incident.number, service, remote)
 
         incident = self.im.incidents.declare(
             title=remote.title[:200] or f"PagerDuty incident #{remote.number}",

@@ -20,10 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
 from bot.connectors.webhook_guard import WebhookGuard
+from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
@@ -48,7 +50,7 @@ from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
-DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
@@ -57,7 +59,7 @@ def inbound_destination(name: str) -> str:
 
 
 class WebhookReceiver:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.guard = WebhookGuard.from_settings(im.settings)
@@ -156,7 +158,7 @@ def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteInci
 class WebhookProcessor:
     """The worker side: apply one stored delivery."""
 
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
@@ -228,7 +230,7 @@ class WebhookProcessor:
         except (PagerDutyError, secrets.SecretError):
             return None  # known by id and name only; the email may come with a later report
 
-    def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
+    def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)
         if link is None:
             return "ignored: note on an incident we do not know"

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from sqlmodel import Session
 
+from bot.app import Im
 from bot.connectors import secrets
 from bot.domain import outbox
 from bot.domain.errors import DomainError
@@ -96,7 +97,7 @@ Step = Callable[[PagerDutyClient, str, PagerDutyConfig, Incident, TimelineEvent,
 
 
 class PagerDutyDelivery:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         paging = Paging(im, self)
@@ -171,7 +172,7 @@ class PagerDutyDelivery:
         job: OutboxJob,
     ) -> None:
         service = job.payload["service"]
-        link = self._link(name, incident.id, service)  # type: ignore[arg-type]
+        link = self._link(name, incident.number, service)
         linked_now = link is None or not link.pd_incident_id
         if link is None or not link.pd_incident_id:
             link = self._find_or_create(client, name, config, incident, service)
@@ -198,7 +199,7 @@ class PagerDutyDelivery:
                 f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
                 f"--im-service {service} --pd-service PXXXXXX) or set a default service_id"
             )
-        key = incident_key(name, incident.id, service)  # type: ignore[arg-type]
+        key = incident_key(name, incident.number, service)
         tried = f"pd-create:{name}:{incident.id}:{service}"
         ended = incident.status in ("resolved", "closed")
         remote = (
@@ -217,7 +218,7 @@ class PagerDutyDelivery:
                 escalation_policy_id=config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id,
                 from_email=self._from(client, incident.declared_by),
             )
-        return self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
+        return self._save_link(name, incident.number, service, remote)
 
     def _thread_link(
         self,
@@ -231,7 +232,7 @@ class PagerDutyDelivery:
         url = self._thread_url(incident)
         if url is None:
             raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
-        link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
+        link = self._link(name, incident.number, job.payload["service"])
         if link and link.pd_incident_id:
             self._post_note(
                 client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None, step=f"pd-thread-link:{name}"
@@ -253,7 +254,7 @@ class PagerDutyDelivery:
         target = mapping.TO_PAGERDUTY_STATUS[event.data["to"]]
         if verb == "resolve" and not config.custom.auto_resolve:
             return  # resolved here, left to people in PagerDuty until the incident is closed
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             self._push_status(client, name, incident, link, target, resolution=note, actor=event.actor)
 
     def _push_status(
@@ -277,7 +278,7 @@ class PagerDutyDelivery:
             resolution=resolution if target == "resolved" else None,
             from_email=self._from(client, actor) if actor else None,
         )
-        self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+        self._save_link(name, incident.number, link.service, remote)
 
     def _reopen(
         self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent
@@ -285,22 +286,22 @@ class PagerDutyDelivery:
         """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
         if incident.status != "open":
             return  # resolved or closed again since: paging now would be wrong
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.status != "resolved":
                 continue
             remote = client.create_incident(
                 title=incident.title,
                 service_id=link.pd_service_id,
                 urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
-                incident_key=incident_key(name, incident.id, link.service, generation=event.id or 1),  # type: ignore[arg-type]
+                incident_key=incident_key(name, incident.number, link.service, generation=event.id or 1),
                 details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
                 escalation_policy_id=config.custom.escalation_mappings.get(link.service) or config.custom.escalation_policy_id,
                 from_email=self._from(client, event.actor),
             )
             previous = link.pd_incident_number
-            link = self._save_link(name, incident.id, link.service, remote, replace=True)  # type: ignore[arg-type]
+            link = self._save_link(name, incident.number, link.service, remote, replace=True)
             self.im.incidents.record(
-                incident.id,
+                incident.number,
                 "link",
                 f"PagerDuty cannot reopen a resolved incident: triggered PagerDuty #{link.pd_incident_number} "
                 f"on {link.pd_service_id} ({link.service}) in place of #{previous}",
@@ -322,7 +323,7 @@ class PagerDutyDelivery:
             who = self.im.display_name(session, event.actor)
         text = event.data.get("note") if event.kind == "status" else event.text
         content = f"{text} ({who}){OUR_NOTE_MARK}"
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.pd_incident_id:
                 self._post_note(
                     client, name, incident, link.pd_incident_id, content, event.actor, step=f"pd-note:{name}:{event.id}"
@@ -348,7 +349,7 @@ class PagerDutyDelivery:
         outbox.record_step(self.im.store, step, note.id)
         with self.im.store.transaction() as session:
             if session.get(PagerDutyNoteSent, note.id) is None:
-                session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
+                session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.number))
 
     def _urgency(
         self,
@@ -360,10 +361,10 @@ class PagerDutyDelivery:
         job: OutboxJob,
     ) -> None:
         urgency = mapping.urgency_for(event.data["to"], config.custom.urgency_mapping)
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.pd_incident_id and link.status != "resolved" and link.urgency != urgency:
                 remote = client.update_incident(link.pd_incident_id, urgency=urgency, from_email=self._from(client, event.actor))
-                self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+                self._save_link(name, incident.number, link.service, remote)
 
     # -- helpers -----------------------------------------------------------------------------
     def _from(self, client: PagerDutyClient, actor: str) -> str | None:
@@ -418,7 +419,7 @@ class PagerDutyDelivery:
 
     def _announce_link(self, name: str, incident: Incident, link: PagerDutyLink, what: str) -> None:
         self.im.incidents.record(
-            incident.id,
+            incident.number,
             "link",
             f"PagerDuty incident #{link.pd_incident_number} {what} on {link.pd_service_id} ({link.service})",
             actor=connector_actor(name),

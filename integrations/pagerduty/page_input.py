@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.app import Im
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident
 from bot.domain.people import Person, PersonRef
@@ -21,7 +22,7 @@ from integrations.pagerduty.registry import outbound_connectors
 _SLACK_USER = re.compile(r"^<?@?(?P<id>[UW][A-Z0-9]{2,30})(\|[^>]*)?>?$")
 
 
-def pageable(im, ref: str | int) -> Incident:  # type: ignore[no-untyped-def]
+def pageable(im: Im, ref: str | int) -> Incident:
     """The incident, if it is still going and linked to a PagerDuty incident a connector pushes to."""
     incident: Incident = im.incidents.get(ref)
     if incident.status in ("resolved", "closed"):
@@ -38,7 +39,7 @@ def pageable(im, ref: str | int) -> Incident:  # type: ignore[no-untyped-def]
     return incident
 
 
-def known_services(im, names: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def known_services(im: Im, names: list[str]) -> list[str]:
     """Services some outbound connector maps (to a PagerDuty service or an escalation policy)."""
     with im.store.read() as session:
         configs = [config for _, config in outbound_connectors(session)]
@@ -57,7 +58,7 @@ def known_services(im, names: list[str]) -> list[str]:  # type: ignore[no-untype
     return wanted
 
 
-def people(im, given: list[str]) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def people(im: Im, given: list[str]) -> list[dict[str, Any]]:
     """Each `--user`: an email, or a Slack user im knows an email or PagerDuty id of."""
     found: list[dict[str, Any]] = []
     for raw in given:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.app import Im
 from bot.domain import outbox, people
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
@@ -35,7 +36,7 @@ class Paging:
     """The steps of the `reassign`, `escalate` and `page` jobs, each called like the delivery's own
     (client, connector, config, incident, event, job)."""
 
-    def __init__(self, im, delivery: PagerDutyDelivery) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, delivery: PagerDutyDelivery) -> None:
         self.im = im
         self.delivery = delivery
 
@@ -60,9 +61,9 @@ class Paging:
             return
         from_email = self.delivery._from(client, event.actor)
         for link in self._open_links(name, incident):
-            if link.assignees == [user_id]:
+            if link.assignees == [user_id] or link.pd_incident_id is None:
                 continue
-            remote = client.update_incident(link.pd_incident_id, assignee_ids=[user_id], from_email=from_email)  # type: ignore[arg-type]
+            remote = client.update_incident(link.pd_incident_id, assignee_ids=[user_id], from_email=from_email)
             self.delivery._save_link(name, incident.number, link.service, remote)
 
     # -- escalation --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from bot.app import Im, RuntimeParts
 from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
@@ -16,12 +17,12 @@ from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.ticker import Ticker
 
 
-def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
+def registry_for(im: Im) -> ConnectorRegistry:
     return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
-    rows = links.for_incident(session, incident.id)  # type: ignore[arg-type]
+    rows = links.for_incident(session, incident.number)
     return [
         ExternalLink(
             system="pagerduty",
@@ -35,11 +36,11 @@ def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
     ]
 
 
-def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
+def install(im: Im, subscribers: list[Subscriber]) -> None:
     subscribers.append(pagerduty_jobs)
     im.link_providers.append(pagerduty_links)
 
-    def runtime_hook(runtime) -> None:  # type: ignore[no-untyped-def]
+    def runtime_hook(runtime: RuntimeParts) -> None:
         registry = registry_for(im)
         runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)

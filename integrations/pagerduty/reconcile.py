@@ -14,15 +14,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
+from bot.store import rows_changed
 from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.api.models import User
 from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.outbound import destination
@@ -44,7 +47,7 @@ class SyncResult:
 
 
 class Reconciler:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
@@ -91,7 +94,7 @@ class Reconciler:
         self._record(name, result, until if incident is None and result.error is None else None)
         return result
 
-    def _apply(self, name: str, config, incident: PDIncident, lookup: Callable[[str], User | None]) -> bool:  # type: ignore[no-untyped-def]
+    def _apply(self, name: str, config: PagerDutyConfig, incident: PDIncident, lookup: Callable[[str], User | None]) -> bool:
         if not config.inbound:
             return False  # outbound-only: PagerDuty's side never flows back
         remote = remote_from_rest(incident)
@@ -137,7 +140,7 @@ class Reconciler:
         if incident is not None:
             query = query.where(col(OutboxJob.incident_id) == parse_ref(incident))
         with self.im.store.transaction() as session:
-            count = session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())).rowcount
+            count = rows_changed(session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())))
         if count:
             self.im.outbox_ready.set()
         return count

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from sqlmodel import select
 
+from bot.app import Im
 from bot.domain import people
 from bot.domain.errors import InvalidInput
 from bot.domain.people import Person, PersonRef
@@ -55,7 +56,7 @@ def is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
         return False
 
 
-def pagerduty_id_of(im, client: PagerDutyClient, person: Person) -> str | None:  # type: ignore[no-untyped-def]
+def pagerduty_id_of(im: Im, client: PagerDutyClient, person: Person) -> str | None:
     """The person's PagerDuty user id: known already, or found by their email and learnt."""
     if person.pagerduty_user_id:
         return person.pagerduty_user_id
@@ -68,7 +69,7 @@ def pagerduty_id_of(im, client: PagerDutyClient, person: Person) -> str | None: 
     return found
 
 
-def person_ref(im, user_id: str, name: str | None, lookup: Callable[[str], User | None]) -> PersonRef:  # type: ignore[no-untyped-def]
+def person_ref(im: Im, user_id: str, name: str | None, lookup: Callable[[str], User | None]) -> PersonRef:
     """A PagerDuty user as im's person: by id when im knows them already, else with the email
     PagerDuty gives (`lookup`, e.g. `user_for_id` on a client), so they meet the person Slack knows by
     that email."""
