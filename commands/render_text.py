@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
 
-from bot.clock import format_duration, human_duration, short, with_seconds
+from bot.clock import as_utc, format_duration, human_duration, short, with_seconds
 from bot.domain.views import IncidentView, SlaClockView
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, Lines, OpenDeclareModal, Result, Table, Timeline
+from commands.results import (
+    Done,
+    HelpText,
+    IncidentDetail,
+    IncidentList,
+    Lines,
+    OnCallResult,
+    OnCallShift,
+    OpenDeclareModal,
+    Result,
+    Table,
+    Timeline,
+)
 
 
 def render(result: Result, *, as_json: bool = False) -> str:
@@ -50,7 +64,50 @@ def render(result: Result, *, as_json: bool = False) -> str:
             return result.text
         case OpenDeclareModal():
             return "declare needs --sev, --title and --service"
+        case OnCallResult():
+            return "\n".join(oncall_lines(result, lambda t: _local_time(t, utc=result.utc), lambda name: name))
     raise TypeError(f"cannot render {type(result).__name__}")
+
+
+def _local_time(value: datetime, *, utc: bool) -> str:
+    """A terminal shows its own local time (TZ), or UTC when asked."""
+    shown = as_utc(value) if utc else as_utc(value).astimezone()
+    return shown.strftime("%Y-%m-%d %H:%M ") + (shown.tzname() or "")
+
+
+def oncall_lines(result: OnCallResult, when: Callable[[datetime], str], name: Callable[[str], str]) -> list[str]:
+    """The seed's on-call lines, for any front end: `when` renders a time, `name` a name we did not write."""
+
+    def who(shifts: list[OnCallShift], *, upcoming: bool) -> str:
+        if not shifts:
+            return "nobody"
+        parts = []
+        for shift in shifts:
+            if upcoming:
+                span = f" ({when(shift.start)})" if shift.start else ""
+            else:
+                span = f" (until {when(shift.end)})" if shift.end else " (always)"
+            parts.append(name(shift.name) + span)
+        return ", ".join(parts)
+
+    lines: list[str] = []
+    for service in result.services:
+        if lines:
+            lines.append("")
+        lines += [f"Service: {name(service.service)}", f"Escalation policy: {name(service.policy)}"]
+        if not service.levels:
+            lines.append("Current On-Call: nobody")
+        for level in service.levels:
+            if level.level == service.levels[0].level:
+                lines.append(f"Current On-Call: {who(level.now, upcoming=False)}")
+                if level.next:
+                    lines.append(f"Next On-Call: {who(level.next, upcoming=True)}")
+                continue
+            after = f"After {level.after_minutes} minutes" if level.after_minutes else f"Level {level.level}"
+            lines.append(f"Escalation: {after} → {who(level.now, upcoming=False)}")
+            if level.next:
+                lines.append(f"  then: {who(level.next, upcoming=True)}")
+    return lines
 
 
 def _detail(v: IncidentView) -> str:

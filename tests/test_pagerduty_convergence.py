@@ -18,7 +18,7 @@ from integrations.pagerduty import links, mapping
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from tests.fault_support import flood_deliveries, flood_mismatches, send
 from tests.pd_support import PagerDutyWorld
-from tests.test_pagerduty_e2e import pd, world  # noqa: F401 - fixtures
+from tests.test_pagerduty_e2e import pd  # noqa: F401 - fixtures (world: conftest)
 
 PD_STATUSES = ("triggered", "acknowledged", "resolved")
 IM_STATUSES = ("open", "mitigated", "resolved", "closed")
@@ -52,7 +52,7 @@ def test_a_report_replaces_what_we_know_only_when_it_is_not_older() -> None:
 
 
 # -- (a) a create answered after the client's timeout, then resolved in im ----------------------
-def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()  # deliver by hand
@@ -78,7 +78,7 @@ def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incide
     assert fake.violations == []
 
 
-def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()
@@ -107,7 +107,7 @@ def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world
     assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
 
 
-def test_late_reopen_create_then_resolve_in_im_brings_the_new_incident_to_ims_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_late_reopen_create_then_resolve_in_im_brings_the_new_incident_to_ims_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()
@@ -138,7 +138,7 @@ def test_late_reopen_create_then_resolve_in_im_brings_the_new_incident_to_ims_st
     assert fake.violations == []
 
 
-def test_note_answered_late_is_found_not_posted_again(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_note_answered_late_is_found_not_posted_again(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()
@@ -167,7 +167,7 @@ def _pd_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
 
 
 # -- (b) a shuffled, duplicated flood of webhook deliveries ---------------------------------------
-def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     rng = random.Random(20261124)
     deliveries = flood_deliveries(fake, rng, 50, start=utcnow().replace(microsecond=0) - timedelta(hours=3))

@@ -45,14 +45,6 @@ def pd() -> Iterator[FakePagerDuty]:
     fake.stop()
 
 
-@pytest.fixture
-def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> Iterator[PagerDutyWorld]:  # type: ignore[no-untyped-def]
-    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
-    w.enable_webhook()
-    yield w
-    w.stop()
-
-
 def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
     world.terminal.ok("connector", "map-escalation", "prod", "--service", "api", "--escalation-policy", "PESCAPI")
@@ -425,7 +417,7 @@ class ServeProcess:
 
 def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) -> None:
     out = world.terminal.ok("oncall", "--service", "api")
-    assert out.splitlines() == ["Service: api", "Escalation policy: API team", "Current On-Call: Carol Lin"]
+    assert out.splitlines() == ["Service: api", "Escalation policy: API team", "Current On-Call: Carol Lin (always)"]
     world.terminal.ok("connector", "map-escalation", "prod", "--service", "db", "--escalation-policy", "PESC001")
     world.pd.escalation_policies["PESC001"].oncall_user_ids.append("PUALICE")
     out = world.terminal.ok("oncall", "--service", "db")
@@ -436,8 +428,8 @@ def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) 
     assert "Asking PagerDuty" in first["text"]
     assert world.slack.wait_for(lambda: len(world.slack.responses) == 1)
     assert "Current On-Call: Carol Lin" in world.slack.responses[0]["text"]
-    bad = world.app.command("oncall").json()
-    assert "missing required option(s): --service" in bad["text"], "bad input is answered at once"
+    bad = world.app.command("oncall --level 3").json()
+    assert "unknown option(s): --level 3" in bad["text"], "bad input is answered at once"
     ran = world.terminal("oncall", "--service", "nowhere", "--connector", "staging")
     assert ran.code == 2 and "no connector named 'staging'" in ran.err
 

@@ -16,8 +16,9 @@ from bot.domain.people import PersonView
 from bot.domain.views import IncidentView, SlaClockView
 from bot.reminders import SNOOZE
 from bot.slack import mrkdwn
+from commands.render_text import oncall_lines
 from commands.render_text import render as render_text
-from commands.results import Done, Result
+from commands.results import Done, OnCallResult, Result
 
 ACK_ACTION = "incident_ack"
 TAKE_ACTION = "incident_take"
@@ -245,6 +246,8 @@ def warning_text(message: str, usage: str = "") -> str:
 
 def command_answer(result: Result, *, as_json: bool = False) -> dict[str, Any]:
     """An ephemeral answer to a slash command."""
+    if isinstance(result, OnCallResult) and not as_json:  # times as date tokens: each reader's own zone
+        return {"response_type": "ephemeral", "text": "\n".join(oncall_lines(result, mrkdwn.date, mrkdwn.escape))}
     return {"response_type": "ephemeral", "text": answer_text(result, as_json=as_json)}
 
 

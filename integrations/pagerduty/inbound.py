@@ -23,12 +23,16 @@ from starlette.routing import Route
 from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
+from bot.connectors.models import Connector
 from bot.connectors.webhook_guard import WebhookGuard
 from bot.domain.errors import InvalidInput
 from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core
-from bot.workers import GiveUp, JobKind, kind_table
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
+from integrations.pagerduty import users
+from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.api.models import Reference, User
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -38,6 +42,7 @@ from integrations.pagerduty.api.webhook_models import (
 )
 from integrations.pagerduty.api.webhook_signature import verify
 from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
@@ -209,9 +214,35 @@ class WebhookProcessor:
         kind = event.event_type.removeprefix("incident.")
         # whatever the event, its status is the incident's at that time: applied, unless we know newer
         outcome = self.applier.apply_status(report, link, note="Reopened in PagerDuty" if kind == "reopened" else None)
+        owner = self._new_owner(kind, event, outcome)
         if kind in ("escalated", "reassigned"):
             outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
+        if owner is not None:
+            person = users.person_ref(self.im, owner.id, owner.summary, lambda uid: self._user(connector, uid))
+            outcome = f"{outcome}; {self.applier.apply_owner(report, link, person, at=at, key=f'{key}:owner')}"
         return f"{created}; {outcome}" if created else outcome
+
+    @staticmethod
+    def _new_owner(kind: str, event: WebhookEvent, status_outcome: str) -> Reference | None:
+        """Who PagerDuty now has on it: the first assignee of a reassignment or escalation, or whoever
+        acknowledged. The echo of an acknowledgement made in im (no change here) names nobody new."""
+        data = event.data
+        if kind in ("reassigned", "escalated") and isinstance(data, IncidentData) and data.assignees:
+            return data.assignees[0]
+        acknowledged_here = kind == "acknowledged" and not status_outcome.startswith(("no change", "ignored", "partial"))
+        if acknowledged_here and event.agent is not None and event.agent.type in (None, "user_reference", "user"):
+            return event.agent
+        return None
+
+    def _user(self, connector: Connector, user_id: str) -> User | None:
+        """`GET /users/{id}` (cached) for a user im does not know yet; PagerDuty away: retried later."""
+        try:
+            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+                return users.user_for_id(client, user_id)
+        except (RateLimitedError, UnavailableError) as exc:
+            raise RetryLater(exc.user_message, delay=exc.retry_after) from None
+        except (PagerDutyError, secrets.SecretError):
+            return None  # known by id and name only; the email may come with a later report
 
     def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)

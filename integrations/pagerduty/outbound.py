@@ -23,15 +23,15 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
-from bot.ttl_cache import TTLCache
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
-from integrations.pagerduty import links, mapping
+from integrations.pagerduty import links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
+from integrations.pagerduty.paging import Paging
 from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
@@ -76,6 +76,10 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
         return jobs
     if event.kind in ("note", "sla") and config.custom.sync_notes:
         return [JobSpec(dest, "note", payload)]
+    if event.kind == "owner" and event.data.get("person_id") is not None:
+        return [JobSpec(dest, "reassign", payload)]  # clearing the owner leaves PagerDuty's assignees be
+    if event.kind in ("escalate", "page"):
+        return [JobSpec(dest, event.kind, payload)]
     if event.kind == "severity":
         mapping_ = config.custom.urgency_mapping
         if mapping.urgency_for(event.data["from"], mapping_) != mapping.urgency_for(event.data["to"], mapping_):
@@ -96,6 +100,7 @@ class PagerDutyDelivery:
     def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
+        paging = Paging(im, self)
         # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
         self.kinds = kind_table(
             JobKind("create", self._on_incident(self._create)),
@@ -103,6 +108,9 @@ class PagerDutyDelivery:
             JobKind("note", self._on_incident(self._note)),
             JobKind("urgency", self._on_incident(self._urgency)),
             JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+            JobKind("reassign", self._on_incident(paging.reassign)),
+            JobKind("escalate", self._on_incident(paging.escalate)),
+            JobKind("page", self._on_incident(paging.page)),
         )
 
     def _on_incident(self, step: Step) -> Handler:
@@ -391,7 +399,7 @@ class PagerDutyDelivery:
         """The acting person's email when PagerDuty knows them, else the connector's from_email."""
         with self.im.store.read() as session:
             email = self.im.actor_email(session, actor)
-        if email and _is_pagerduty_user(client, email):
+        if email and users.is_pagerduty_user(client, email):
             return email
         return None  # the client falls back on the connector's from_email
 
@@ -446,18 +454,3 @@ class PagerDutyDelivery:
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
             once_key=f"pd-link:{name}:{link.pd_incident_id}",
         )
-
-
-_PD_USERS: TTLCache[tuple[str, str], bool] = TTLCache(ttl=3600)  # the answer changes rarely and costs a call
-
-
-def _is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
-    """Looked up once an hour per email; a failed look-up counts as "no" and is asked again next time."""
-
-    def load() -> bool:
-        return client.find_user_by_email(email) is not None
-
-    try:
-        return _PD_USERS.get_or_load((client.base_url, email.lower()), load)
-    except PagerDutyError:
-        return False
