@@ -6,16 +6,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel import Session
 
+import bot.sla as sla
+from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
+from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.scheduler import Periodic
 
 
 class Startable(Protocol):
@@ -29,11 +35,14 @@ class RuntimeParts(Protocol):
     deliveries: dict[str, Any]  # destination -> its delivery (bot/workers.py)
     extra_routes: list[Any]  # HTTP routes (Starlette's; the core does not import Starlette)
     background: list[Startable]  # started with the workers, stopped with them
+    periodic: list[Periodic]  # run by the scheduler of every `im serve` (claimed in the database)
     scheduler_enabled: bool
 
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
+TargetProvider = Callable[[], sla.Targets]  # a connector's own SLA targets (PagerDuty's sla_mapping)
+PersonCheck = Callable[[PersonRef], None]  # raises a DomainError for someone who cannot be named (left, say)
 
 
 @dataclass
@@ -45,6 +54,8 @@ class Im:
     link_providers: list[LinkProvider] = field(default_factory=list)
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
+    sla_target_providers: list[TargetProvider] = field(default_factory=list)
+    person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
 
     def display_name(self, session: Session, actor: str) -> str:
@@ -61,6 +72,11 @@ class Im:
                 return email
         return None
 
+    def sla_targets(self) -> dict[str, dict[str, int]]:
+        """The SLA targets in force: the settings' and every connector's, the tightest winning."""
+        own = sla.per_kind(self.settings.sla_ack, self.settings.sla_resolve)
+        return sla.tightest([own, *(provider() for provider in self.sla_target_providers)])
+
     def describe(self, incident: Incident) -> IncidentView:
         with self.store.read() as session:
             links = [link for provider in self.link_providers for link in provider(session, incident)]
@@ -70,6 +86,8 @@ class Im:
             ]
             declared_by = self.display_name(session, incident.declared_by)
             owner, roles = self.incidents.owner_and_roles(session, incident)
+            times = sla.clock_times(session, incident)
+        clocks = sla.clocks(times, self.sla_targets(), self.settings.sla_warn_fraction, utcnow())
         return IncidentView.of(
-            incident, declared_by=declared_by, links=links, delivery_problems=problems, owner=owner, roles=roles
+            incident, declared_by=declared_by, links=links, delivery_problems=problems, owner=owner, roles=roles, sla=clocks
         )

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.clock import parse_duration
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, validation_alias="IM_SLACK_CHANNEL")
+    # our workspace (a request from any other team is a Slack Connect guest: read only); learned from
+    # auth.test in the background when unset
+    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID")
     # How long a Slack Web API call may take before its outcome counts as unknown (then it is looked up, not redone).
     slack_timeout_seconds: float = Field(10.0, gt=0, le=120, validation_alias="IM_SLACK_TIMEOUT_SECONDS")
     public_url: str | None = Field(None, validation_alias="IM_PUBLIC_URL")
@@ -57,6 +61,37 @@ class Settings(BaseSettings):
     protected_severities: Annotated[tuple[str, ...], NoDecode] = Field(
         tuple(sorted(DEFAULT_PROTECTED)), validation_alias="IM_PROTECTED_SEVERITIES"
     )
+    # clocks (bot/sla.py, bot/reminders.py): per severity, "SEV-1=5m,SEV-2=15m"; a severity left out has none
+    sla_ack: Annotated[dict[str, int], NoDecode] = Field(
+        {"SEV-1": 300, "SEV-2": 900, "SEV-3": 3600, "SEV-4": 14400}, validation_alias="IM_SLA_ACK"
+    )
+    sla_resolve: Annotated[dict[str, int], NoDecode] = Field(
+        {"SEV-1": 4 * 3600, "SEV-2": 8 * 3600, "SEV-3": 86400, "SEV-4": 3 * 86400}, validation_alias="IM_SLA_RESOLVE"
+    )
+    sla_warn_fraction: float = Field(0.8, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION")  # 1: no warning
+    reminders: Annotated[dict[str, int], NoDecode] = Field({"SEV-1": 900, "SEV-2": 1800}, validation_alias="IM_REMINDERS")
+
+    @field_validator("sla_ack", "sla_resolve", "reminders", mode="before")
+    @classmethod
+    def _per_severity(cls, value: object) -> dict[str, int]:
+        """`SEV-1=5m, sev2=15m` (or a mapping) -> {"SEV-1": 300, "SEV-2": 900}; `off` drops a severity."""
+        pairs = value.items() if isinstance(value, dict) else [p.partition("=")[::2] for p in str(value or "").split(",")]
+        found: dict[str, int] = {}
+        for key, raw in pairs:
+            key, raw = str(key).strip(), str(raw).strip()
+            if not key and not raw:
+                continue
+            try:
+                severity = Severity.parse(key).value
+            except InvalidInput as exc:
+                raise ValueError(f"{exc} in '{key}={raw}' (expected SEV-1=5m,SEV-2=15m)") from None
+            if raw.lower() in ("off", "none", "0"):
+                continue
+            try:
+                found[severity] = parse_duration(raw)
+            except ValueError as exc:
+                raise ValueError(f"{severity}: {exc}") from None
+        return found
 
     @field_validator("admins", "roles", "protected_severities", mode="before")
     @classmethod
@@ -118,6 +153,13 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("slack_team_id")
+    @classmethod
+    def _team_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[TE][A-Z0-9]{2,}", value):
+            raise ValueError("expected a Slack team ID such as T0123456789")
         return value
 
     @field_validator("slack_channel")

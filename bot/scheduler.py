@@ -1,4 +1,5 @@
-"""The scheduler of `im serve` (APScheduler): periodic tasks that adapters register.
+"""The scheduler of `im serve` (APScheduler): the core's clocks (SLA notices, status-update reminders)
+and the periodic tasks adapters register.
 
 It ticks in every replica; each task claims its work in the database (a conditional UPDATE, a once
 key), so nothing is done twice however many replicas tick."""
@@ -8,8 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.app import Im
+from bot.clock import utcnow
+from bot.reminders import check_reminders
+from bot.sla import check_slas
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +26,25 @@ class Periodic:
     name: str
     run: Callable[[], Iterable[str] | None]  # lines worth logging
     every_seconds: float
+
+
+CLOCK_TICK_SECONDS = 10.0
+
+
+class Clocks:
+    """One tick of every open incident's clocks; callable directly (tests drive it under freezegun)."""
+
+    def __init__(self, im: Im) -> None:
+        self.im = im
+
+    def tick(self, now: datetime | None = None) -> list[str]:
+        now = now or utcnow()
+        im = self.im
+        done = check_slas(im.store, im.incidents, im.sla_targets(), now, im.settings.sla_warn_fraction)
+        return done + check_reminders(im.store, im.incidents, im.settings.reminders, now)
+
+    def task(self, every_seconds: float = CLOCK_TICK_SECONDS) -> Periodic:
+        return Periodic("clocks", self.tick, every_seconds)
 
 
 class Scheduler:

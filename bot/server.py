@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from slack_bolt.request import BoltRequest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -17,33 +16,42 @@ from starlette.routing import Route
 
 from bot import __version__
 from bot.app import Im
+from bot.scheduler import Clocks, Periodic, Scheduler
+from bot.slack import inbound as slack_inbound
 from bot.workers import Dispatcher, WorkerPool
 
 log = logging.getLogger("im")
 
 
 class Runtime:
-    """Everything `im serve` runs besides HTTP: the outbox workers (and, with connectors, the scheduler)."""
+    """Everything `im serve` runs besides HTTP: the outbox workers and the scheduler (the core's clocks,
+    and the periodic tasks adapters add to `periodic`)."""
 
     def __init__(self, im: Im, *, worker_threads: int | None = None, poll: float = 1.0, scheduler: bool = True) -> None:
         self.im = im
         self.scheduler_enabled = scheduler  # tests drive the scheduler's ticks themselves
         self.deliveries: dict[str, Any] = {}
         self.slack_client = None
+        self.slack_workspace = None
         self.bolt = None
         if im.settings.slack_bot_token is not None:
             from bot.slack.delivery import SlackDelivery, make_client
+            from bot.slack.workspace import Workspace
 
             self.slack_client = make_client(im.settings)
+            self.slack_workspace = Workspace(im.store, im.settings, self.slack_client)
             self.deliveries["slack"] = SlackDelivery(im, self.slack_client)
             if im.settings.slack_configured:
                 from bot.slack.app import build_bolt_app
 
-                self.bolt = build_bolt_app(im, self.slack_client)
+                self.bolt = build_bolt_app(im, self.slack_client, self.slack_workspace)
         self.extra_routes: list[Route] = []
         self.background: list[Any] = []
+        self.periodic: list[Periodic] = [Clocks(im).task()]
         for hook in im.runtime_hooks:
             hook(self)
+        if self.scheduler_enabled:
+            self.background.append(Scheduler(self.periodic))
         self.dispatcher = Dispatcher(im.store, self.deliveries)
         self.workers = WorkerPool(self.dispatcher, im.outbox_ready, threads=worker_threads or im.settings.workers, poll=poll)
 
@@ -60,15 +68,23 @@ class Runtime:
 
 def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool = True) -> Starlette:
     runtime = runtime or Runtime(im)
+    secret = im.settings.slack_signing_secret.get_secret_value() if im.settings.slack_signing_secret else ""
+    slack_verifier = slack_inbound.RawBodyVerifier(secret) if secret.strip() else None
 
     async def slack_events(request: Request) -> Response:
         if runtime.bolt is None:
             return JSONResponse({"error": "Slack is not configured on this server"}, status_code=503)
-        if im.settings.slack_signing_secret is None:
+        if slack_verifier is None:
             # Socket Mode without a signing secret: nothing could check a request here, so none is taken
             return JSONResponse({"error": "Slack events arrive over Socket Mode on this server"}, status_code=404)
-        body = (await request.body()).decode("utf-8")
-        bolt_request = BoltRequest(body=body, query=request.url.query, headers=dict(request.headers))
+        try:
+            # the signature on the raw bytes first; only a signed body is decoded and parsed
+            bolt_request = await run_in_threadpool(
+                slack_inbound.bolt_request, slack_verifier, await request.body(), request.url.query, request.headers
+            )
+        except slack_inbound.Refused as exc:
+            log.warning("Slack request refused (%s): %s", exc.status, exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
         bolt_response = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)
         return Response(
             content=bolt_response.body,

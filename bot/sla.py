@@ -1,47 +1,193 @@
-"""SLA clocks: a notice when an open incident has not been acknowledged or resolved within its target.
+"""SLA clocks: how long an incident may take to be acknowledged and to be resolved, per severity.
 
-Computed from stored timestamps on every scheduler tick (never an in-process timer), and each notice is
-recorded under a once key, so it is given exactly once whichever replica ticks, across restarts."""
+A clock is computed from stored timestamps whenever it is needed (`clocks`, a pure function), never
+held in an in-process timer: it starts when the incident is declared or reopened, stops when it is
+acknowledged / resolved since that start, and takes its target from the current severity (a severity
+change re-targets it). `check_slas` runs on every scheduler tick and records a warning (at
+`warn_fraction` of the target, addressed to the owner) and a breach notice under once keys naming
+the incident, the clock's start and its target, so each is given exactly once whichever replica
+ticks, across restarts, and again only for a new start (reopen) or a new target (severity change).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlmodel import col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, format_duration
 from bot.domain.incidents import Actor, IncidentService
-from bot.domain.models import Incident, Origin, Status
+from bot.domain.models import InboundKey, Incident, Origin, Status, TimelineEvent
+from bot.domain.views import SlaClockView
 from bot.store import Store
 
+log = logging.getLogger(__name__)
+
 SCHEDULER = Actor(Origin.SCHEDULER, "sla", "SLA timer")
+KINDS: tuple[Literal["ack", "resolve"], ...] = ("ack", "resolve")
 Targets = Mapping[str, Mapping[str, int]]  # severity -> {"ack": seconds, "resolve": seconds}
+OPEN = (Status.OPEN.value, Status.MITIGATED.value)
 
 
-def check_slas(store: Store, incidents: IncidentService, targets: Targets, now: datetime) -> list[str]:
+def tightest(sources: Iterable[Targets]) -> dict[str, dict[str, int]]:
+    """One target per severity and kind: the smallest any source sets."""
+    found: dict[str, dict[str, int]] = {}
+    for source in sources:
+        for severity, kinds in source.items():
+            for kind, seconds in kinds.items():
+                if seconds and (kind not in found.setdefault(severity, {}) or seconds < found[severity][kind]):
+                    found[severity][kind] = seconds
+    return found
+
+
+def per_kind(ack: Mapping[str, int], resolve: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """Two per-severity settings (IM_SLA_ACK, IM_SLA_RESOLVE) as one table of targets."""
+    found: dict[str, dict[str, int]] = {}
+    for kind, table in (("ack", ack), ("resolve", resolve)):
+        for severity, seconds in table.items():
+            found.setdefault(severity, {})[kind] = seconds
+    return found
+
+
+@dataclass(frozen=True)
+class ClockTimes:
+    """What an incident's clocks are computed from."""
+
+    severity: str
+    started_at: datetime  # declared, or the last reopen
+    acknowledged_at: datetime | None  # since the start
+    resolved_at: datetime | None  # resolved or closed since the start
+
+
+def clock_times(session: Session, incident: Incident) -> ClockTimes:
+    """The stored timestamps of this round of the incident. The row keeps the first acknowledgement
+    (reports need it), so after a reopen the stops are read from the status steps since the reopen."""
+    if incident.reopened_at is None:
+        return ClockTimes(
+            severity=incident.severity,
+            started_at=as_utc(incident.declared_at),
+            acknowledged_at=_utc(incident.acknowledged_at),
+            resolved_at=_utc(incident.resolved_at or incident.closed_at),
+        )
+    steps = session.exec(
+        select(TimelineEvent)
+        .where(TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "status")
+        .order_by(col(TimelineEvent.id))
+    ).all()
+    reopen = max((i for i, step in enumerate(steps) if step.data.get("verb") == "reopen"), default=-1)
+    since = steps[reopen + 1 :]
+    acked = next((s.at for s in since if s.data.get("to") == Status.MITIGATED), None)
+    resolved = next((s.at for s in since if s.data.get("to") in (Status.RESOLVED, Status.CLOSED)), None)
+    return ClockTimes(incident.severity, as_utc(incident.reopened_at), _utc(acked), _utc(resolved))
+
+
+def clocks(times: ClockTimes, targets: Targets, warn_fraction: float, now: datetime) -> list[SlaClockView]:
+    """The incident's clocks at `now`. Breached only once `now` is past the due time (acknowledged at
+    exactly the target is in time); warned from `warning_at` on. Resolving also stops the ack clock."""
+    found = []
+    for kind in KINDS:
+        seconds = targets.get(times.severity, {}).get(kind)
+        if not seconds:
+            continue
+        start = times.started_at
+        due = start + timedelta(seconds=seconds)
+        warning = start + timedelta(seconds=round(seconds * warn_fraction)) if warn_fraction < 1 else None
+        stops = [t for t in (times.acknowledged_at if kind == "ack" else None, times.resolved_at) if t is not None]
+        stopped = min(stops, default=None)
+        state: Literal["running", "warned", "breached", "met"]
+        if stopped is not None:
+            state = "met" if stopped <= due else "breached"
+        elif now > due:
+            state = "breached"
+        elif warning is not None and now >= warning:
+            state = "warned"
+        else:
+            state = "running"
+        found.append(
+            SlaClockView(
+                kind=kind,
+                severity=times.severity,
+                target_seconds=seconds,
+                started_at=start,
+                warning_at=warning,
+                due_at=due,
+                stopped_at=stopped,
+                state=state,
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class _Notice:
+    incident: Incident
+    clock: SlaClockView
+    event: Literal["sla", "sla_warning"]
+    key: str
+
+
+def check_slas(
+    store: Store, incidents: IncidentService, targets: Targets, now: datetime, warn_fraction: float = 1.0
+) -> list[str]:
+    """Record each warning and breach that is due and was not recorded yet; lines worth logging."""
     if not targets:
         return []
+    notices: list[_Notice] = []
     with store.read() as session:
-        open_ones = session.exec(select(Incident).where(col(Incident.status).in_([Status.OPEN, Status.MITIGATED]))).all()
-    breaches = []
-    for incident in open_ones:
-        assert incident.id is not None
-        start = as_utc(incident.reopened_at or incident.declared_at)  # a reopened incident's clock restarts
-        for kind, seconds in targets.get(incident.severity, {}).items():
-            done_at = incident.acknowledged_at if kind == "ack" else incident.resolved_at
-            if done_at is not None and as_utc(done_at) < start:
-                done_at = None  # acknowledged or resolved before the reopen: not this time round
-            if done_at is None and now - start > timedelta(seconds=seconds):
-                verb = "acknowledged" if kind == "ack" else "resolved"
-                change = incidents.record(
-                    incident.id,
-                    "sla",
-                    f"SLA breached: not {verb} within {format_duration(seconds)} ({incident.severity})",
-                    actor=SCHEDULER,
-                    context={"sla": kind, "notify_channel": True},
-                    once_key=f"sla:{incident.id}:{kind}:{start.isoformat()}",
-                )
-                if change.changed:
-                    breaches.append(f"{incident.ref} {kind} SLA breached")
-    return breaches
+        for incident in session.exec(select(Incident).where(col(Incident.status).in_(OPEN))).all():
+            if incident.severity not in targets:
+                continue
+            for clock in clocks(clock_times(session, incident), targets, warn_fraction, now):
+                notice = _notice(incident, clock)
+                if notice is not None and session.get(InboundKey, notice.key) is None:
+                    notices.append(notice)
+    done = []
+    for notice in notices:
+        if _record(incidents, notice):
+            done.append(
+                f"{notice.incident.ref} {notice.clock.kind} SLA {'warning' if notice.event == 'sla_warning' else 'breached'}"
+            )
+    return done
+
+
+def _notice(incident: Incident, clock: SlaClockView) -> _Notice | None:
+    if clock.stopped_at is not None or clock.state not in ("warned", "breached"):
+        return None
+    event: Literal["sla", "sla_warning"] = "sla" if clock.state == "breached" else "sla_warning"
+    key = f"{event}:{incident.id}:{clock.kind}:{clock.started_at.isoformat()}:{clock.target_seconds}"
+    return _Notice(incident, clock, event, key)
+
+
+def _record(incidents: IncidentService, notice: _Notice) -> bool:
+    clock, incident = notice.clock, notice.incident
+    target = f"{format_duration(clock.target_seconds)} ({clock.severity})"
+    if notice.event == "sla":
+        verb = "acknowledged" if clock.kind == "ack" else "resolved"
+        text = f"SLA breached: not {verb} within {target}"
+        extra = {"notify_channel": True}
+    else:
+        verb = "Acknowledge" if clock.kind == "ack" else "Resolve"
+        text = f"SLA warning: {verb} by {clock.due_at.strftime('%H:%M:%S UTC')}, target {target}"
+        extra = {}
+    data = {
+        "sla": clock.kind,
+        "target_seconds": clock.target_seconds,
+        "due_at": clock.due_at.isoformat(),
+        "person_id": incident.owner_id,  # addressed to the owner (read when the notice is rendered)
+        **extra,
+    }
+    try:
+        change = incidents.record(incident.number, notice.event, text, actor=SCHEDULER, context=data, once_key=notice.key)
+    except IntegrityError:
+        log.info("%s: another replica recorded %s first", incident.ref, notice.key)
+        return False
+    return change.changed
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)

@@ -14,6 +14,7 @@ def register_commands() -> None:
     import bot.serve_commands  # noqa: F401
     import commands.completion
     import commands.incident_commands
+    import commands.ownership_commands
     import commands.secret_commands  # noqa: F401
     import integrations.pagerduty.commands  # noqa: F401
 

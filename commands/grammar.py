@@ -29,7 +29,9 @@ DEFAULT_GROUPS = {
     **dict.fromkeys(
         ("declare", "ack", "resolve", "close", "reopen", "note", "severity", "status", "list", "timeline", "field"), "incidents"
     ),
-    **dict.fromkeys(("oncall", "owner", "role", "roles", "people", "person", "assign", "snooze"), "people"),
+    **dict.fromkeys(
+        ("oncall", "owner", "role", "roles", "people", "person", "assign", "unassign", "page", "escalate", "snooze"), "people"
+    ),
     **dict.fromkeys(("connector",), "connectors"),
     **dict.fromkeys(("metrics", "report", "reports", "stats"), "reports"),
     **dict.fromkeys(("serve", "db", "help", "completion", "logs", "outbox", "secrets"), "operations"),

@@ -13,9 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
-from bot.clock import as_utc, short
-from bot.domain.views import IncidentView
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, Lines, OpenDeclareModal, Result, Table, Timeline
+from bot.clock import as_utc, format_duration, human_duration
+from bot.domain.views import IncidentView, SlaClockView
+from commands.results import (
+    Done,
+    HelpText,
+    IncidentDetail,
+    IncidentList,
+    Lines,
+    OnCallResult,
+    OnCallShift,
+    OpenDeclareModal,
+    Result,
+    Table,
+    Timeline,
+)
 
 _RESET = "\033[0m"
 SEVERITY_COLOURS = {"SEV-1": "\033[1;31m", "SEV-2": "\033[31m", "SEV-3": "\033[33m", "SEV-4": "\033[36m"}
@@ -27,11 +39,11 @@ class Style:
     colour: bool = False
     local_time: bool = False
 
-    def time(self, value: datetime | None) -> str:
-        if value is None or not self.local_time:
-            return short(value)
-        local = as_utc(value).astimezone()
-        return local.strftime("%Y-%m-%d %H:%M ") + (local.strftime("%Z") or local.strftime("%z"))
+    def time(self, value: datetime | None, *, seconds: bool = False) -> str:
+        if value is None:
+            return "-"
+        shown = as_utc(value).astimezone() if self.local_time else as_utc(value)
+        return shown.strftime("%Y-%m-%d %H:%M:%S " if seconds else "%Y-%m-%d %H:%M ") + (shown.tzname() or shown.strftime("%z"))
 
     def severity(self, text: str) -> str:
         return self._paint(text, SEVERITY_COLOURS.get(text.strip()))
@@ -65,17 +77,27 @@ def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> st
             return _detail(result.incident, style)
         case IncidentList():
             rows = [
-                [v.id, v.severity, v.status, ", ".join(v.services), style.time(v.declared_at), v.title] for v in result.incidents
+                [
+                    v.id,
+                    v.severity,
+                    v.status,
+                    ", ".join(v.services),
+                    style.time(v.declared_at),
+                    v.owner.label if v.owner else "-",
+                    v.title,
+                ]
+                for v in result.incidents
             ]
             paint = {1: style.severity, 2: style.status}
-            text = table(["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "TITLE"], rows, paint) if rows else "no incidents"
+            columns = ["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "OWNER", "TITLE"]
+            text = table(columns, rows, paint) if rows else "no incidents"
             if result.delivery_problems:
                 text += "\n\nDelivery problems (dead-lettered):\n" + "\n".join(f"  ! {p}" for p in result.delivery_problems)
             return text
         case Timeline():
             v = result.incident
             head = f"{v.id} {style.severity(v.severity)} [{style.status(v.status)}] {v.title}"
-            rows = [[style.time(e.at), e.origin, e.actor, e.text or e.kind] for e in result.events]
+            rows = [[style.time(e.at, seconds=True), e.origin, e.actor, e.text or e.kind] for e in result.events]
             return head + "\n" + table(["AT", "ORIGIN", "ACTOR", "WHAT"], rows)
         case Table():
             text = table(result.columns, result.rows) if result.rows else "(none)"
@@ -86,7 +108,44 @@ def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> st
             return result.text
         case OpenDeclareModal():
             return "declare needs --sev, --title and --service"
+        case OnCallResult():
+            return "\n".join(oncall_lines(result, Style(local_time=not result.utc).time, lambda name: name))
     raise TypeError(f"cannot render {type(result).__name__}")
+
+
+def oncall_lines(result: OnCallResult, when: Callable[[datetime], str], name: Callable[[str], str]) -> list[str]:
+    """The seed's on-call lines, for any front end: `when` renders a time, `name` a name we did not write."""
+
+    def who(shifts: list[OnCallShift], *, upcoming: bool) -> str:
+        if not shifts:
+            return "nobody"
+        parts = []
+        for shift in shifts:
+            if upcoming:
+                span = f" ({when(shift.start)})" if shift.start else ""
+            else:
+                span = f" (until {when(shift.end)})" if shift.end else " (always)"
+            parts.append(name(shift.name) + span)
+        return ", ".join(parts)
+
+    lines: list[str] = []
+    for service in result.services:
+        if lines:
+            lines.append("")
+        lines += [f"Service: {name(service.service)}", f"Escalation policy: {name(service.policy)}"]
+        if not service.levels:
+            lines.append("Current On-Call: nobody")
+        for level in service.levels:
+            if level.level == service.levels[0].level:
+                lines.append(f"Current On-Call: {who(level.now, upcoming=False)}")
+                if level.next:
+                    lines.append(f"Next On-Call: {who(level.next, upcoming=True)}")
+                continue
+            after = f"After {level.after_minutes} minutes" if level.after_minutes else f"Level {level.level}"
+            lines.append(f"Escalation: {after} → {who(level.now, upcoming=False)}")
+            if level.next:
+                lines.append(f"  then: {who(level.next, upcoming=True)}")
+    return lines
 
 
 def _detail(v: IncidentView, style: Style) -> str:
@@ -97,9 +156,16 @@ def _detail(v: IncidentView, style: Style) -> str:
         f"  services:     {', '.join(v.services)}",
         f"  declared:     {style.time(v.declared_at)} by {v.declared_by}",
     ]
+    lines.append(f"  owner:        {v.owner.label if v.owner else '(nobody)'}")
+    for role, person in sorted(v.roles.items()):
+        lines.append(f"  {role + ':':<13} {person.label}")
     for label, value in (("acknowledged", v.acknowledged_at), ("resolved", v.resolved_at), ("closed", v.closed_at)):
         if value:
             lines.append(f"  {label + ':':<13} {style.time(value)}")
+    for label, seconds in (("to ack", v.time_to_acknowledge_seconds), ("to resolve", v.time_to_resolve_seconds)):
+        if seconds is not None:
+            lines.append(f"  {label + ':':<13} {human_duration(seconds)}")
+    lines += [f"  {clock.kind + ' SLA:':<13} {_clock(clock, style)}" for clock in v.sla]
     if v.description:
         lines.append(f"  description:  {v.description}")
     if v.resolution:
@@ -109,6 +175,14 @@ def _detail(v: IncidentView, style: Style) -> str:
     for problem in v.delivery_problems:
         lines.append(f"  ! delivery:   {problem}")
     return "\n".join(lines)
+
+
+def _clock(clock: SlaClockView, style: Style) -> str:
+    target = f"target {format_duration(clock.target_seconds)}"
+    if clock.stopped_at is not None:
+        return f"{clock.state} ({target}, took {human_duration(clock.elapsed_seconds or 0)})"
+    verb = "breached at" if clock.state == "breached" else "due"
+    return f"{clock.state} ({target}, {verb} {style.time(clock.due_at)})"
 
 
 def table(columns: list[str], rows: list[list[str]], paint: Mapping[int, Callable[[str], str]] | None = None) -> str:

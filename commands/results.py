@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -63,4 +64,34 @@ class OpenDeclareModal(BaseModel):
     kind: str = "open_declare_modal"
 
 
-Result = Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal
+class OnCallShift(BaseModel):
+    name: str
+    start: datetime | None = None  # None with end None: on call through the escalation policy itself (no schedule)
+    end: datetime | None = None
+    schedule: str | None = None
+
+
+class OnCallLevel(BaseModel):
+    level: int
+    after_minutes: int | None = None  # an unacknowledged incident reaches this level after so long at the one before
+    now: list[OnCallShift] = Field(default_factory=list)
+    next: list[OnCallShift] = Field(default_factory=list)  # on call when the current shifts end
+
+
+class ServiceOnCall(BaseModel):
+    service: str
+    policy: str
+    levels: list[OnCallLevel] = Field(default_factory=list)
+
+
+class OnCallResult(BaseModel):
+    """Who is on call now and next, per escalation level. Times are UTC; each front end shows them in
+    its reader's time zone (the terminal's local time, or UTC with `utc`; Slack's date tokens)."""
+
+    kind: str = "oncall"
+    as_of: datetime
+    services: list[ServiceOnCall]
+    utc: bool = False
+
+
+Result = Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal | OnCallResult

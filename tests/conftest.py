@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the fakes and the served app are imported by the fixtures t
     from tests.fakes.pagerduty_api import FakePagerDuty
     from tests.fakes.slack_api import FakeSlack
     from tests.harness import AppHarness
+    from tests.pd_support import PagerDutyWorld
 
 POSTGRES_URL = os.environ.get("IM_TEST_POSTGRES_URL")
 
@@ -39,6 +40,10 @@ freezegun.configure(
         "concurrent.futures",
         "urllib3",
         "urllib.request",
+        # the Slack signature check is transport: its 5-minute window is against the real clock, as
+        # the signed requests' timestamps are (slack_sdk's verifier, subclassed in bot/slack/inbound.py)
+        "slack_sdk.signature",
+        "bot.slack.inbound",
     ]
 )
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -134,3 +139,14 @@ def pd() -> Iterator[FakePagerDuty]:
     fake = pagerduty_account()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> Iterator[PagerDutyWorld]:  # type: ignore[no-untyped-def]
+    """The served app with a bidirectional PagerDuty connector "prod" whose webhook is enabled."""
+    from tests.pd_support import PagerDutyWorld
+
+    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
+    w.enable_webhook()
+    yield w
+    w.stop()

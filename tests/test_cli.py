@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -155,12 +156,14 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         assert run.code == 0 and run.err == "", str(run)
 
     # text: `status` is every incident not closed; one incident in full; the timeline oldest first
-    assert status.out.splitlines()[0].split() == ["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "TITLE"]
+    assert status.out.splitlines()[0].split() == ["ID", "SEV", "STATUS", "SERVICES", "DECLARED", "OWNER", "TITLE"]
     assert [line.split()[:4] for line in status.out.splitlines()[1:]] == [["INC-1", "SEV-1", "open", "db"]]
     assert detail.out.startswith("INC-1  Database slow\n")
-    for line in ("severity:     SEV-1", "status:       open", f"by {USER}", "resolution:   rolled back the index"):
+    detail_lines = ("severity:     SEV-1", "status:       open", f"by {USER}", "resolution:   rolled back the index")
+    for line in (*detail_lines, "  to ack:       ", "  to resolve:   ", "  ack SLA:      running (target 5m, due "):
         assert line in detail.out, detail.out
     assert timeline.out.startswith("INC-1 SEV-1 [open] Database slow\n")
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC ", timeline.out.splitlines()[2]), "the timeline to the second"
     steps = [
         "Declared SEV-2: Database slow",
         "Acknowledged: looking",
@@ -181,7 +184,11 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     inc2, inc1 = listed["incidents"]
     ttr = inc2["time_to_resolve_seconds"]
     assert isinstance(ttr, int) and ttr >= 0, "time to resolve, from the stored timestamps"
-    assert inc2 | {"declared_at": None, "resolved_at": None, "closed_at": None, "time_to_resolve_seconds": None} == {
+    assert [(c["kind"], c["state"], c["target_seconds"]) for c in inc2["sla"]] == [
+        ("ack", "met", 3600),
+        ("resolve", "met", 86400),
+    ]
+    assert inc2 | {"declared_at": None, "resolved_at": None, "closed_at": None, "time_to_resolve_seconds": None, "sla": None} == {
         "id": "INC-2",
         "title": "Checkout errors",
         "severity": "SEV-3",
@@ -199,6 +206,7 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         "roles": {},
         "time_to_acknowledge_seconds": None,
         "time_to_resolve_seconds": None,
+        "sla": None,
         "links": [],
         "delivery_problems": [],
     }
@@ -206,6 +214,12 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
     assert stamps == sorted(stamps) and all(s.tzinfo is not None for s in stamps)
     assert (inc1["id"], inc1["status"], inc1["severity"], inc1["closed_at"]) == ("INC-1", "open", "SEV-1", None)
     assert inc1["acknowledged_at"] is not None and inc1["resolution"] == "rolled back the index"
+    # reopened: its clocks run again from the reopen, though its first acknowledgement is kept
+    assert [(c["kind"], c["state"], c["target_seconds"]) for c in inc1["sla"]] == [
+        ("ack", "running", 300),
+        ("resolve", "running", 14400),
+    ]
+    assert inc1["sla"][0]["started_at"] > inc1["acknowledged_at"] and inc1["sla"][0]["stopped_at"] is None
     tl = timeline_json.json()
     assert tl["kind"] == "timeline" and tl["incident"]["id"] == "INC-1"
     assert [e["text"] for e in tl["events"]] == steps

@@ -247,7 +247,7 @@ def test_times_are_local_unless_utc(im: ImRun, india: None, tmp_path: Path) -> N
     assert re.search(r"resolved:\s+\d{4}-\d\d-\d\d \d\d:\d\d IST", detail), detail
     assert "declared:     2026-03-01 12:00 UTC" in im("--utc", "status", "-i", "INC-2").out
     timeline = im("timeline", "-i", "INC-1").out.splitlines()
-    assert timeline[2].startswith("2026-03-01 17:30 IST"), timeline
+    assert timeline[2].startswith("2026-03-01 17:30:00 IST"), timeline
     assert json.loads(im("list", "--json").out)["incidents"][0]["declared_at"].startswith("2026-03-01T12:00:00"), "JSON stays UTC"
 
 

@@ -174,7 +174,7 @@ def test_a_kind_its_destination_does_not_declare_is_dead_lettered_with_the_reaso
     assert dispatcher(im, fake_slack).drain() == 1
     (job,) = jobs(im)
     assert job.status == JobStatus.DEAD
-    assert job.last_error == "'slack' has no job kind 'carrier_pigeon' (it knows: ephemeral, timeline_event)"
+    assert job.last_error == "'slack' has no job kind 'carrier_pigeon' (it knows: dm, ephemeral, timeline_event)"
     assert fake_slack.calls == []
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -16,8 +15,10 @@ from bot.clock import utcnow
 from bot.domain.incidents import TRANSITIONS
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty import links, mapping
+from integrations.pagerduty.outbound import OUR_NOTE_MARK
+from tests.fault_support import flood_deliveries, flood_mismatches, send
 from tests.pd_support import PagerDutyWorld
-from tests.test_pagerduty_e2e import pd, world  # noqa: F401 - fixtures
+from tests.test_pagerduty_e2e import pd  # noqa: F401 - fixtures (world: conftest)
 
 PD_STATUSES = ("triggered", "acknowledged", "resolved")
 IM_STATUSES = ("open", "mitigated", "resolved", "closed")
@@ -51,7 +52,7 @@ def test_a_report_replaces_what_we_know_only_when_it_is_not_older() -> None:
 
 
 # -- (a) a create answered after the client's timeout, then resolved in im ----------------------
-def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incident(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()  # deliver by hand
@@ -77,7 +78,7 @@ def test_late_create_answer_then_resolve_in_im_links_and_resolves_the_one_incide
     assert fake.violations == []
 
 
-def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
     app.runtime.workers.stop()
@@ -106,69 +107,73 @@ def test_creates_through_a_faulty_pagerduty_page_once_and_end_in_ims_state(world
     assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
 
 
+def test_late_reopen_create_then_resolve_in_im_brings_the_new_incident_to_ims_state(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-3 --title "Cache stampede" --service api')
+    app.runtime.dispatcher.drain()
+    app.command('resolve --incident INC-1 --note "warmed the cache"')
+    app.runtime.dispatcher.drain()
+    [first] = fake.incidents.values()
+    assert first.status == "resolved"
+    fake.answer_late(times=2, by=1.6, path_prefix="/incidents", method="POST")
+    app.command('reopen --incident INC-1 --note "errors are back"')
+    app.runtime.dispatcher.drain()
+    assert len(fake.incidents) == 2, "the reopen paged again, but its answer came too late to be read"
+    assert [j.status for j in _pd_jobs(world) if j.kind == "status"][-1] == JobStatus.PENDING
+
+    app.command('resolve --incident INC-1 --note "it was the cache again"')
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(6):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    assert len(fake.incidents) == 2, "looked up by its generation's key, not paged a third time"
+    second = next(i for i in fake.incidents.values() if i.id != first.id)
+    assert second.incident_key and second.incident_key.startswith("im:prod:INC-1:api:r")
+    assert second.status == "resolved", "im resolved the incident: the reopen's PagerDuty incident follows"
+    [link] = world.links(1)
+    assert (link.pd_incident_id, link.status) == (second.id, "resolved")
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == []
+
+
+def test_note_answered_late_is_found_not_posted_again(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-2 --title "Replica lag" --service db')
+    app.runtime.dispatcher.drain()
+    [remote] = fake.incidents.values()
+    fake.answer_late(times=1, by=1.6, path_prefix="/incidents/", method="POST")
+    app.command("note --incident INC-1 failing over to the standby")
+    app.runtime.dispatcher.drain()
+    assert [j.status for j in _pd_jobs(world) if j.kind == "note"] == [JobStatus.PENDING], "outcome unknown"
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(3):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    ours = [n for n in remote.notes if "failing over to the standby" in n.content]
+    assert len(ours) == 1, [n.content for n in remote.notes]
+    assert ours[0].content.endswith(OUR_NOTE_MARK)
+    assert [r.method for r in fake.requests if r.path == f"/incidents/{remote.id}/notes"] == ["POST", "GET"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == []
+
+
 def _pd_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
     with w.im.store.read() as session:
         return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty:prod").order_by(OutboxJob.id)))
 
 
 # -- (b) a shuffled, duplicated flood of webhook deliveries ---------------------------------------
-def _lifecycle(rng: random.Random) -> list[str]:
-    steps = [rng.choice(["acknowledge", "reassign", "escalate"]) for _ in range(rng.randint(1, 4))]
-    if rng.random() < 0.7:
-        steps.append("resolve")
-        if rng.random() < 0.3:
-            steps += ["reopen", rng.choice(["acknowledge", "reassign", "escalate"])]
-    return steps
-
-
-def _play(fake: Any, rng: random.Random, n: int, start: datetime) -> list[tuple[str, str, str, datetime, dict[str, Any]]]:
-    """Run one incident's life in the fake PagerDuty; -> the webhook events it made, each with its data
-    as it was at that moment: (event id, type, incident id, occurred_at, data)."""
-    at = start
-    inc = fake.trigger_incident(service_id=rng.choice(["PDAT001", "PAPI001"]), title=f"flood {n}", created_at=at)
-    events = []
-
-    def told(kind: str) -> None:
-        data = fake.build_event(f"incident.{kind}", inc.id)["event"]["data"]
-        events.append((f"EV{n:03d}{len(events):02d}", f"incident.{kind}", inc.id, at, data))
-
-    told("triggered")
-    for step in _lifecycle(rng):
-        at += timedelta(seconds=rng.randint(2, 90))
-        if step == "acknowledge" and inc.status == "triggered":
-            fake.set_incident_status(inc.id, "acknowledged", agent_user_id="PUCAROL", at=at)
-            told("acknowledged")
-        elif step in ("acknowledge", "reassign"):
-            fake.reassign_incident(inc.id, [rng.choice(["PUALICE", "PUCAROL", "PUOPS01"])], agent_user_id="PUCAROL", at=at)
-            told("reassigned")
-        elif step == "escalate":
-            fake.escalate_incident(inc.id, inc.escalation_level % 2 + 1, at=at)
-            told("escalated")
-        elif step == "resolve":
-            fake.set_incident_status(inc.id, "resolved", agent_user_id="PUCAROL", at=at)
-            told("resolved")
-        elif step == "reopen":
-            fake.set_incident_status(inc.id, "triggered", agent_user_id="PUCAROL", at=at)
-            told("reopened")
-    return events
-
-
-def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:  # noqa: F811
+def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
-    fake.escalation_policies["PESC001"].oncall_user_ids.append("PUALICE")
-    fake.escalation_policies["PESCAPI"].oncall_user_ids.append("PUOPS01")
     rng = random.Random(20261124)
-    start = utcnow().replace(microsecond=0) - timedelta(hours=3)
-    events = [e for n in range(50) for e in _play(fake, rng, n, start + timedelta(seconds=7 * n))]
-    deliveries = events + rng.sample(events, len(events) // 5)  # 20% delivered twice
-    rng.shuffle(deliveries)
+    deliveries = flood_deliveries(fake, rng, 50, start=utcnow().replace(microsecond=0) - timedelta(hours=3))
     url = f"{world.url}/connectors/prod/webhook"
-    secret = world.registry.webhook_secrets(world.registry.get("prod"))
-    answers = [
-        fake.send_webhook(url, kind, pd_id, secrets=secret, event_id=event_id, occurred_at=at, data=data).status_code
-        for event_id, kind, pd_id, at, data in deliveries
-    ]
-    assert sorted(set(answers)) == [200, 202]
+    answers = send(fake, url, world.registry.webhook_secrets(world.registry.get("prod")), deliveries)
+    assert sorted(answers) == [200, 202]
     app.wait_idle(timeout=240)
 
     finals = {inc.id: inc.status for inc in fake.incidents.values()}
@@ -176,12 +181,7 @@ def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: Pa
     by_remote = {link.pd_incident_id: link for link in world.links()}
     assert set(by_remote) == set(finals), "one link per PagerDuty incident"
     assert len(app.im.incidents.search()) == len(finals), "one im incident per PagerDuty incident"
-    wrong = []
-    for pd_id, pd_status in finals.items():
-        link = by_remote[pd_id]
-        im_status = app.im.incidents.get(link.incident_id).status
-        if (mapping.TO_PAGERDUTY_STATUS[im_status], link.status) != (pd_status, pd_status):
-            wrong.append((pd_id, pd_status, im_status, link.status))
+    wrong = flood_mismatches(app.im, fake, world.links())
     assert wrong == [], f"{len(wrong)} of {len(finals)} did not converge"
     shown = world.terminal.ok("status", "--incident", f"INC-{by_remote[next(iter(finals))].incident_id}")
     assert f" {finals[next(iter(finals))]}" in shown, "the PagerDuty status `im status` shows is PagerDuty's last"

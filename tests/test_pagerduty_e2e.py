@@ -23,6 +23,7 @@ from bot.connectors.models import Connector
 from bot.domain.incidents import Actor
 from bot.domain.models import JobStatus, Origin, OutboxJob
 from bot.domain.people import PersonRef
+from bot.scheduler import Clocks
 from bot.slack import render
 from integrations.pagerduty.api.webhook_signature import sign
 from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
@@ -42,14 +43,6 @@ def pd() -> Iterator[FakePagerDuty]:
     fake = pagerduty_account()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def world(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> Iterator[PagerDutyWorld]:  # type: ignore[no-untyped-def]
-    w = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys)
-    w.enable_webhook()
-    yield w
-    w.stop()
 
 
 def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
@@ -330,21 +323,32 @@ def test_sync_directions(
 
 
 def test_sla_breach_is_announced_once_in_both_systems(world: PagerDutyWorld) -> None:
+    """The connector's --sla-mapping tightens IM_SLA_ACK (10m < the default 15m); the core's clock task
+    warns at 80%, then announces the breach in the thread, the channel and PagerDuty."""
     app, pd = world.app, world.pd
-    world.terminal.ok("connector", "config", "prod", "--sla-mapping", '{"SEV-2": {"ack": "15m", "resolve": "1h"}}')
+    world.terminal.ok("connector", "config", "prod", "--sla-mapping", '{"SEV-2": {"ack": "10m", "resolve": "1h"}}')
     app.command('declare --sev SEV-2 --title "Payments slow" --service api')
     app.wait_idle()
     declared = app.im.incidents.get(1).declared_at
-    assert world.ticker.check_slas(declared + timedelta(minutes=14)) == []
-    assert world.ticker.check_slas(declared + timedelta(minutes=16)) == ["INC-1 ack SLA breached"]
-    assert world.ticker.check_slas(declared + timedelta(minutes=17)) == [], "announced once"
+    clocks = Clocks(world.im)
+    assert clocks.tick(declared + timedelta(minutes=7)) == []
+    assert clocks.tick(declared + timedelta(minutes=8)) == ["INC-1 ack SLA warning"]
+    assert clocks.tick(declared + timedelta(minutes=10)) == []
+    assert clocks.tick(declared + timedelta(minutes=10, seconds=1)) == ["INC-1 ack SLA breached"]
+    assert clocks.tick(declared + timedelta(minutes=17)) == [], "announced once"
+    assert not any("SLA" in line for line in world.ticker.tick(declared + timedelta(minutes=18))), "clocks are the core's"
     app.wait_idle()
     root = app.fake.messages(CHANNEL)[0]
-    assert any("SLA breached: not acknowledged within 15m" in r.text for r in app.fake.replies(CHANNEL, root.ts))
+    replies = app.fake.replies(CHANNEL, root.ts)
+    breach = [r for r in replies if "SLA breached: not acknowledged within 10m (SEV-2)" in r.text]
+    assert len(breach) == 1 and breach[0].broadcast
+    assert [r.broadcast for r in replies if "SLA warning" in r.text] == [False]
     remote = next(iter(pd.incidents.values()))
-    assert any("SLA breached" in n.content for n in remote.notes)
+    assert [n.content for n in remote.notes if "SLA" in n.content] == [
+        next(n.content for n in remote.notes if "SLA breached: not acknowledged within 10m" in n.content)
+    ], "the breach goes to PagerDuty as a note; the warning stays in Slack"
     app.command("ack --incident INC-1")
-    assert world.ticker.check_slas(declared + timedelta(minutes=61)) == ["INC-1 resolve SLA breached"]
+    assert clocks.tick(declared + timedelta(minutes=61)) == ["INC-1 resolve SLA breached", "INC-1 status-update reminder 2"]
 
 
 def test_two_processes_share_one_outbox(database_url: str, fake_slack: FakeSlack, pd: FakePagerDuty, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -413,7 +417,7 @@ class ServeProcess:
 
 def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) -> None:
     out = world.terminal.ok("oncall", "--service", "api")
-    assert out.splitlines() == ["Service: api", "Escalation policy: API team", "Current On-Call: Carol Lin"]
+    assert out.splitlines() == ["Service: api", "Escalation policy: API team", "Current On-Call: Carol Lin (always)"]
     world.terminal.ok("connector", "map-escalation", "prod", "--service", "db", "--escalation-policy", "PESC001")
     world.pd.escalation_policies["PESC001"].oncall_user_ids.append("PUALICE")
     out = world.terminal.ok("oncall", "--service", "db")
@@ -424,8 +428,8 @@ def test_who_is_on_call_from_the_terminal_and_from_slack(world: PagerDutyWorld) 
     assert "Asking PagerDuty" in first["text"]
     assert world.slack.wait_for(lambda: len(world.slack.responses) == 1)
     assert "Current On-Call: Carol Lin" in world.slack.responses[0]["text"]
-    bad = world.app.command("oncall").json()
-    assert "missing required option(s): --service" in bad["text"], "bad input is answered at once"
+    bad = world.app.command("oncall --level 3").json()
+    assert "unknown option(s): --level 3" in bad["text"], "bad input is answered at once"
     ran = world.terminal("oncall", "--service", "nowhere", "--connector", "staging")
     assert ran.code == 2 and "no connector named 'staging'" in ran.err
 

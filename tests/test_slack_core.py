@@ -38,7 +38,7 @@ def test_declare_acknowledge_resolve_from_slack(app: AppHarness) -> None:
     root = root_message(app)
     assert "INC-1" in root.text and "SEV-2" in root.text
     actions = [b for b in root.blocks if b["type"] == "actions"][0]
-    assert [e["action_id"] for e in actions["elements"]] == [render.ACK_ACTION, render.RESOLVE_ACTION]
+    assert [e["action_id"] for e in actions["elements"]] == [render.ACK_ACTION, render.RESOLVE_ACTION, render.TAKE_ACTION]
     assert "<@U0LAN0Z89>" in json.dumps(root.blocks)  # who declared it
 
     # Bob clicks Acknowledge: acts as Bob, lands in the thread, root updated in place.

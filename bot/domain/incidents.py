@@ -73,13 +73,20 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+MAX_INCIDENT_ID = 2**31 - 1  # incident.id is an INTEGER column: signed 32-bit on PostgreSQL
+
+
 def parse_ref(ref: str | int) -> int:
-    """`INC-12`, `inc-12` or `12` -> 12."""
+    """`INC-12`, `inc-12` or `12` -> 12; refused (InvalidInput) unless it is a number the incident table can hold."""
     text = str(ref).strip()
     number = text[4:] if text.upper().startswith("INC-") else text
-    if not (number.isascii() and number.isdigit()) or int(number) <= 0:  # str.isdigit alone takes "²" and "١"
-        raise InvalidInput(f"'{ref}' is not an incident ID (expected INC-<number>)")
-    return int(number)
+    digits = number.lstrip("0")
+    # ASCII digits only: str.isdigit() also takes "²" and other scripts' digits
+    if not (number.isascii() and number.isdigit()) or not digits:
+        raise InvalidInput(f"'{text[:40]}' is not an incident ID (expected INC-<number>)")
+    if len(digits) > len(str(MAX_INCIDENT_ID)) or int(digits) > MAX_INCIDENT_ID:  # length first: int() of 5000 digits fails
+        raise InvalidInput(f"'{text[:40]}' is not an incident ID (numbers go up to {MAX_INCIDENT_ID})")
+    return int(digits)
 
 
 @dataclass
@@ -269,9 +276,11 @@ class IncidentService:
         context: dict[str, Any] | None = None,
         at: datetime | None = None,
         once_key: str | None = None,
+        only_if_unowned: bool = False,
     ) -> Change:
         """Make `person` the incident's owner (None: nobody). A report older than the last change of
-        owner (PagerDuty's events may arrive out of order) changes nothing."""
+        owner (PagerDuty's events may arrive out of order) changes nothing; with `only_if_unowned`, an
+        incident someone owns already (two people clicking "Take it" at once) changes nothing either."""
         self.policy.check_may_change(actor, "assign incidents")
         when = as_utc(at) if at else utcnow()
         with self.store.transaction() as session:
@@ -279,6 +288,8 @@ class IncidentService:
             if not first_time(session, once_key):
                 return Change(incident, None)
             if at is not None and incident.owner_changed_at and when < as_utc(incident.owner_changed_at):
+                return Change(incident, None)
+            if only_if_unowned and incident.owner_id is not None:
                 return Change(incident, None)
             new = people.resolve(session, person) if person else None
             if incident.owner_id == (new.id if new else None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,24 @@ class ExternalLink(BaseModel):
     label: str  # "PD #1234 (db)"
     url: str | None = None
     status: str | None = None
+
+
+class SlaClockView(BaseModel):
+    """One SLA clock of an incident (see bot/sla.py): how long it may take to be acknowledged or resolved."""
+
+    kind: Literal["ack", "resolve"]
+    severity: str
+    target_seconds: int
+    started_at: datetime  # declared, or the last reopen
+    warning_at: datetime | None  # None: no warning before the breach (IM_SLA_WARN_FRACTION=1)
+    due_at: datetime
+    stopped_at: datetime | None  # acknowledged / resolved since the start
+    state: Literal["running", "warned", "breached", "met"]
+
+    @property
+    def elapsed_seconds(self) -> int | None:
+        """How long it took, once stopped."""
+        return _seconds(self.started_at, self.stopped_at)
 
 
 class IncidentView(BaseModel):
@@ -37,6 +56,7 @@ class IncidentView(BaseModel):
     # from the stored timestamps: declared -> first acknowledged, declared -> (last) resolved
     time_to_acknowledge_seconds: int | None = None
     time_to_resolve_seconds: int | None = None
+    sla: list[SlaClockView] = Field(default_factory=list)
     links: list[ExternalLink] = Field(default_factory=list)
     delivery_problems: list[str] = Field(default_factory=list)
 
@@ -50,6 +70,7 @@ class IncidentView(BaseModel):
         delivery_problems: list[str] | None = None,
         owner: Person | None = None,
         roles: dict[str, Person] | None = None,
+        sla: list[SlaClockView] | None = None,
     ) -> IncidentView:
         return cls(
             id=incident.ref,
@@ -69,6 +90,7 @@ class IncidentView(BaseModel):
             roles={role: PersonView.of(person) for role, person in (roles or {}).items()},
             time_to_acknowledge_seconds=_seconds(incident.declared_at, incident.acknowledged_at),
             time_to_resolve_seconds=_seconds(incident.declared_at, incident.resolved_at),
+            sla=sla or [],
             links=links or [],
             delivery_problems=delivery_problems or [],
         )

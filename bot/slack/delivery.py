@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Collection
+from datetime import timedelta
 from http.client import HTTPException
 from typing import Any
 
@@ -22,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.app import Im
-from bot.clock import utcnow
+from bot.clock import as_utc, utcnow
 from bot.config import Settings
-from bot.domain import outbox
+from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
+from bot.domain.people import Person, PersonView
 from bot.slack import marks, render
-from bot.slack.models import SlackThread, SlackUser
+from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
+from bot.slack.subscriber import slack_links
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,11 @@ PERMANENT = {
     "msg_too_long",
     "restricted_action",
 }
+
+PEOPLE_EVENTS = ("owner", "role")
+EMAIL_MISS_TTL = timedelta(days=1)  # an email Slack did not know is asked again after this long
+# Users a DM cannot reach: nobody to tell, nothing to retry.
+_UNREACHABLE = {"user_not_found", "user_disabled", "user_not_visible", "invalid_user_combination"}
 
 
 def war_room_name(ref: str, title: str, attempt: int = 0) -> str:
@@ -68,6 +76,7 @@ class SlackDelivery:
         self.kinds = kind_table(
             JobKind("timeline_event", self._timeline_event),
             JobKind("ephemeral", self._ephemeral),
+            JobKind("dm", self._dm),
         )
 
     # -- job kinds ---------------------------------------------------------------------------
@@ -82,16 +91,20 @@ class SlackDelivery:
             thread = session.get(SlackThread, event.incident_id)
         assert incident is not None
         self._learn_user(event.actor)
+        if event.kind in PEOPLE_EVENTS and event.data.get("person_id"):
+            self._match_person(int(event.data["person_id"]))
         thread = self._ensure_root(incident, event, thread)
         if event.kind != "declared":
             # escalations and SLA breaches are also shown in the channel: someone new is being paged
             broadcast = bool(event.data.get("notify_channel"))
+            text = self._event_text(event)
             self._post_once(
                 f"slack-reply:{event.id}",
                 channel=thread.channel,
                 thread_ts=thread.ts,
-                text=self._event_text(event),
+                text=text,
                 reply_broadcast=broadcast,
+                **render.reply_blocks(event, text),
             )
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
@@ -113,6 +126,99 @@ class SlackDelivery:
             return
         args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
         self._call("chat.postEphemeral", **args)
+
+    def _dm(self, job: OutboxJob) -> None:
+        """The new owner hears of it directly, once: a try that ended without an answer is not sent again
+        (a DM is found by nobody's look-up, and a second one is worse than a missing one: the thread has it)."""
+        with self.store.read() as session:
+            event = session.get(TimelineEvent, job.payload["event_id"])
+            incident = session.get(Incident, event.incident_id) if event else None
+        if event is None or incident is None:
+            raise GiveUp(f"timeline event {job.payload['event_id']} is gone")
+        person_id = int(event.data["person_id"])
+        if incident.owner_id != person_id:
+            return  # the incident changed hands again before this was sent: the newer owner is told instead
+        user_id = self._match_person(person_id)
+        step = f"slack-dm:{event.id}"
+        if user_id is None or outbox.step_done(self.store, step):
+            return
+        if marks.unsure_since(self.store, step) is not None:
+            log.info("DM for %s may have been sent by an earlier try: not sent again", step)
+            outbox.record_step(self.store, step)
+            return
+        try:
+            opened = self._call("conversations.open", users=user_id, passthrough=_UNREACHABLE)
+        except _Passthrough as exc:
+            log.info("no DM to %s for %s: %s", user_id, incident.ref, exc)
+            return
+        with self.store.read() as session:
+            name = self.im.display_name(session, event.actor)
+            thread_url = next((link.url for link in slack_links(session, incident)), None)
+        text = render.owner_dm_text(
+            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
+        )
+        answer = self._call("chat.postMessage", channel=opened["channel"]["id"], text=text, unsure=step)
+        outbox.record_step(self.store, step, answer.get("ts"))
+        with self.store.transaction() as session:
+            marks.settle(session, step)
+
+    # -- people ------------------------------------------------------------------------------
+    def _match_person(self, person_id: int) -> str | None:
+        """The person's Slack user ID, matched by email (users.lookupByEmail) when only that is known;
+        a Slack user's email learnt the other way (users.info). None: not in Slack."""
+        with self.store.read() as session:
+            person = session.get(Person, person_id)
+        if person is None:
+            return None
+        if person.slack_user_id:
+            user = self._learn_user(f"slack:{person.slack_user_id}")
+            if user is not None and (user.email or user.real_name or user.name):
+                self._learn_person(person_id, email=user.email, name=user.real_name or user.name)
+            return person.slack_user_id
+        if not person.email:
+            return None
+        user_id = self._lookup_email(person.email)
+        if user_id is not None:
+            with self.store.read() as session:
+                user = session.get(SlackUser, user_id)
+            self._learn_person(person_id, slack_user_id=user_id, name=(user.real_name or user.name) if user else None)
+            with self.store.read() as session:
+                person = session.get(Person, person_id)
+            return person.slack_user_id if person else None
+        return None
+
+    def _learn_person(self, person_id: int, *, email: str | None = None, **found: str | None) -> None:
+        try:
+            with self.store.transaction() as session:
+                if email and session.exec(select(Person).where(Person.email == email.lower(), Person.id != person_id)).first():
+                    email = None  # someone else holds this email: two records of one person are not merged here
+                people.learn(session, person_id, email=email, **found)
+        except IntegrityError:
+            pass  # learnt by a twin a moment ago
+
+    def _lookup_email(self, email: str) -> str | None:
+        """users.lookupByEmail, remembered (a miss for a day: someone may join)."""
+        email = email.strip().lower()
+        with self.store.read() as session:
+            known = session.get(SlackEmailLookup, email)
+        if known is not None and (known.user_id or utcnow() - as_utc(known.fetched_at) < EMAIL_MISS_TTL):
+            return known.user_id
+        try:
+            user: dict[str, Any] | None = self._call("users.lookupByEmail", email=email, passthrough={"users_not_found"})["user"]
+        except _Passthrough:
+            user = None
+        if user is not None:
+            self._remember_user(user)
+            if user.get("deleted"):
+                user = None
+        try:
+            with self.store.transaction() as session:
+                row = session.get(SlackEmailLookup, email) or SlackEmailLookup(email=email)
+                row.user_id, row.fetched_at = (user["id"] if user else None), utcnow()
+                session.add(row)
+        except IntegrityError:
+            pass
+        return user["id"] if user else None
 
     # -- steps -------------------------------------------------------------------------------
     def _ensure_root(self, incident: Incident, event: TimelineEvent, thread: SlackThread | None) -> SlackThread:
@@ -248,33 +354,46 @@ class SlackDelivery:
     def _event_text(self, event: TimelineEvent) -> str:
         with self.store.read() as session:
             name = self.im.display_name(session, event.actor)
-        return render.event_text(event, render.actor_mention(event.actor, name))
+            person_id = event.data.get("person_id")  # whom a clock's notice is addressed to, or who became owner
+            person = session.get(Person, person_id) if person_id else None
+        who = render.actor_mention(event.actor, name)
+        if event.kind in PEOPLE_EVENTS:
+            return render.people_event_text(event, who, render.person(PersonView.of(person)) if person else None)
+        if event.kind == "note" and event.data.get("slack_permalink"):
+            return render.added_message_text(event, who)
+        return render.event_text(event, who, PersonView.of(person) if person else None)
 
-    def _learn_user(self, actor: str) -> None:
+    def _learn_user(self, actor: str) -> SlackUser | None:
         """Slack users are looked up once (users.info) and cached: names for the timeline, emails for PagerDuty."""
         origin, _, user_id = actor.partition(":")
         if origin != "slack":
-            return
+            return None
         with self.store.read() as session:
-            if session.get(SlackUser, user_id) is not None:
-                return
+            known = session.get(SlackUser, user_id)
+        if known is not None:
+            return known
         try:
-            user = self._call("users.info", user=user_id)["user"]
-        except GiveUp:
-            return  # an unknown user is not worth losing the timeline step for
+            user = self._call("users.info", user=user_id, passthrough={"user_not_found"})["user"]
+        except (GiveUp, _Passthrough):
+            return None  # an unknown user is not worth losing the timeline step for
+        return self._remember_user(user)
+
+    def _remember_user(self, user: dict[str, Any]) -> SlackUser | None:
         profile = user.get("profile", {})
         try:
             with self.store.transaction() as session:
-                row = session.get(SlackUser, user_id) or SlackUser(user_id=user_id)
+                row = session.get(SlackUser, user["id"]) or SlackUser(user_id=user["id"])
                 row.name, row.real_name, row.email = (
                     user.get("name"),
                     user.get("real_name") or profile.get("real_name"),
                     profile.get("email"),
                 )
+                row.deleted = bool(user.get("deleted"))
                 row.fetched_at = utcnow()
                 session.add(row)
+            return row
         except IntegrityError:
-            pass  # another worker or replica cached the same user a moment ago
+            return None  # another worker or replica cached the same user a moment ago
 
     def _post_once(self, step: str, **args: Any) -> None:
         """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)

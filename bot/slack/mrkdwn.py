@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from urllib.parse import urlsplit
+
+from bot.clock import as_utc
 
 _ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
@@ -36,6 +39,13 @@ def user(user_id: str) -> str:
 def channel(channel_id: str) -> str:
     """`<#C…>`: a link to a channel we know by this ID."""
     return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else escape(f"#{channel_id}")
+
+
+def date(at: datetime, token: str = "{date_short_pretty} {time}") -> str:
+    """`<!date^EPOCH^…|fallback>`: a time every viewer's Slack shows in their own time zone (the fallback,
+    for clients that cannot, in UTC)."""
+    at = as_utc(at)
+    return f"<!date^{int(at.timestamp())}^{token}|{at.strftime('%Y-%m-%d %H:%M UTC')}>"
 
 
 def safe_url(url: str | None) -> bool:

@@ -10,15 +10,21 @@ import hashlib
 import json
 from typing import Any
 
-from bot.clock import short
+from bot.clock import format_duration, human_duration, short
 from bot.domain.models import Status, TimelineEvent
-from bot.domain.views import IncidentView
+from bot.domain.people import PersonView
+from bot.domain.views import IncidentView, SlaClockView
+from bot.reminders import SNOOZE
 from bot.slack import mrkdwn
+from commands.render_text import oncall_lines
 from commands.render_text import render as render_text
-from commands.results import Done, Result
+from commands.results import Done, OnCallResult, Result
 
 ACK_ACTION = "incident_ack"
+TAKE_ACTION = "incident_take"
+ADD_TO_TIMELINE = "add_to_timeline"  # the message shortcut's callback_id (manifest.yml)
 RESOLVE_ACTION = "incident_resolve"
+SNOOZE_ACTION = "incident_snooze_reminders"
 RESOLVE_VIEW = "incident_resolve_modal"
 DECLARE_VIEW = "incident_declare_modal"
 
@@ -40,6 +46,19 @@ def actor_mention(actor: str, name: str | None) -> str:
     return mrkdwn.escape(f"{name or ident} ({label})")
 
 
+def person(p: PersonView) -> str:
+    """Someone as mrkdwn: mentioned when we know their Slack user, else named, and said to be outside Slack."""
+    if p.slack_user_id:
+        return mrkdwn.user(p.slack_user_id)
+    return mrkdwn.escape(f"{p.label} (not in Slack)")
+
+
+def people_fields(view: IncidentView) -> list[str]:
+    fields = [f"*Owner*\n{person(view.owner) if view.owner else '_nobody yet_'}"]
+    fields += [f"*{mrkdwn.escape(role.title())}*\n{person(p)}" for role, p in sorted(view.roles.items())]
+    return fields
+
+
 def root_text(view: IncidentView) -> str:
     return mrkdwn.escape(f"{view.id} [{view.severity}] {view.title} ({view.status})")
 
@@ -50,11 +69,14 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         f"*Status*\n{STATUS_EMOJI.get(view.status, '')} {view.status}",
         f"*Services*\n{mrkdwn.escape(', '.join(view.services))}",
         f"*Declared*\n{declared_by}, {short(view.declared_at)}",
-    ]
+        *people_fields(view),
+    ][:10]  # a section holds at most 10 fields
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{view.id}: {view.title}"[:150], "emoji": True}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
+    if clock := clock_line(view):
+        blocks.append({"type": "context", "block_id": "sla_clock", "elements": [{"type": "mrkdwn", "text": clock}]})
     if view.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
@@ -79,16 +101,58 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         elements.append(
             {"type": "button", "action_id": RESOLVE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Resolve"}}
         )
+        if view.owner is None:
+            elements.append(
+                {"type": "button", "action_id": TAKE_ACTION, "value": view.id, "text": {"type": "plain_text", "text": "Take it"}}
+            )
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": elements})
     return blocks
+
+
+def clock_line(view: IncidentView) -> str:
+    """The SLA clocks (absolute times, so the root changes only when a clock does), and the time to
+    acknowledge / resolve of a kind without a clock once it is known."""
+    parts = [_clock(clock) for clock in view.sla]
+    kinds = {clock.kind for clock in view.sla}
+    for kind, seconds in (("ack", view.time_to_acknowledge_seconds), ("resolve", view.time_to_resolve_seconds)):
+        if kind not in kinds and seconds is not None:
+            parts.append(f"{_DONE[kind]} in {human_duration(seconds)}")
+    return " · ".join(parts)
+
+
+_DONE = {"ack": "Acknowledged", "resolve": "Resolved"}
+_NOUN = {"ack": "Ack", "resolve": "Resolve"}
+
+
+def _clock(clock: SlaClockView) -> str:
+    if clock.stopped_at is not None:
+        took = f"{_DONE[clock.kind]} in {human_duration(clock.elapsed_seconds or 0)}"
+        if clock.state == "met":
+            return f":white_check_mark: {took}"
+        return f":x: {took} (target {format_duration(clock.target_seconds)} missed)"
+    due = mrkdwn.date(clock.due_at)
+    if clock.state == "breached":
+        return f":rotating_light: {_NOUN[clock.kind]} target breached at {due}"
+    emoji = ":hourglass_flowing_sand:" if clock.state == "warned" else ":stopwatch:"
+    return f"{emoji} {_NOUN[clock.kind]} due {due}"
+
+
+def addressee(person: PersonView | None) -> str:
+    """Whom a notice is for, as mrkdwn: mentioned when we know them in Slack, else named."""
+    if person is None:
+        return "nobody owns this incident yet"
+    if person.slack_user_id:
+        return mrkdwn.user(person.slack_user_id)
+    return mrkdwn.escape(f"{person.label} (not in Slack)")
 
 
 def content_hash(text: str, blocks: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps([text, blocks], sort_keys=True).encode()).hexdigest()[:32]
 
 
-def event_text(event: TimelineEvent, who: str) -> str:
-    """A thread reply for one timeline step; `who` is mrkdwn already (see `actor_mention`)."""
+def event_text(event: TimelineEvent, who: str, person: PersonView | None = None) -> str:
+    """A thread reply for one timeline step; `who` is mrkdwn already (see `actor_mention`); `person` is
+    whom a clock's notice is addressed to."""
     text = mrkdwn.escape(event.text)
     if event.kind == "declared":
         return f":rotating_light: {text} — declared by {who}"
@@ -101,10 +165,59 @@ def event_text(event: TimelineEvent, who: str) -> str:
     if event.kind == "assignment":
         return f":pager: {text}"
     if event.kind == "sla":
-        return f":alarm_clock: {text}"
+        return f":alarm_clock: {text}" + (f" — {addressee(person)}" if person else "")
+    if event.kind == "sla_warning":
+        return f":hourglass_flowing_sand: {addressee(person)}: {text}"
+    if event.kind == "reminder":
+        return f":speech_balloon: {addressee(person)}: {text}"
     if event.kind == "link":
         return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
     return f":information_source: {text} — {who}"
+
+
+def reply_blocks(event: TimelineEvent, text: str) -> dict[str, Any]:
+    """Blocks for a thread reply that needs more than text: a reminder carries a snooze button."""
+    if event.kind != "reminder":
+        return {}
+    minutes = int(SNOOZE.total_seconds() // 60)
+    button = {
+        "type": "button",
+        "action_id": SNOOZE_ACTION,
+        "value": f"INC-{event.incident_id}",
+        "text": {"type": "plain_text", "text": f"Snooze {minutes} min"},
+    }
+    return {
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "block_id": "reminder_actions", "elements": [button]},
+        ]
+    }
+
+
+def people_event_text(event: TimelineEvent, who: str, subject: str | None) -> str:
+    """An owner or role change in the thread; `subject` is the person as mrkdwn (see `person`), None when cleared."""
+    role = mrkdwn.escape(str(event.data.get("role") or "").title())
+    if event.kind == "owner":
+        said = f"Owner: {subject}" if subject else "Owner cleared"
+    else:
+        said = f"{role}: {subject}" if subject else f"{role} cleared"
+    return f":bust_in_silhouette: *{said}* — {who}"
+
+
+def owner_dm_text(ref: str, severity: str, title: str, thread_url: str | None, who: str) -> str:
+    """The direct message to a new owner; `who` (whoever assigned it) is mrkdwn already."""
+    where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else ""
+    return f":bust_in_silhouette: {who} made you the owner of *{mrkdwn.escape(f'{ref} [{severity}] {title}')}*. {where}".rstrip()
+
+
+def added_message_text(event: TimelineEvent, who: str) -> str:
+    """A Slack message added to the timeline (message shortcut): who added it, whose it is, where it is."""
+    author = event.data.get("slack_author")
+    by = mrkdwn.user(author) if isinstance(author, str) else "someone"
+    url = event.data.get("slack_permalink")
+    link = mrkdwn.link(url if isinstance(url, str) else None, "message")
+    quote = mrkdwn.escape(event.data.get("slack_text") or "", 2500).replace("\n", "\n>")
+    return f":memo: {who} added a {link} by {by} to the timeline:\n>{quote}"
 
 
 def war_room_link(channel_id: str | None, name: str | None) -> str:
@@ -133,6 +246,8 @@ def warning_text(message: str, usage: str = "") -> str:
 
 def command_answer(result: Result, *, as_json: bool = False) -> dict[str, Any]:
     """An ephemeral answer to a slash command."""
+    if isinstance(result, OnCallResult) and not as_json:  # times as date tokens: each reader's own zone
+        return {"response_type": "ephemeral", "text": "\n".join(oncall_lines(result, mrkdwn.date, mrkdwn.escape))}
     return {"response_type": "ephemeral", "text": answer_text(result, as_json=as_json)}
 
 

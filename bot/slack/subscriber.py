@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
-from bot.app import Im
+from bot.app import Im, PersonCheck, RuntimeParts
+from bot.domain.errors import DomainError
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
+from bot.domain.people import Person, PersonRef
 from bot.domain.views import ExternalLink
 from bot.slack.models import SlackThread, SlackUser
+from bot.store import Store
 
 DESTINATION = "slack"
 
 
 def slack_jobs(session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
-    return [JobSpec(DESTINATION, "timeline_event", {"event_id": event.id})]
+    jobs = [JobSpec(DESTINATION, "timeline_event", {"event_id": event.id})]
+    if event.kind == "owner" and event.data.get("person_id") and not _took_it(session, event):
+        # the new owner is told directly, once per change of owner (not who took it themselves)
+        jobs.append(JobSpec(DESTINATION, "dm", {"event_id": event.id}))
+    return jobs
+
+
+def _took_it(session: Session, event: TimelineEvent) -> bool:
+    person = session.get(Person, event.data["person_id"])
+    return person is not None and person.slack_user_id is not None and event.actor == f"slack:{person.slack_user_id}"
 
 
 def slack_display_name(session: Session, actor: str) -> str | None:
@@ -41,9 +55,39 @@ def slack_links(session: Session, incident: Incident) -> list[ExternalLink]:
     return [ExternalLink(system="slack", label="Slack thread", url=url)]
 
 
+def slack_person_check(store: Store) -> PersonCheck:
+    """Someone Slack told us has left the workspace cannot be given an incident (a local read)."""
+
+    def check(ref: PersonRef) -> None:
+        if not ref.slack_user_id:
+            return
+        with store.read() as session:
+            user = session.get(SlackUser, ref.slack_user_id)
+        if user is not None and user.deleted:
+            raise DomainError(f"{user.real_name or user.name or user.user_id} has left the workspace")
+
+    return check
+
+
 def install(im: Im, subscribers: list[Subscriber]) -> None:
+    im.person_checks.append(slack_person_check(im.store))
     im.name_providers.append(slack_display_name)
     im.email_providers.append(slack_email)
     im.link_providers.append(slack_links)
     if im.settings.slack_bot_token is not None:
         subscribers.append(slack_jobs)
+        im.runtime_hooks.append(lambda runtime: runtime_hook(im, runtime))
+
+
+def runtime_hook(im: Im, runtime: RuntimeParts) -> None:
+    """Admins named by user group are checked against the members the workspace last read; those
+    are read in the background: on start, then every 10 minutes."""
+    workspace = getattr(runtime, "slack_workspace", None)  # made by `im serve` with its Slack client
+    if workspace is None:
+        return
+    im.incidents.policy = replace(im.incidents.policy, group_members=workspace.members)
+    if runtime.scheduler_enabled:
+        from bot.scheduler import Scheduler
+        from bot.slack.workspace import Starter
+
+        runtime.background += [Starter(workspace), Scheduler([workspace.periodic()])]

@@ -17,10 +17,12 @@ from bot.app import Im
 from bot.clock import as_utc
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
-from bot.domain.models import Incident, Origin
+from bot.domain.models import Incident, Origin, OutboxStep
+from bot.domain.people import PersonRef
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.links import RemoteIncident
+from integrations.pagerduty.paging import our_escalation_step
 from integrations.pagerduty.tables import PagerDutyLink
 
 OURS = re.compile(r"^im:(?P<connector>[^:]+):INC-(?P<incident>\d+):(?P<service>[^:]+)(:r\d+)?$")
@@ -141,6 +143,8 @@ class RemoteApplier:
         self._save(report, link.incident_id, link.service)
         if not changed and what != "escalated":
             return "assignees: no change"
+        if not changed and self._ours(report.connector, remote.id, ids):
+            return "assignees: no change (our own escalation)"
         names = ", ".join(n or i for i, n in remote.assignees) or "nobody"
         verb = "Escalated" if what == "escalated" else "Reassigned"
         self.im.incidents.record(
@@ -154,10 +158,26 @@ class RemoteApplier:
         )
         return f"assignees: {names}"
 
+    def apply_owner(self, report: Report, link: PagerDutyLink, person: PersonRef, *, at: datetime | None, key: str) -> str:
+        """PagerDuty's assignee (or acknowledger) as the im owner, unless im's owner changed after `at`."""
+        change = self.im.incidents.assign(
+            link.incident_id, person, actor=report.actor, at=at, context={"connector": report.connector}, once_key=key
+        )
+        return f"owner: {change.event.text}" if change.event else "owner: no change"
+
     def _others_open(self, connector: str, link: PagerDutyLink) -> bool:
         with self.im.store.read() as session:
             others = [o for o in links.for_incident(session, link.incident_id, connector) if o.id != link.id]
         return any(o.status != "resolved" for o in others)
+
+    def _ours(self, connector: str, pd_incident_id: str, ids: list[str]) -> bool:
+        """An escalation we asked for (paging.py marks it): announced by us already. The mark is used
+        up, so a later escalation in PagerDuty to the same people is announced as usual."""
+        with self.im.store.transaction() as session:
+            mark = session.get(OutboxStep, our_escalation_step(connector, pd_incident_id, ids))
+            if mark is not None:
+                session.delete(mark)
+            return mark is not None
 
     def _save(self, report: Report, incident_id: int, service: str) -> None:
         with self.im.store.transaction() as session:

@@ -19,7 +19,8 @@ from bot.connectors.models import Connector
 from bot.connectors.secrets import SecretError, mask
 from commands.context import Context
 from commands.grammar import GLOBAL_DESTS, UsageError, argument, command
-from commands.results import Lines, Result, Table
+from commands.results import Done, Lines, Result, Table
+from integrations.pagerduty import page_input
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
@@ -549,12 +550,86 @@ def metrics_connector(ctx: Context, args: argparse.Namespace) -> Result:
     )
 
 
-@command("oncall", summary="who is on call for a service (asks PagerDuty)", remote=True, examples=("oncall --service api",))
-@argument("--service", "-s", required=True, metavar="NAME", help="im service name")
+@command(
+    "oncall",
+    summary="who is on call now and next, per escalation level (asks PagerDuty)",
+    remote=True,
+    examples=("oncall --service api", "oncall", "oncall --service api --utc"),
+)
+@argument("--service", "-s", metavar="NAME", help="im service name (default: every mapped service)")
 @argument("--connector", metavar="NAME", help="which PagerDuty connector (when there are several)")
+@argument("--utc", action="store_true", help="times in UTC rather than local time (terminal)")
 def oncall(ctx: Context, args: argparse.Namespace) -> Result:
     try:
-        answer = on_call(registry_for(ctx.im), args.connector, args.service)
+        answer = on_call(registry_for(ctx.im), args.connector, args.service, utcnow())
     except PagerDutyError as exc:
         return Lines(lines=[f"PagerDuty did not answer: {exc.user_message}"], ok=False)
-    return Lines(lines=answer.lines)
+    return answer.model_copy(update={"utc": bool(args.utc)})
+
+
+INCIDENT_REF = argument("ref", nargs="?", metavar="INCIDENT", help="incident ID, e.g. INC-3 (default: this war room or thread)")
+
+
+def _level(value: str) -> int:
+    if not value.strip().isdigit() or not 1 <= int(value) <= 20:
+        raise argparse.ArgumentTypeError(f"'{value}' is not an escalation level (1, 2, 3...)")
+    return int(value)
+
+
+@command(
+    "escalate",
+    summary="escalate the incident in PagerDuty: to the next level, or to --level N",
+    examples=("escalate INC-3", "escalate INC-3 --level 2"),
+)
+@INCIDENT_REF
+@argument("--level", "-l", type=_level, metavar="N", help="escalation level to set (default: the next one)")
+def escalate(ctx: Context, args: argparse.Namespace) -> Result:
+    incident = page_input.pageable(ctx.im, ctx.incident(args.ref))
+    wanted = f"level {args.level}" if args.level else "the next level"
+    change = ctx.im.incidents.record(
+        incident.number,
+        "escalate",
+        f"Escalation to {wanted} requested in PagerDuty",
+        actor=ctx.actor,
+        context={**ctx.origin_context, "level": args.level, "notify_channel": True},
+        once_key=ctx.once_key,
+    )
+    return Done(
+        message=f"{incident.ref}: escalating to {wanted} in PagerDuty" if change.changed else "That request was already handled.",
+        incident=ctx.im.describe(change.incident),
+        changed=change.changed,
+    )
+
+
+@command(
+    "page",
+    summary="ask more responders to join through PagerDuty: a service's escalation policy or a person",
+    examples=("page INC-3 --service payments", "page INC-3 --user alice@example.com", "page INC-3 --user @alice"),
+)
+@INCIDENT_REF
+@argument("--service", "-s", action="append", default=[], metavar="NAME", help="page this service's escalation policy")
+@argument("--user", "-u", action="append", default=[], metavar="@USER|EMAIL", help="page this person")
+@argument("--message", "-m", metavar="TEXT", help="what responders are asked (default: the incident's title)")
+def page(ctx: Context, args: argparse.Namespace) -> Result:
+    if not args.service and not args.user:
+        raise UsageError("say whom to page: --service NAME or --user @USER|EMAIL", ctx.usage)
+    incident = page_input.pageable(ctx.im, ctx.incident(args.ref))
+    services = page_input.known_services(ctx.im, args.service)
+    people = page_input.people(ctx.im, args.user)
+    message = (args.message or "").strip()[:500] or None
+    names = [*services, *(p.get("name") or p.get("email") or "someone" for p in people)]
+    change = ctx.im.incidents.record(
+        incident.number,
+        "page",
+        f"Paging {', '.join(names)} through PagerDuty" + (f": {message}" if message else ""),
+        actor=ctx.actor,
+        context={**ctx.origin_context, "services": services, "people": people, "message": message, "notify_channel": True},
+        once_key=ctx.once_key,
+    )
+    return Done(
+        message=f"{incident.ref}: paging {', '.join(names)} through PagerDuty"
+        if change.changed
+        else "That request was already handled.",
+        incident=ctx.im.describe(change.incident),
+        changed=change.changed,
+    )

@@ -7,28 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.clock import parse_duration
 from bot.domain.errors import DomainError
 from bot.domain.models import SEVERITIES
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)?$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class ConnectorConfigError(DomainError):
     """Names the field and what is expected."""
-
-
-def parse_duration(value: str | int) -> int:
-    match = DURATION.match(str(value).strip().lower())
-    if not match:
-        raise ValueError("expected a duration such as 30s, 5m, 1h")
-    seconds = int(match.group(1)) * UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be more than zero")
-    return seconds
 
 
 def _pd_id(value: str | None, what: str = "a PagerDuty ID") -> str | None:

@@ -23,11 +23,16 @@ from starlette.routing import Route
 from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
+from bot.connectors.models import Connector
 from bot.connectors.webhook_guard import WebhookGuard
+from bot.domain.errors import InvalidInput
 from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core
-from bot.workers import GiveUp, JobKind, kind_table
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
+from integrations.pagerduty import users
+from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.api.models import Reference, User
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -37,6 +42,7 @@ from integrations.pagerduty.api.webhook_models import (
 )
 from integrations.pagerduty.api.webhook_signature import verify
 from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
@@ -103,6 +109,7 @@ class WebhookReceiver:
         try:
             event = parse_event(body)
         except InvalidWebhookPayload as exc:
+            log.warning("connector %s: webhook refused (400): %s", name, exc.reason)
             return 400, {"error": exc.reason}
         destination = inbound_destination(name)
         try:
@@ -160,14 +167,26 @@ class WebhookProcessor:
         self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
     def _webhook(self, job: OutboxJob) -> None:
+        """A job that can never succeed (no delivery, a body we cannot read, input the domain refuses) is
+        given up at once: retrying it would only hold back the jobs queued behind it for its incident."""
+        delivery_id = job.payload.get("delivery_id") if isinstance(job.payload, dict) else None
+        if not isinstance(delivery_id, int):
+            raise GiveUp("the job names no stored webhook delivery")
         with self.im.store.read() as session:
-            delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
+            delivery = session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             raise GiveUp("the stored webhook delivery is gone")
         try:
-            outcome = self.apply(delivery.connector, parse_event(delivery.body.encode()))
+            # surrogatepass: a stored lone surrogate reaches parse_event, which refuses it with a reason
+            event = parse_event(delivery.body.encode("utf-8", "surrogatepass"))
+        except InvalidWebhookPayload as exc:
+            raise GiveUp(f"the stored webhook body cannot be read: {exc.reason}") from None
+        try:
+            outcome = self.apply(delivery.connector, event)
         except ConnectorNotFound:
             outcome = "ignored: connector removed"
+        except InvalidInput as exc:
+            raise GiveUp(f"refused: {exc}") from None
         with self.im.store.transaction() as session:
             row = session.get(WebhookDelivery, delivery.id)
             if row is not None:
@@ -195,9 +214,35 @@ class WebhookProcessor:
         kind = event.event_type.removeprefix("incident.")
         # whatever the event, its status is the incident's at that time: applied, unless we know newer
         outcome = self.applier.apply_status(report, link, note="Reopened in PagerDuty" if kind == "reopened" else None)
+        owner = self._new_owner(kind, event, outcome)
         if kind in ("escalated", "reassigned"):
             outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
+        if owner is not None:
+            person = users.person_ref(self.im, owner.id, owner.summary, lambda uid: self._user(connector, uid))
+            outcome = f"{outcome}; {self.applier.apply_owner(report, link, person, at=at, key=f'{key}:owner')}"
         return f"{created}; {outcome}" if created else outcome
+
+    @staticmethod
+    def _new_owner(kind: str, event: WebhookEvent, status_outcome: str) -> Reference | None:
+        """Who PagerDuty now has on it: the first assignee of a reassignment or escalation, or whoever
+        acknowledged. The echo of an acknowledgement made in im (no change here) names nobody new."""
+        data = event.data
+        if kind in ("reassigned", "escalated") and isinstance(data, IncidentData) and data.assignees:
+            return data.assignees[0]
+        acknowledged_here = kind == "acknowledged" and not status_outcome.startswith(("no change", "ignored", "partial"))
+        if acknowledged_here and event.agent is not None and event.agent.type in (None, "user_reference", "user"):
+            return event.agent
+        return None
+
+    def _user(self, connector: Connector, user_id: str) -> User | None:
+        """`GET /users/{id}` (cached) for a user im does not know yet; PagerDuty away: retried later."""
+        try:
+            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+                return users.user_for_id(client, user_id)
+        except (RateLimitedError, UnavailableError) as exc:
+            raise RetryLater(exc.user_message, delay=exc.retry_after) from None
+        except (PagerDutyError, secrets.SecretError):
+            return None  # known by id and name only; the email may come with a later report
 
     def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)

@@ -1,61 +1,120 @@
-"""Who is on call for an im service, asked of PagerDuty (escalation policy -> on-calls by level)."""
+"""Who is on call for im services, now and next, asked of PagerDuty.
+
+Per service: its escalation policy (the connector's mapping, else the PagerDuty service's), then
+`GET /oncalls` for the policy with `since` = `until` = now (the current shifts, by level), and once per
+distinct end of a current shift with `since` = `until` = that end (who takes over). A level whose target
+is a user, not a schedule, is on call with no end and has no "next".
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import datetime
 
-from bot.clock import short
+from bot.clock import as_utc
+from bot.connectors.models import Connector
+from commands.results import OnCallLevel, OnCallResult, OnCallShift, ServiceOnCall
 from integrations.pagerduty import mapping
-from integrations.pagerduty.config import ConnectorConfigError
+from integrations.pagerduty.api.client import PagerDutyClient
+from integrations.pagerduty.api.models import EscalationPolicy, OnCall
+from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.registry import ConnectorRegistry
 
 
-@dataclass
-class OnCallAnswer:
-    service: str
-    policy: str
-    lines: list[str]
-
-
-def on_call(registry: ConnectorRegistry, connector_name: str | None, service: str) -> OnCallAnswer:
-    connectors = [c for c in registry.all() if c.type == "pagerduty"]
+def pick_connector(registry: ConnectorRegistry, connector_name: str | None) -> Connector:
     if connector_name:
-        connectors = [registry.get(connector_name)]
+        return registry.get(connector_name)
+    connectors = [c for c in registry.all() if c.type == "pagerduty"]
     if not connectors:
         raise ConnectorConfigError("no PagerDuty connector: add one with im connector add pagerduty NAME")
     if len(connectors) > 1:
         raise ConnectorConfigError(
             f"several PagerDuty connectors: name one with --connector ({', '.join(c.name for c in connectors)})"
         )
-    connector = connectors[0]
+    return connectors[0]
+
+
+def mapped_services(config: PagerDutyConfig) -> list[str]:
+    """The im services the connector routes somewhere ("default" when only a default service is set)."""
+    names = sorted(set(config.custom.service_mappings) | set(config.custom.escalation_mappings))
+    if not names and config.custom.service_id:
+        names = ["default"]
+    return names
+
+
+def on_call(registry: ConnectorRegistry, connector_name: str | None, service: str | None, now: datetime) -> OnCallResult:
+    connector = pick_connector(registry, connector_name)
     config = registry.config(connector)
-    service = service.strip().lower()
+    services = [service.strip().lower()] if service else mapped_services(config)
+    if not services:
+        raise ConnectorConfigError(f"no service is mapped (im connector map-service {connector.name} ...)")
+    policies: dict[str, EscalationPolicy] = {}
+    found = []
     with client_for(registry, connector, max_attempts=2, max_wait=3, timeout=5) as client:
-        policy_id = config.custom.escalation_mappings.get(service)
-        if policy_id is None:
-            pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
-            if pd_service is None:
-                raise ConnectorConfigError(
-                    f"no PagerDuty service for '{service}' (im connector map-service {connector.name} ...)"
-                )
-            found = client.get_service(pd_service)
-            policy_id = found.escalation_policy.id if found.escalation_policy else config.custom.escalation_policy_id
-        if policy_id is None:
-            raise ConnectorConfigError(f"no escalation policy for '{service}' (im connector map-escalation {connector.name} ...)")
-        policy = client.get_escalation_policy(policy_id)
-        oncalls = client.list_oncalls(escalation_policy_ids=[policy_id])
-    by_level: dict[int, list[str]] = {}
-    for entry in sorted(oncalls, key=lambda o: o.escalation_level):
-        until = f" (until {short(entry.end)})" if entry.end else ""
-        who = entry.user.summary or entry.user.id
-        if f"{who}{until}" not in by_level.get(entry.escalation_level, []):
-            by_level.setdefault(entry.escalation_level, []).append(f"{who}{until}")
-    lines = [f"Service: {service}", f"Escalation policy: {policy.name or policy_id}"]
-    levels = sorted(by_level)
-    lines.append(f"Current On-Call: {', '.join(by_level[levels[0]])}" if levels else "Current On-Call: nobody")
-    delays = [r.escalation_delay_in_minutes for r in policy.escalation_rules]
-    for n, level in enumerate(levels[1:], start=1):
-        after = f"After {delays[n - 1]} minutes" if n - 1 < len(delays) and delays[n - 1] else f"Level {level}"
-        lines.append(f"Escalation: {after} → {', '.join(by_level[level])}")
-    return OnCallAnswer(service, policy_id, lines)
+        for name in services:
+            policy_id = _policy_id(client, connector.name, config, name)
+            if policy_id not in policies:
+                policies[policy_id] = client.get_escalation_policy(policy_id)
+            policy = policies[policy_id]
+            found.append(ServiceOnCall(service=name, policy=policy.name or policy_id, levels=_levels(client, policy, now)))
+    return OnCallResult(as_of=now, services=found)
+
+
+def _policy_id(client: PagerDutyClient, connector: str, config: PagerDutyConfig, service: str) -> str:
+    policy_id = config.custom.escalation_mappings.get(service)
+    if policy_id:
+        return policy_id
+    pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
+    if pd_service is None:
+        raise ConnectorConfigError(f"no PagerDuty service for '{service}' (im connector map-service {connector} ...)")
+    found = client.get_service(pd_service)
+    policy_id = found.escalation_policy.id if found.escalation_policy else config.custom.escalation_policy_id
+    if policy_id is None:
+        raise ConnectorConfigError(f"no escalation policy for '{service}' (im connector map-escalation {connector} ...)")
+    return policy_id
+
+
+def _levels(client: PagerDutyClient, policy: EscalationPolicy, now: datetime) -> list[OnCallLevel]:
+    current = client.list_oncalls(escalation_policy_ids=[policy.id], since=now, until=now)
+    ends = sorted({as_utc(o.end) for o in current if o.end is not None})
+    after = {end: client.list_oncalls(escalation_policy_ids=[policy.id], since=end, until=end) for end in ends}
+    delays = [rule.escalation_delay_in_minutes for rule in policy.escalation_rules]
+    levels = []
+    for level in sorted({o.escalation_level for o in current}):
+        here = [o for o in current if o.escalation_level == level]
+        upcoming: list[OnCall] = []
+        for shift in here:
+            if shift.end is None:
+                continue
+            end = as_utc(shift.end)
+            upcoming += [
+                o
+                for o in after[end]
+                if o.escalation_level == level
+                and o.start is not None
+                and as_utc(o.start) >= end
+                and (shift.schedule is None or (o.schedule is not None and o.schedule.id == shift.schedule.id))
+            ]
+        levels.append(
+            OnCallLevel(
+                level=level,
+                after_minutes=delays[level - 2] if 2 <= level <= len(delays) + 1 else None,
+                now=_shifts(here),
+                next=_shifts(upcoming),
+            )
+        )
+    return levels
+
+
+def _shifts(entries: list[OnCall]) -> list[OnCallShift]:
+    shifts: list[OnCallShift] = []
+    for entry in entries:
+        shift = OnCallShift(
+            name=entry.user.summary or entry.user.id,
+            start=as_utc(entry.start) if entry.start else None,
+            end=as_utc(entry.end) if entry.end else None,
+            schedule=entry.schedule.summary if entry.schedule else None,
+        )
+        if shift not in shifts:
+            shifts.append(shift)
+    return shifts

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.app import Im
 from bot.connectors import secrets
@@ -23,15 +23,15 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
-from bot.ttl_cache import TTLCache
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
-from integrations.pagerduty import links, mapping
+from integrations.pagerduty import links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
+from integrations.pagerduty.paging import Paging
 from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
@@ -76,6 +76,10 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
         return jobs
     if event.kind in ("note", "sla") and config.custom.sync_notes:
         return [JobSpec(dest, "note", payload)]
+    if event.kind == "owner" and event.data.get("person_id") is not None:
+        return [JobSpec(dest, "reassign", payload)]  # clearing the owner leaves PagerDuty's assignees be
+    if event.kind in ("escalate", "page"):
+        return [JobSpec(dest, event.kind, payload)]
     if event.kind == "severity":
         mapping_ = config.custom.urgency_mapping
         if mapping.urgency_for(event.data["from"], mapping_) != mapping.urgency_for(event.data["to"], mapping_):
@@ -96,6 +100,7 @@ class PagerDutyDelivery:
     def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
+        paging = Paging(im, self)
         # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
         self.kinds = kind_table(
             JobKind("create", self._on_incident(self._create)),
@@ -103,6 +108,9 @@ class PagerDutyDelivery:
             JobKind("note", self._on_incident(self._note)),
             JobKind("urgency", self._on_incident(self._urgency)),
             JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+            JobKind("reassign", self._on_incident(paging.reassign)),
+            JobKind("escalate", self._on_incident(paging.escalate)),
+            JobKind("page", self._on_incident(paging.page)),
         )
 
     def _on_incident(self, step: Step) -> Handler:
@@ -275,21 +283,34 @@ class PagerDutyDelivery:
     def _reopen(
         self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent
     ) -> None:
-        """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
-        if incident.status != "open":
-            return  # resolved or closed again since: paging now would be wrong
+        """PagerDuty cannot reopen a resolved incident: page again with a new incident (keyed by this reopen's
+        generation), and say so. As with creates (rule 8), a try whose outcome is unknown is settled by the
+        key, and an incident that ended since is looked for, brought to im's state, never paged anew."""
+        ended = incident.status in ("resolved", "closed")
         for link in self._links(name, incident.number):
             if link.status != "resolved":
                 continue
-            remote = client.create_incident(
-                title=incident.title,
-                service_id=link.pd_service_id,
-                urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
-                incident_key=incident_key(name, incident.number, link.service, generation=event.id or 1),
-                details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
-                escalation_policy_id=config.custom.escalation_mappings.get(link.service) or config.custom.escalation_policy_id,
-                from_email=self._from(client, event.actor),
+            key = incident_key(name, incident.number, link.service, generation=event.id or 1)
+            tried = f"pd-reopen:{name}:{event.id}:{link.service}"
+            remote = (
+                client.find_incident_by_key(key, service_id=link.pd_service_id)
+                if ended or outbox.step_done(self.im.store, tried)
+                else None
             )
+            if remote is None:
+                if ended:
+                    continue
+                outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
+                remote = client.create_incident(
+                    title=incident.title,
+                    service_id=link.pd_service_id,
+                    urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
+                    incident_key=key,
+                    details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
+                    escalation_policy_id=config.custom.escalation_mappings.get(link.service)
+                    or config.custom.escalation_policy_id,
+                    from_email=self._from(client, event.actor),
+                )
             previous = link.pd_incident_number
             link = self._save_link(name, incident.number, link.service, remote, replace=True)
             self.im.incidents.record(
@@ -301,6 +322,9 @@ class PagerDutyDelivery:
                 context={"connector": name, "pd_incident_id": link.pd_incident_id},
                 once_key=f"pd-link:{name}:{link.pd_incident_id}",
             )
+            target = mapping.TO_PAGERDUTY_STATUS[incident.status]
+            if target != "resolved" or config.custom.auto_resolve:
+                self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
 
     def _note(
         self,
@@ -333,11 +357,23 @@ class PagerDutyDelivery:
         step: str,
     ) -> None:
         """One note on one PagerDuty incident, recorded as a step: when a later link fails and the job is
-        retried, the incidents that have the note already do not get it twice."""
+        retried, the incidents that have the note already do not get it twice. A try whose outcome is
+        unknown (answered late, or not at all) is settled by looking for the note among the incident's
+        notes (the same content, not already known as another step's) before posting it again."""
         step = f"{step}:{pd_incident_id}"
         if outbox.step_done(self.im.store, step):
             return
-        note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
+        tried = f"tried:{step}"
+        note = None
+        if outbox.step_done(self.im.store, tried):
+            with self.im.store.read() as session:
+                known = set(
+                    session.exec(select(PagerDutyNoteSent.note_id).where(PagerDutyNoteSent.incident_id == incident.number))
+                )
+            note = next((n for n in client.list_notes(pd_incident_id) if n.content == content and n.id not in known), None)
+        if note is None:
+            outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
+            note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
         outbox.record_step(self.im.store, step, note.id)
         with self.im.store.transaction() as session:
             if session.get(PagerDutyNoteSent, note.id) is None:
@@ -363,7 +399,7 @@ class PagerDutyDelivery:
         """The acting person's email when PagerDuty knows them, else the connector's from_email."""
         with self.im.store.read() as session:
             email = self.im.actor_email(session, actor)
-        if email and _is_pagerduty_user(client, email):
+        if email and users.is_pagerduty_user(client, email):
             return email
         return None  # the client falls back on the connector's from_email
 
@@ -418,18 +454,3 @@ class PagerDutyDelivery:
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
             once_key=f"pd-link:{name}:{link.pd_incident_id}",
         )
-
-
-_PD_USERS: TTLCache[tuple[str, str], bool] = TTLCache(ttl=3600)  # the answer changes rarely and costs a call
-
-
-def _is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
-    """Looked up once an hour per email; a failed look-up counts as "no" and is asked again next time."""
-
-    def load() -> bool:
-        return client.find_user_by_email(email) is not None
-
-    try:
-        return _PD_USERS.get_or_load((client.base_url, email.lower()), load)
-    except PagerDutyError:
-        return False

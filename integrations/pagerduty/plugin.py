@@ -9,12 +9,11 @@ from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
-from bot.scheduler import Scheduler
 from integrations.pagerduty import links
 from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
 from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
 from integrations.pagerduty.registry import ConnectorRegistry
-from integrations.pagerduty.ticker import Ticker
+from integrations.pagerduty.ticker import Ticker, sla_targets
 
 
 def registry_for(im: Im) -> ConnectorRegistry:
@@ -39,13 +38,14 @@ def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
 def install(im: Im, subscribers: list[Subscriber]) -> None:
     subscribers.append(pagerduty_jobs)
     im.link_providers.append(pagerduty_links)
+    targets_registry = registry_for(im)
+    im.sla_target_providers.append(lambda: sla_targets(targets_registry))
 
     def runtime_hook(runtime: RuntimeParts) -> None:
         registry = registry_for(im)
         runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)
         runtime.extra_routes.append(WebhookReceiver(im, registry).route())
-        if runtime.scheduler_enabled:
-            runtime.background.append(Scheduler(Ticker(im, registry).tasks()))
+        runtime.periodic.extend(Ticker(im, registry).tasks())
 
     im.runtime_hooks.append(runtime_hook)

@@ -20,13 +20,14 @@ from bot.connectors.models import Connector
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
 from bot.store import rows_changed
-from integrations.pagerduty import links
+from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
+from integrations.pagerduty.api.models import User
 from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
-from integrations.pagerduty.links import RemoteIncident, remote_from_rest
+from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.outbound import destination
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyLink, SyncRun
@@ -81,7 +82,7 @@ class Reconciler:
                     if progress:
                         progress(result.seen, f"PagerDuty #{remote.incident_number}")
                     try:
-                        if self._apply(name, config, remote_from_rest(remote)):
+                        if self._apply(name, config, remote, lambda uid: users.user_for_id(client, uid)):
                             result.changed += 1
                     except Exception as exc:  # noqa: BLE001 - one bad incident must not stop the sync
                         result.errors += 1
@@ -93,16 +94,46 @@ class Reconciler:
         self._record(name, result, until if incident is None and result.error is None else None)
         return result
 
-    def _apply(self, name: str, config: PagerDutyConfig, remote: RemoteIncident) -> bool:
+    def _apply(self, name: str, config: PagerDutyConfig, incident: PDIncident, lookup: Callable[[str], User | None]) -> bool:
         if not config.inbound:
             return False  # outbound-only: PagerDuty's side never flows back
+        remote = remote_from_rest(incident)
         key = f"pd-sync:{name}:{remote.id}:{remote.status}:{remote.changed_at.isoformat() if remote.changed_at else ''}"
         report = Report(name, config, remote, key, agent_actor(None, "PagerDuty (sync)"), remote.changed_at)
         link, created = self.applier.ensure_incident(report)
         if link is None:
             return False
         outcome = self.applier.apply_status(report, link)
-        return bool(created) or not outcome.startswith(("no change", "ignored"))
+        owner = self._owner(name, incident, link, report, lookup)
+        return bool(created) or not outcome.startswith(("no change", "ignored")) or owner
+
+    def _owner(
+        self, name: str, incident: PDIncident, link: PagerDutyLink, report: Report, lookup: Callable[[str], User | None]
+    ) -> bool:
+        """The first assignee as the owner, as of when PagerDuty assigned them; unless a reassignment
+        of ours still waits in the outbox (PagerDuty has not heard of im's newer owner yet)."""
+        if not incident.assignments or incident.status == "resolved" or self._reassign_waiting(name, link.incident_id):
+            return False
+        first = incident.assignments[0]
+        times = [as_utc(a.at) for a in incident.assignments if a.at is not None]
+        at = max(times) if times else report.at
+        person = users.person_ref(self.im, first.assignee.id, first.assignee.summary, lookup)
+        key = f"pd-sync-owner:{name}:{incident.id}:{first.assignee.id}:{at.isoformat() if at else ''}"
+        return not self.applier.apply_owner(report, link, person, at=at, key=key).endswith("no change")
+
+    def _reassign_waiting(self, name: str, incident_id: int) -> bool:
+        with self.im.store.read() as session:
+            return (
+                session.exec(
+                    select(OutboxJob.id).where(
+                        OutboxJob.destination == destination(name),
+                        OutboxJob.kind == "reassign",
+                        OutboxJob.incident_id == incident_id,
+                        col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+                    )
+                ).first()
+                is not None
+            )
 
     def _requeue_dead(self, name: str, incident: str | None) -> int:
         query = update(OutboxJob).where(col(OutboxJob.destination) == destination(name), col(OutboxJob.status) == JobStatus.DEAD)

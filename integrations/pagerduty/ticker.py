@@ -1,6 +1,6 @@
-"""PagerDuty's periodic work: reconciliation per connector every `sync_interval`, SLA clocks with the
-connectors' targets, and pruning of old figures. The database decides which replica runs each
-interval's sync (`claim_sync_interval`), so nothing runs twice."""
+"""PagerDuty's periodic work: reconciliation per connector every `sync_interval` and pruning of old
+figures; and the connectors' SLA targets (`sla_mapping`) for the core's clocks (bot/sla.py). The
+database decides which replica runs each interval's sync (`claim_sync_interval`), so nothing runs twice."""
 
 from __future__ import annotations
 
@@ -13,12 +13,21 @@ from bot.app import Im
 from bot.clock import utcnow
 from bot.connectors.sync_claim import claim_sync_interval
 from bot.scheduler import Periodic
-from bot.sla import check_slas
+from bot.sla import Targets, tightest
 from integrations.pagerduty.reconcile import Reconciler
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall, SyncRun, WebhookDelivery
 
 KEEP_METRICS = timedelta(days=7)
+
+
+def sla_targets(registry: ConnectorRegistry) -> dict[str, dict[str, int]]:
+    """The tightest target per severity and kind over every connector's `sla_mapping`."""
+    mappings: list[Targets] = [
+        {sev: target.model_dump(exclude_none=True) for sev, target in registry.config(connector).custom.sla_mapping.items()}
+        for connector in registry.all()
+    ]
+    return tightest(mappings)
 
 
 class Ticker:
@@ -37,22 +46,7 @@ class Ticker:
             if config.inbound and claim_sync_interval(self.im.store, connector.name, config.sync_interval, now):
                 result = self.reconciler.sync(connector.name)
                 done.append(f"sync {connector.name}: {result.seen} seen, {result.changed} changed, {result.errors} errors")
-        done += self.check_slas(now)
         return done
-
-    def sla_targets(self) -> dict[str, dict[str, int]]:
-        """The tightest target per severity and kind over every connector's `sla_mapping`."""
-        targets: dict[str, dict[str, int]] = {}
-        for connector in self.registry.all():
-            for sev, target in self.registry.config(connector).custom.sla_mapping.items():
-                for kind in ("ack", "resolve"):
-                    seconds = getattr(target, kind)
-                    if seconds and (kind not in targets.setdefault(sev, {}) or seconds < targets[sev][kind]):
-                        targets[sev][kind] = seconds
-        return targets
-
-    def check_slas(self, now: datetime) -> list[str]:
-        return check_slas(self.im.store, self.im.incidents, self.sla_targets(), now)
 
     def prune(self, now: datetime | None = None) -> None:
         cutoff = (now or utcnow()) - KEEP_METRICS

@@ -109,6 +109,16 @@ def _apply_overlay(spec: dict[str, Any]) -> None:
     log_props = schemas["LogEntry"]["allOf"][1]["properties"]
     for name, full in (("incident", "Incident"), ("service", "Service")):
         log_props[name] = {"anyOf": [{"$ref": f"#/components/schemas/{full}Reference"}, {"$ref": f"#/components/schemas/{full}"}]}
+    # 3c. Responder requests: PagerDuty (and the description's own examples) wrap each target as
+    #     ``{"responder_request_target": {id, type}}``; the schema describes the inner object bare.
+    wrapped = {
+        "type": "object",
+        "properties": {"responder_request_target": {"$ref": "#/components/schemas/ResponderRequestTargetReference"}},
+        "required": ["responder_request_target"],
+    }
+    post = spec["paths"]["/incidents/{id}/responder_requests"]["post"]
+    post["requestBody"]["content"]["application/json"]["schema"]["properties"]["responder_request_targets"]["items"] = wrapped
+    schemas["ResponderRequest"]["properties"]["responder_request_targets"]["items"] = wrapped
     # 4. readOnly on reference id/type (and elsewhere) is stripped in _to_json_schema, so a
     #    request that sends ``service: {id, type}`` validates.
     # 5. ``statuses[]``, ``urgencies[]``, ``include[]`` declared as strings but used as repeated
@@ -427,10 +437,34 @@ class FakeService:
 
 
 @dataclass
+class FakeSchedule:
+    """A rotation: `user_ids` take turns for `shift` each, the first from `start`."""
+
+    id: str
+    name: str
+    user_ids: list[str]
+    start: datetime
+    shift: timedelta
+
+    def shifts(self, since: datetime, until: datetime) -> list[tuple[str, datetime, datetime]]:
+        """(user, start, end) of each shift with start <= until and end > since (one instant: since == until)."""
+        first = max(0, math.floor((since - self.start) / self.shift))
+        out = []
+        n = first
+        while self.start + n * self.shift <= until:
+            begin = self.start + n * self.shift
+            end = begin + self.shift
+            if end > since:
+                out.append((self.user_ids[n % len(self.user_ids)], begin, end))
+            n += 1
+        return out
+
+
+@dataclass
 class FakeEscalationPolicy:
     id: str
     name: str
-    oncall_user_ids: list[str] = field(default_factory=list)  # index i = escalation level i+1
+    oncall_user_ids: list[str] = field(default_factory=list)  # index i = escalation level i+1: a user or schedule id
 
 
 @dataclass
@@ -463,6 +497,7 @@ class FakeIncident:
     updated_at: datetime
     escalation_level: int = 1
     assignments: list[str] = field(default_factory=list)  # user ids
+    responder_requests: list[dict[str, Any]] = field(default_factory=list)  # as POSTed: requester_id, message, targets
     notes: list[FakeNote] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
     details: Any = None
@@ -648,6 +683,7 @@ class FakePagerDuty(ServedFake):
         self.users: dict[str, FakeUser] = {}
         self.services: dict[str, FakeService] = {}
         self.escalation_policies: dict[str, FakeEscalationPolicy] = {}
+        self.schedules: dict[str, FakeSchedule] = {}
         self.incidents: dict[str, FakeIncident] = {}
         self.log_entries: list[FakeLogEntry] = []  # sorted by (created_at, seq)
         self.webhook_subscriptions: dict[str, FakeSubscription] = {}
@@ -680,7 +716,9 @@ class FakePagerDuty(ServedFake):
             ("POST", "/incidents", self._create_incident),
             ("GET", "/incidents/{id}", self._get_incident),
             ("PUT", "/incidents/{id}", self._update_incident),
+            ("GET", "/incidents/{id}/notes", self._list_notes),
             ("POST", "/incidents/{id}/notes", self._add_note),
+            ("POST", "/incidents/{id}/responder_requests", self._add_responder_request),
             ("GET", "/oncalls", self._list_oncalls),
             ("GET", "/log_entries", self._list_log_entries),
             ("POST", "/webhook_subscriptions", self._create_subscription),
@@ -738,6 +776,12 @@ class FakePagerDuty(ServedFake):
         policy = FakeEscalationPolicy(id, name, list(oncall_user_ids or []))
         self.escalation_policies[id] = policy
         return policy
+
+    def add_schedule(self, id: str, name: str, user_ids: list[str], *, start: datetime, shift: timedelta) -> FakeSchedule:
+        """A rotation that an escalation policy level can target (put its id in ``oncall_user_ids``)."""
+        schedule = FakeSchedule(id, name, list(user_ids), _at(start), shift)
+        self.schedules[id] = schedule
+        return schedule
 
     def add_service(self, id: str, name: str, escalation_policy_id: str | None = None) -> FakeService:
         service = FakeService(id, name, escalation_policy_id)
@@ -947,7 +991,18 @@ class FakePagerDuty(ServedFake):
         policy = self.escalation_policies.get(policy_id or "")
         if policy is None or not policy.oncall_user_ids:
             return []
-        return [policy.oncall_user_ids[min(level, len(policy.oncall_user_ids)) - 1]]
+        target = policy.oncall_user_ids[min(level, len(policy.oncall_user_ids)) - 1]
+        schedule = self.schedules.get(target)
+        if schedule is None:
+            return [target]
+        now = _now()
+        return [user for user, _, _ in schedule.shifts(now, now)][:1]
+
+    def _target_ref(self, target: str) -> dict[str, Any]:
+        schedule = self.schedules.get(target)
+        if schedule is not None:
+            return self._ref("schedule", schedule.id, schedule.name, "schedules")
+        return self._user_ref(target)
 
     def _new_incident(
         self,
@@ -1151,9 +1206,9 @@ class FakePagerDuty(ServedFake):
                 {
                     "id": f"R{p.id}{level}",
                     "escalation_delay_in_minutes": 30,
-                    "targets": [self._user_ref(uid)],
+                    "targets": [self._target_ref(target)],
                 }
-                for level, uid in enumerate(p.oncall_user_ids, start=1)
+                for level, target in enumerate(p.oncall_user_ids, start=1)
             ],
             "services": [self._service_ref(s.id) for s in self.services.values() if s.escalation_policy_id == p.id],
         }
@@ -1548,8 +1603,27 @@ class FakePagerDuty(ServedFake):
             policy = self.escalation_policies.get(inc.escalation_policy_id or "")
             if not isinstance(level, int) or policy is None or not 1 <= level <= max(1, len(policy.oncall_user_ids)):
                 raise _invalid("Escalation level is not valid for this escalation policy")
+        assignments = change.get("assignments")
+        assignees: list[str] | None = None
+        if assignments is not None:
+            assignees = [((a or {}).get("assignee") or {}).get("id") for a in assignments if isinstance(a, dict)]
+            if not assignees or any(a not in self.users for a in assignees):
+                raise _invalid("Assignments must name existing users")
         user = self._user_by_email(ctx.headers.get("from"))
         agent = user.id if user else None
+        if assignees is not None and assignees != inc.assignments:
+            inc.assignments = list(assignees)
+            inc.updated_at = _now()
+            self._log(
+                inc,
+                "assign_log_entry",
+                inc.updated_at,
+                agent_user_id=agent,
+                channel="api",
+                summary="Assigned to " + ", ".join(self._user_name(u) for u in assignees),
+                assignees=list(assignees),
+            )
+            self._log_notifications(inc, inc.updated_at)
         if urgency is not None and urgency != inc.urgency:
             inc.urgency = urgency
             inc.updated_at = _now()
@@ -1582,6 +1656,12 @@ class FakePagerDuty(ServedFake):
                 inc.resolution = change.get("resolution")
             self._set_status(inc, status, from_email=ctx.headers.get("from"), agent_user_id=agent)
         return 200, {"incident": self._incident_json(inc)}
+
+    def _list_notes(self, p: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        inc = self.incidents.get(p["id"])
+        if inc is None:
+            raise _not_found()
+        return 200, {"notes": [self._note_json(n) for n in inc.notes]}
 
     def _add_note(self, p: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
         inc = self.incidents.get(p["id"])
@@ -1659,23 +1739,97 @@ class FakePagerDuty(ServedFake):
         return out
 
     def _list_oncalls(self, _: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        """On-calls overlapping [since, until] (both default to now; one instant when equal): a level
+        that targets a user is on call with no start or end; a schedule's level, shift by shift."""
+        try:
+            since = _parse_ts(ctx.q("since")) if ctx.q("since") else _now()
+            until = _parse_ts(ctx.q("until")) if ctx.q("until") else since
+        except ValueError:
+            raise _pd_error(400, "Invalid 'since' or 'until' parameter values", 2004) from None
+        if until < since:
+            raise _pd_error(400, "Invalid Query Date Range", 2005)
         wanted = set(ctx.qs("escalation_policy_ids[]"))
         out = []
         for pol in self.escalation_policies.values():
             if wanted and pol.id not in wanted:
                 continue
-            for level, uid in enumerate(pol.oncall_user_ids, start=1):
-                out.append(
-                    {
-                        "user": self._user_ref(uid),
-                        "schedule": None,
-                        "escalation_policy": self._policy_ref(pol.id),
-                        "escalation_level": level,
-                        "start": None,
-                        "end": None,
-                    }
-                )
+            for level, target in enumerate(pol.oncall_user_ids, start=1):
+                schedule = self.schedules.get(target)
+                if schedule is None:
+                    shifts: list[tuple[str, datetime | None, datetime | None]] = [(target, None, None)]
+                else:
+                    shifts = [(u, b, e) for u, b, e in schedule.shifts(since, until)]
+                for uid, begin, end in shifts:
+                    out.append(
+                        {
+                            "user": self._user_ref(uid),
+                            "schedule": self._ref("schedule", schedule.id, schedule.name, "schedules") if schedule else None,
+                            "escalation_policy": self._policy_ref(pol.id),
+                            "escalation_level": level,
+                            "start": _ts(begin),
+                            "end": _ts(end),
+                        }
+                    )
         return self._page(ctx, "oncalls", out)
+
+    def _add_responder_request(self, p: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        inc = self.incidents.get(p["id"])
+        if inc is None:
+            raise _not_found()
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        requester = self.users.get(str(body.get("requester_id")))
+        if requester is None:
+            raise _invalid("Requester not found")
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise _invalid("Message cannot be empty")
+        targets = []
+        for item in body.get("responder_request_targets") or []:
+            target = (item or {}).get("responder_request_target") or {}
+            known = {"user_reference": self.users, "escalation_policy_reference": self.escalation_policies}.get(
+                target.get("type")
+            )
+            if known is None or target.get("id") not in known:
+                raise _invalid("Responder request target not found")
+            targets.append((target["type"], target["id"]))
+        if not targets:
+            raise _invalid("At least one responder request target is required")
+        at = _now()
+        inc.responder_requests.append({"requester_id": requester.id, "message": message, "targets": targets})
+        inc.updated_at = at
+        answer_targets = []
+        for kind, tid in targets:
+            users = [tid] if kind == "user_reference" else self._oncall_at(tid, 1)
+            answer_targets.append(
+                {
+                    "responder_request_target": {
+                        "type": "user" if kind == "user_reference" else "escalation_policy",
+                        "id": tid,
+                        "summary": self._user_name(tid) if kind == "user_reference" else self.escalation_policies[tid].name,
+                        "incidents_responders": [
+                            {
+                                "state": "pending",
+                                "user": self._user_ref(u),
+                                "incident": self._ref("incident", inc.id, inc.title, "incidents"),
+                                "updated_at": _ts(at),
+                                "message": message,
+                                "requester": self._user_ref(requester.id),
+                                "requested_at": _ts(at),
+                            }
+                            for u in users
+                        ],
+                    }
+                }
+            )
+        return 200, {
+            "responder_request": {
+                "incident": self._ref("incident", inc.id, inc.title, "incidents"),
+                "requester": self._user_ref(requester.id),
+                "requested_at": _ts(at),
+                "message": message,
+                "responder_request_targets": answer_targets,
+            }
+        }
 
     def _create_subscription(self, _: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
         sub = (ctx.body or {}).get("webhook_subscription") if isinstance(ctx.body, dict) else None

@@ -93,6 +93,7 @@ class FakeUser:
     email: str | None = None
     real_name: str | None = None
     is_bot: bool = False
+    deleted: bool = False  # left the workspace (deactivated)
 
 
 @dataclass
@@ -294,6 +295,7 @@ class FakeSlack(ServedFake):
         self.calls: list[RecordedCall] = []
         self.violations: list[str] = []
         self.opened_views: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}  # user group ID -> member user IDs
         self.views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._response_urls: dict[str, int] = {}  # path -> uses
@@ -335,6 +337,16 @@ class FakeSlack(ServedFake):
     ) -> None:
         with self._lock:
             self.users[user_id] = FakeUser(user_id, name, email, real_name, is_bot)
+
+    def add_usergroup(self, group_id: str, members: list[str]) -> None:
+        with self._lock:
+            self.usergroups[group_id] = list(members)
+
+    def dms(self, user_id: str) -> list[FakeMessage]:
+        """What the bot said to `user_id` in their direct-message channel."""
+        with self._lock:
+            channel = self.channels.get(_dm_id(user_id))
+            return list(channel.messages) if channel else []
 
     def add_channel(self, channel_id: str, name: str, members: tuple[str, ...] | list[str] | set[str] = ()) -> None:
         with self._lock:
@@ -586,7 +598,7 @@ class FakeSlack(ServedFake):
             "id": u.id,  # no team_id: the spec wants 9+ character workspace IDs, ours is T0001
             "name": u.name,
             "real_name": real_name,
-            "deleted": False,
+            "deleted": u.deleted,
             "is_bot": u.is_bot,
             "is_app_user": False,
             "updated": 1700000000,
@@ -865,6 +877,30 @@ class FakeSlack(ServedFake):
             raise ApiErrorAnswer("users_not_found")
         return {"user": self._user(user)}
 
+    def _m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A 1:1 direct message with one user (the only kind im opens)."""
+        users = [u.strip() for u in str(args.get("users") or "").split(",") if u.strip()]
+        if not users:
+            raise ApiErrorAnswer("users_list_not_supplied")
+        if len(users) > 1:
+            self.violations.append("conversations.open: im only ever opens a 1:1 DM")
+            raise ApiErrorAnswer("invalid_user_combination")
+        user = self.users.get(users[0])
+        if user is None:
+            raise ApiErrorAnswer("user_not_found")
+        if user.deleted:
+            raise ApiErrorAnswer("user_disabled")
+        dm = _dm_id(user.id)
+        if dm not in self.channels:
+            self.channels[dm] = FakeChannel(dm, dm.lower(), True, {self.bot_user_id, user.id})
+        return {"channel": {"id": dm}}
+
+    def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = args.get("usergroup")
+        if group not in self.usergroups:
+            raise ApiErrorAnswer("no_such_subteam")
+        return {"users": list(self.usergroups[group])}
+
     def _checked_view(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")
         if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
@@ -915,6 +951,10 @@ class FakeSlack(ServedFake):
         if view_id not in self.views:
             raise ApiErrorAnswer("not_found")
         return self._store_view("views.update", args, view, view_id)
+
+
+def _dm_id(user_id: str) -> str:
+    return "D" + user_id[1:]
 
 
 def _true(value: Any) -> bool:

@@ -45,8 +45,10 @@ def slash_command(
     command: str = "/im",
     response_url: str = "https://hooks.slack.com/commands/T0001/1/x",
     trigger_id: str = DEFAULT_TRIGGER_ID,
+    user_team: str | None = None,
 ) -> bytes:
-    """Form-encoded slash command body (no enterprise_* fields: not an Enterprise Grid)."""
+    """Form-encoded slash command body (no enterprise_* fields: not an Enterprise Grid). ``user_team``:
+    the user's own team, when it is not the channel's (Slack Connect)."""
     fields = {
         "token": VERIFICATION_TOKEN,
         "team_id": team_id,
@@ -62,6 +64,8 @@ def slash_command(
         "response_url": response_url,
         "trigger_id": trigger_id,
     }
+    if user_team is not None:
+        fields["user_team"] = user_team
     return urlencode(fields).encode()
 
 
@@ -122,6 +126,45 @@ def block_actions(
     }
     if message is not None:
         payload["message"] = message
+    return interactive_body(payload)
+
+
+def message_shortcut(
+    callback_id: str,
+    *,
+    message_ts: str,
+    text: str,
+    author: str,
+    thread_ts: str | None = None,
+    user_id: str = DEFAULT_USER_ID,
+    user_name: str = DEFAULT_USER_NAME,
+    channel_id: str = DEFAULT_CHANNEL_ID,
+    channel_name: str = DEFAULT_CHANNEL_NAME,
+    team_id: str = DEFAULT_TEAM_ID,
+    response_url: str = "https://hooks.slack.com/app/T0001/1/x",
+    trigger_id: str = DEFAULT_TRIGGER_ID,
+) -> bytes:
+    """A message shortcut (``type: message_action``) on the message ``message_ts`` written by ``author``;
+    the fields of Slack's message-shortcut payload (the shortcut envelope in shared/slack/payloads plus
+    channel, message, message_ts and response_url)."""
+    message: dict[str, Any] = {"type": "message", "user": author, "text": text, "ts": message_ts}
+    if thread_ts is not None:
+        message["thread_ts"] = thread_ts
+    payload = {
+        "type": "message_action",
+        "token": VERIFICATION_TOKEN,
+        "action_ts": f"{time.time():.6f}",
+        "team": _team(team_id),
+        "user": _user(user_id, user_name, team_id),
+        "channel": {"id": channel_id, "name": channel_name},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "response_url": response_url,
+        "message_ts": message_ts,
+        "message": message,
+    }
     return interactive_body(payload)
 
 

@@ -13,7 +13,8 @@ from slack_sdk import WebClient
 
 from bot.app import Im
 from bot.slack import render
-from bot.slack.listeners.common import slack_actor, slack_context, user_message
+from bot.slack.listeners.common import plain_text, slack_actor, slack_context, user_message
+from bot.slack.workspace import Workspace
 from commands.context import Context
 from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
@@ -22,7 +23,7 @@ from commands.run import execute
 
 def _argv(command: dict[str, Any]) -> list[str]:
     try:
-        return split_chat_text(command.get("text", ""))
+        return split_chat_text(plain_text(command.get("text", "")))
     except UsageError:
         return []
 
@@ -43,15 +44,15 @@ def _remote(command: dict[str, Any]) -> bool:
         return False
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def context(command: dict[str, Any]) -> Context:
-        return slack_context(
-            im, actor=slack_actor(command["user_id"], command.get("user_name")), channel_id=command.get("channel_id")
-        )
+        team = command.get("user_team") or command.get("team_id")
+        actor = slack_actor(command["user_id"], command.get("user_name"), workspace=workspace, team=team)
+        return slack_context(im, actor=actor, channel_id=command.get("channel_id"))
 
     def handle(ack: Ack, command: dict[str, Any]) -> None:
         try:
-            argv = split_chat_text(command.get("text", "")) or ["help"]
+            argv = split_chat_text(plain_text(command.get("text", ""))) or ["help"]
             ctx = context(command)
             result = execute(ctx, argv)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ephemeral answer

@@ -4,6 +4,7 @@ place that turns errors into ephemeral answers (never a stack trace in Slack).""
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -14,16 +15,44 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
 from bot.slack.models import SlackThread
+from bot.slack.workspace import Workspace
 from commands.context import Context
 from commands.grammar import UsageError
 
 log = logging.getLogger(__name__)
 
 
-def slack_actor(user: dict[str, Any] | str, name: str | None = None) -> Actor:
+def slack_actor(
+    user: dict[str, Any] | str, name: str | None = None, *, workspace: Workspace | None = None, team: str | None = None
+) -> Actor:
+    """Who is acting. A user of another team than ours (Slack Connect: `user.team_id`, a command's
+    `user_team` or `team_id`) is external: the domain lets them read, never change."""
     if isinstance(user, dict):
-        return Actor(Origin.SLACK, user["id"], user.get("name") or user.get("username") or name)
-    return Actor(Origin.SLACK, user, name)
+        user_id, name, team = user["id"], user.get("name") or user.get("username") or name, team or user.get("team_id")
+    else:
+        user_id = user
+    external = workspace.is_external(team) if workspace is not None else False
+    return Actor(Origin.SLACK, user_id, name, external=external)
+
+
+_LINK = re.compile(r"<(?!@)([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """A slash command's text as typed: the manifest's should_escape makes Slack send `@alice` as
+    `<@U1|alice>` (the ID that names a person: kept), and with it links, channels and emails as tokens,
+    undone here as they were before (`<#C1|ops>` -> `#ops`, `<mailto:a@b|a@b>` -> `a@b`,
+    `<https://x|x>` -> `https://x`). Mentions in events always came as tokens and are left as they are."""
+
+    def unwrap(found: re.Match[str]) -> str:
+        target, label = found.group(1), found.group(2)
+        if target.startswith("#"):
+            return f"#{label}" if label else target
+        if target.startswith("!"):
+            return label or target
+        return target.removeprefix("mailto:")
+
+    return _LINK.sub(unwrap, text)
 
 
 def incident_for_channel(im: Im, channel_id: str | None, thread_ts: str | None = None) -> int | None:

@@ -18,6 +18,7 @@ from bot.domain.models import InboundKey
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.slack.responses import queue_ephemeral
+from bot.slack.workspace import Workspace
 from commands.grammar import UsageError, resolve, split_chat_text
 from commands.run import execute
 
@@ -37,7 +38,7 @@ def _remote(event: dict[str, Any]) -> bool:
         return False
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def answer(body: dict[str, Any], event: dict[str, Any]) -> None:
         event_id = body.get("event_id")
         key = f"slack-event:{event_id}" if event_id else None
@@ -49,7 +50,9 @@ def register(app: App, im: Im) -> None:
                     return  # a retry of an event we answered
         try:
             argv = split_chat_text(_text(event)) or ["help"]
-            ctx = slack_context(im, actor=slack_actor(event["user"]), channel_id=channel, thread_ts=thread_ts, once_key=key)
+            team = event.get("user_team") or body.get("team_id")
+            actor = slack_actor(event["user"], workspace=workspace, team=team)
+            ctx = slack_context(im, actor=actor, channel_id=channel, thread_ts=thread_ts, once_key=key)
             reply = render.answer_text(execute(ctx, argv), as_json=ctx.as_json)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             reply = render.warning_text(*user_message(exc))

@@ -10,21 +10,27 @@ from slack_bolt import Ack, App
 from bot.app import Im
 from bot.domain.errors import DomainError, InvalidInput
 from bot.slack import mrkdwn, render
+from bot.slack.inbound import dig, payload_user, text_field
 from bot.slack.listeners.common import slack_actor, user_message
+from bot.slack.workspace import Workspace
 
 
 def _value(view: dict[str, Any], block: str) -> str | None:
-    field = view["state"]["values"].get(block, {}).get("value", {})
-    if field.get("type") == "static_select":
-        return (field.get("selected_option") or {}).get("value")
-    return field.get("value")
+    """The text entered in one input block; None when absent or not text (a view without `state` included)."""
+    field = dig(view, "state", "values", block, "value")
+    if text_field(field, "type") == "static_select":
+        return text_field(field, "selected_option", "value")
+    return text_field(field, "value")
 
 
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
+def _meta(view: dict[str, Any]) -> dict[str, str]:
+    """What we put in private_metadata (strings only); nothing when it is not ours."""
+    raw = text_field(view, "private_metadata") or "{}"
     try:
-        return json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError):
         return {}
+    return {k: v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
 
 
 def _done_view(title: str, text: str) -> dict[str, Any]:
@@ -36,18 +42,18 @@ def _done_view(title: str, text: str) -> dict[str, Any]:
     }
 
 
-def register(app: App, im: Im) -> None:
+def register(app: App, im: Im, workspace: Workspace) -> None:
     def declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         title, severity = _value(view, "title") or "", _value(view, "severity") or ""
         services = [s for s in (_value(view, "services") or "").split(",") if s.strip()]
-        channel = _meta(view).get("channel")
+        channel, actor = _meta(view).get("channel"), slack_actor(payload_user(body), workspace=workspace)
         try:
             incident = im.incidents.declare(
                 title=title,
                 severity=severity,
                 services=services,
                 description=_value(view, "description"),
-                actor=slack_actor(body["user"]),
+                actor=actor,
                 context={"slack_channel": channel} if channel else {},
             )
         except InvalidInput as exc:
@@ -66,12 +72,12 @@ def register(app: App, im: Im) -> None:
         )
 
     def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = _meta(view)
+        meta, actor = _meta(view), slack_actor(payload_user(body), workspace=workspace)
         try:
             change = im.incidents.transition(
                 meta.get("incident", ""),
                 "resolve",
-                actor=slack_actor(body["user"]),
+                actor=actor,
                 note=_value(view, "note"),
                 context={"slack_channel": meta.get("channel")} if meta.get("channel") else {},
             )

@@ -48,6 +48,7 @@ from integrations.pagerduty.api.models import (
     LogEntry,
     Note,
     OnCall,
+    ResponderRequest,
     Service,
     User,
     WebhookSubscription,
@@ -221,6 +222,10 @@ class PagerDutyClient:
                 return User.model_validate(raw)
         return None
 
+    def get_user(self, user_id: str) -> User:
+        resp = self._request(_Call("GET", f"/users/{_seg(user_id)}", "/users/{id}", resource=("user", user_id)))
+        return User.model_validate(resp.json()["user"])
+
     def get_escalation_policy(self, policy_id: str) -> EscalationPolicy:
         resp = self._request(
             _Call(
@@ -322,9 +327,12 @@ class PagerDutyClient:
         urgency: str | None = None,
         resolution: str | None = None,
         escalation_level: int | None = None,
+        assignee_ids: list[str] | None = None,
         from_email: str | None = None,
     ) -> Incident:
-        """PUT /incidents/{id}. ``resolution`` is only used by PagerDuty with status=resolved."""
+        """PUT /incidents/{id}. ``resolution`` is only used by PagerDuty with status=resolved;
+        ``assignee_ids`` replaces the incident's assignments with these users."""
+        assignments = [{"assignee": {"id": a, "type": "user_reference"}} for a in assignee_ids] if assignee_ids else None
         changes: dict[str, Any] = {
             k: v
             for k, v in {
@@ -332,6 +340,7 @@ class PagerDutyClient:
                 "urgency": urgency,
                 "resolution": resolution,
                 "escalation_level": escalation_level,
+                "assignments": assignments,
             }.items()
             if v is not None
         }
@@ -362,6 +371,36 @@ class PagerDutyClient:
             )
         )
         return Note.model_validate(resp.json()["note"])
+
+    def list_notes(self, incident_id: str) -> list[Note]:
+        """GET /incidents/{id}/notes: every note on the incident (PagerDuty does not paginate them)."""
+        resp = self._request(
+            _Call("GET", f"/incidents/{_seg(incident_id)}/notes", "/incidents/{id}/notes", resource=("incident", incident_id))
+        )
+        return [Note.model_validate(n) for n in resp.json().get("notes") or []]
+
+    def create_responder_request(
+        self, incident_id: str, *, requester_id: str, message: str, targets: list[tuple[str, str]]
+    ) -> ResponderRequest:
+        """POST /incidents/{id}/responder_requests: ask more responders to join. ``targets`` are
+        (type, id) pairs, type ``user_reference`` or ``escalation_policy_reference``. Not idempotent:
+        retried only when PagerDuty certainly did not act."""
+        body = {
+            "requester_id": requester_id,
+            "message": message,
+            "responder_request_targets": [{"responder_request_target": {"id": i, "type": t}} for t, i in targets],
+        }
+        resp = self._request(
+            _Call(
+                "POST",
+                f"/incidents/{_seg(incident_id)}/responder_requests",
+                "/incidents/{id}/responder_requests",
+                body=body,
+                idempotent=False,
+                resource=("incident", incident_id),
+            )
+        )
+        return ResponderRequest.model_validate(resp.json()["responder_request"])
 
     def iter_incidents(
         self,

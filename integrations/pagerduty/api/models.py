@@ -128,6 +128,13 @@ class OnCall(PDModel):
     end: datetime | None = None
 
 
+class ResponderRequest(PDModel):
+    id: str | None = None
+    requester: Reference | None = None
+    message: str | None = None
+    requested_at: datetime | None = None
+
+
 class Note(PDModel):
     id: str
     content: str
