@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +28,11 @@ class RetryLater(Exception):
 
 class GiveUp(Exception):
     """Retrying cannot help (bad channel, revoked token...): dead-letter with this visible reason."""
+
+
+OutcomeObserver = Callable[[OutboxJob, str], None]
+# what each recording step means for a job, as observers are told it
+OUTCOMES = {"complete": "delivered", "retry_later": "retry", "dead_letter": "dead", "release": "released"}
 
 
 class Delivery(Protocol):
@@ -57,6 +62,7 @@ class Dispatcher:
     deliveries: Mapping[str, Delivery]  # by destination, or by its prefix before ":"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     batch: int = 1  # claimed one at a time: a job never waits out its lease behind another one
+    on_outcome: list[OutcomeObserver] = field(default_factory=list)
 
     def handler_for(self, destination: str) -> Delivery | None:
         return self.deliveries.get(destination) or self.deliveries.get(destination.split(":", 1)[0])
@@ -114,8 +120,18 @@ class Dispatcher:
 
     def _record(self, fn, job: OutboxJob, **kwargs) -> None:  # type: ignore[no-untyped-def]
         with self.store.transaction() as session:
-            if not fn(session, job, **kwargs):
+            recorded = fn(session, job, **kwargs)
+            if not recorded:
                 log.warning("job %s: our claim lapsed before the result was recorded", job.id)
+        self._observe(job, OUTCOMES.get(fn.__name__, fn.__name__) if recorded else "lapsed")
+
+    # -- observers (metrics): told each recorded outcome; one that fails is logged, never fatal to the worker --
+    def _observe(self, job: OutboxJob, outcome: str) -> None:
+        for observer in self.on_outcome:
+            try:
+                observer(job, outcome)
+            except Exception:
+                log.exception("outbox outcome observer failed")
 
 
 class WorkerPool:
