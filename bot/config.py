@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -15,6 +17,18 @@ from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(value: str) -> list[Network]:
+    """Comma-separated CIDRs (a bare address is a network of one)."""
+    found = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"'{part}' is not a network (expected comma-separated CIDRs such as 203.0.113.0/24)") from None
+    return found
 
 
 class Settings(BaseSettings):
@@ -33,7 +47,11 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, validation_alias="IM_PORT")
     war_room_min_sev: str = Field("SEV-1", validation_alias="IM_WAR_ROOM_MIN_SEV")
     secret_key: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY")
+    secret_key_previous: SecretStr | None = Field(None, validation_alias="IM_SECRET_KEY_PREVIOUS")
     workers: int = Field(2, ge=1, le=32, validation_alias="IM_WORKERS")
+    webhook_allowed_networks: str | None = Field(None, validation_alias="IM_WEBHOOK_ALLOWED_NETWORKS")
+    trust_forwarded_for: bool = Field(False, validation_alias="IM_TRUST_FORWARDED_FOR")
+    webhook_max_per_second: float = Field(50.0, gt=0, le=100_000, validation_alias="IM_WEBHOOK_MAX_PER_SECOND")
     # who may do what (bot/domain/permissions.py): Slack user IDs, or group:S0123 for a Slack user group
     admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_ADMINS")
     roles: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_ROLES, validation_alias="IM_ROLES")
@@ -139,6 +157,19 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"[CGD][A-Z0-9]{2,}", value):
             raise ValueError("expected a Slack channel ID such as C0123456789")
         return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_networks(value)
+        return value
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """IM_WEBHOOK_ALLOWED_NETWORKS parsed; empty when unset (every source allowed)."""
+        return parse_networks(self.webhook_allowed_networks or "")
 
     @property
     def slack_configured(self) -> bool:

@@ -23,6 +23,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from pydantic import SecretStr
+
 from bot.config import Settings
 
 FIELDS = ("incident", "job", "connector", "request", "destination", "kind", "method", "path")
@@ -62,17 +64,8 @@ class Redactor:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    values = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_signing_secret,
-            settings.slack_app_token,
-            settings.secret_key,
-            settings.metrics_token,
-        )
-        if s is not None
-    ]
+    """Every SecretStr setting (a new one is covered without a change here), and the database password."""
+    values = [v.get_secret_value() for name in type(settings).model_fields if isinstance(v := getattr(settings, name), SecretStr)]
     password = re.match(r"^[^:]+://[^:/@]+:([^@]+)@", settings.database_url)
     return values + ([password.group(1)] if password else [])
 

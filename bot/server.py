@@ -195,8 +195,9 @@ def run(im: Im) -> None:
         "sqlite" if im.store.is_sqlite else "postgresql",
     )
     try:
-        # log_config=None: uvicorn's own lines go through our handler (JSON when asked, secrets masked)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", log_config=None)
+        # X-Forwarded-For is ours to honour (IM_TRUST_FORWARDED_FOR), not uvicorn's: it trusts 127.0.0.1 by default.
+        # log_config=None: uvicorn's own lines go through our handler (JSON when asked, secrets masked).
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False, log_config=None)
     finally:
         if socket_handler is not None:
             socket_handler.close()

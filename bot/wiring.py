@@ -12,7 +12,8 @@ from bot.store import Store
 def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
     import bot.serve_commands  # noqa: F401
-    import commands.incident_commands  # noqa: F401
+    import commands.incident_commands
+    import commands.secret_commands  # noqa: F401
     import integrations.pagerduty.commands  # noqa: F401
 
 

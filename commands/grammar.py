@@ -1,13 +1,13 @@
 """Command registry and parser: definitions carry their arguments and help, so usage can never drift.
 
-Chat text goes through `split_chat_text` (smart punctuation undone, Slack escapes decoded, then
-`shlex.split`), the terminal hands argv over as it is; both meet the same argparse parsers.
+Chat text goes through `split_chat_text` (smart punctuation undone, Slack's three escapes decoded, then
+`shlex.split`), the terminal hands argv over as it is; both meet the same argparse parsers. What comes
+out is the user's own characters, kept as data: Slack markup is made only when rendering.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -137,13 +137,16 @@ class Parsed:
 
 
 _DASHES = re.compile(r"(^|\s)(?:[\u2014\u2013]|\u2212|-[\u2014\u2013]|[\u2014\u2013]-)(?=[A-Za-z])")
+_SLACK_ENTITIES = re.compile(r"&(amp|lt|gt);")
+_SLACK_DECODED = {"amp": "&", "lt": "<", "gt": ">"}
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"', "\u2018": "'", "\u2019": "'", "\u00a0": " "})
 
 
 def split_chat_text(text: str) -> list[str]:
     """What a chat client sent -> argv. Undoes smart punctuation (— for --, curly quotes) and Slack's
-    HTML escaping of &, < and >."""
-    text = html.unescape(text).translate(_QUOTES)
+    escaping of &, < and > (only those: `&quot;` typed by a user stays `&quot;`), in one pass so
+    `&amp;lt;` gives back the `&lt;` that was typed."""
+    text = _SLACK_ENTITIES.sub(lambda m: _SLACK_DECODED[m.group(1)], text).translate(_QUOTES)
     text = _DASHES.sub(lambda m: f"{m.group(1)}--", text)
     try:
         return shlex.split(text)

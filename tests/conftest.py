@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from integrations.pagerduty.registry import changed as connectors_changed
+from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings  # noqa: F401
 
@@ -114,3 +115,13 @@ def app(database_url: str, fake_slack: FakeSlack) -> Iterator[AppHarness]:
         yield harness
     finally:
         harness.stop()
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    """A fake PagerDuty account with users, escalation policies and services (tests/pd_support.py)."""
+    from tests.pd_support import pagerduty_account
+
+    fake = pagerduty_account()
+    yield fake
+    fake.stop()

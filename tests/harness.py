@@ -52,7 +52,14 @@ class ServedApp:
         self.sock = sock or reserve_socket()
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(asgi_app, log_level="warning", lifespan="on", limit_concurrency=1000, backlog=2048)
+        config = uvicorn.Config(
+            asgi_app,
+            log_level="warning",
+            lifespan="on",
+            limit_concurrency=1000,
+            backlog=2048,
+            proxy_headers=False,  # as `im serve`
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()

@@ -46,7 +46,7 @@ def test_add_keeps_the_key_sealed_and_never_shows_it(
     out = terminal.ok("connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd)))
     assert "Connector prod (pagerduty) added: bidirectional, every 1m" in out
     [row] = stored(terminal)
-    assert PD_KEY not in row.api_key and row.api_key.startswith("fernet:")
+    assert PD_KEY not in row.api_key and row.api_key.startswith("fernet2:")
     assert PD_KEY not in json.dumps(row.config)
     outputs = [
         terminal(*argv).out

@@ -71,4 +71,4 @@ def test_connector_add_prompts_for_each_field(tmp_path: Path) -> None:
     finally:
         store.dispose()
     assert row.config["custom"]["service_id"] == "PABC123" and row.config["sync_direction"] == "bidirectional"
-    assert row.api_key.startswith("fernet:") and "secret-key" not in row.api_key
+    assert row.api_key.startswith("fernet2:") and "secret-key" not in row.api_key

@@ -127,12 +127,12 @@ class SlackDelivery:
                 f"slack-war-room-link:{incident.id}",
                 channel=thread.channel,
                 thread_ts=thread.ts,
-                text=f":door: War room: <#{thread.war_room}> (#{thread.war_room_name})",
+                text=render.war_room_link(thread.war_room, thread.war_room_name),
             )
             self._post_once(
                 f"slack-war-room-hello:{incident.id}",
                 channel=thread.war_room,
-                text=f"War room for {incident.ref} [{incident.severity}] {incident.title}. Run `/im` here without --incident.",
+                text=render.war_room_hello(incident.ref, incident.severity, incident.title),
             )
             with self.store.transaction() as session:
                 row = session.get(SlackThread, incident.id)
@@ -320,9 +320,10 @@ class SlackDelivery:
         **args: Any,
     ) -> dict[str, Any]:
         """One Web API call, its failure sorted: retry later, give up, or hand back (`passthrough`).
-        With `unsure` (a step key), an answer that never came (timeout, dropped connection) notes the step
-        unsure; any answer, even a 5xx, counts as Slack's word that it did nothing."""
-        tried_at = utcnow().timestamp()
+        With `unsure` (a step key), the step is noted unsure before the request leaves, and settled by the
+        caller once the answer is recorded: an answer that never came (timeout, dropped connection, or
+        this process killed mid-call) leaves the note, and the next try looks before it posts again."""
+        self._unsure(unsure, utcnow().timestamp())
         try:
             return getattr(self.client, method.replace(".", "_"))(**args).data
         except SlackApiError as exc:
@@ -341,7 +342,6 @@ class SlackDelivery:
         except SlackRequestError as exc:
             raise RetryLater(f"Slack {method} unreachable: {type(exc).__name__}") from None
         except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
-            self._unsure(unsure, tried_at)
             raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}") from None
 
     def _unsure(self, step: str | None, tried_at: float) -> None:

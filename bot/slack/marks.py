@@ -2,9 +2,11 @@
 
 Invariant: every message im posts carries Slack message metadata naming its step
 (`{"event_type": "im_step", "event_payload": {"key": "slack-root:12"}}`). When a post or a channel
-creation ends without an answer (a timeout, a dropped connection) the step is noted as unsure, with
-the time it was tried; before it is tried again it is looked for, and adopted if found. An error
-answer (ok:false, 429, 5xx) is taken to mean Slack did nothing: no note, no looking.
+creation may have happened without our knowing (no answer: a timeout, a dropped connection, a kill),
+the step is noted as unsure, with
+the time it was tried. The note is written before the request leaves and removed once the answer is
+recorded, so a process killed mid-call leaves it too. Before a noted step is tried again it is looked
+for, and adopted if found; only then is it posted.
 """
 
 from __future__ import annotations

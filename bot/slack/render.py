@@ -1,4 +1,8 @@
-"""Block Kit for incidents: the root message, thread replies, command answers and modals."""
+"""Block Kit for incidents: the root message, thread replies, command answers and modals.
+
+Invariant: stored text (titles, notes, descriptions, names, labels, command output) reaches a `text`
+or a mrkdwn object only through `bot.slack.mrkdwn`; plain_text objects take it as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from bot.clock import short
 from bot.domain.models import Status, TimelineEvent
 from bot.domain.views import IncidentView
+from bot.slack import mrkdwn
 from commands.render_text import render as render_text
 from commands.results import Done, Result
 
@@ -27,22 +32,23 @@ STATUS_EMOJI = {"open": ":rotating_light:", "mitigated": ":construction:", "reso
 
 
 def actor_mention(actor: str, name: str | None) -> str:
+    """Who did it, as mrkdwn: a Slack user is mentioned by ID; anyone else is named, escaped."""
     origin, _, ident = actor.partition(":")
     if origin == "slack":
-        return f"<@{ident}>"
+        return mrkdwn.user(ident)
     label = {"cli": "terminal", "pagerduty": "PagerDuty", "scheduler": "scheduler"}.get(origin, origin)
-    return f"{name or ident} ({label})"
+    return mrkdwn.escape(f"{name or ident} ({label})")
 
 
 def root_text(view: IncidentView) -> str:
-    return f"{view.id} [{view.severity}] {view.title} ({view.status})"
+    return mrkdwn.escape(f"{view.id} [{view.severity}] {view.title} ({view.status})")
 
 
 def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
     fields = [
         f"*Severity*\n{SEV_EMOJI.get(view.severity, '')} {view.severity}",
         f"*Status*\n{STATUS_EMOJI.get(view.status, '')} {view.status}",
-        f"*Services*\n{', '.join(view.services)}",
+        f"*Services*\n{mrkdwn.escape(', '.join(view.services))}",
         f"*Declared*\n{declared_by}, {short(view.declared_at)}",
     ]
     blocks: list[dict[str, Any]] = [
@@ -50,16 +56,14 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
     if view.description:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": view.description[:2900]}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{view.resolution[:2800]}"}})
+        resolution = mrkdwn.escape(view.resolution, 2800)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{resolution}"}})
     links = [link for link in view.links if link.system != "slack"]  # the root message is the Slack thread
-    if links:
-        parts = [
-            f"<{link.url}|{link.label}> {link.status or ''}".strip() if link.url else f"{link.label} {link.status or ''}".strip()
-            for link in links
-        ]
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)[:2900]}]})
+    parts = [f"{mrkdwn.link(link.url, link.label)} {mrkdwn.escape(link.status)}".strip() for link in links]
+    if context := mrkdwn.join(parts, " · ", 2900):
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     if view.status in (Status.OPEN, Status.MITIGATED):
         elements = []
         if view.status == Status.OPEN:
@@ -84,37 +88,56 @@ def content_hash(text: str, blocks: list[dict[str, Any]]) -> str:
 
 
 def event_text(event: TimelineEvent, who: str) -> str:
+    """A thread reply for one timeline step; `who` is mrkdwn already (see `actor_mention`)."""
+    text = mrkdwn.escape(event.text)
     if event.kind == "declared":
-        return f":rotating_light: {event.text} — declared by {who}"
+        return f":rotating_light: {text} — declared by {who}"
     if event.kind == "status":
-        return f"{STATUS_EMOJI.get(event.data.get('to', ''), '')} *{event.text}* — {who}"
+        return f"{STATUS_EMOJI.get(event.data.get('to', ''), '')} *{text}* — {who}"
     if event.kind == "note":
-        return f":memo: {who}: {event.text}"
+        return f":memo: {who}: {text}"
     if event.kind == "severity":
-        return f":arrows_counterclockwise: {event.text} — {who}"
+        return f":arrows_counterclockwise: {text} — {who}"
     if event.kind == "assignment":
-        return f":pager: {event.text}"
+        return f":pager: {text}"
     if event.kind == "sla":
-        return f":alarm_clock: {event.text}"
+        return f":alarm_clock: {text}"
     if event.kind == "link":
-        url = event.data.get("url")
-        return f":link: <{url}|{event.text}>" if url else f":link: {event.text}"
-    return f":information_source: {event.text} — {who}"
+        return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
+    return f":information_source: {text} — {who}"
+
+
+def war_room_link(channel_id: str | None, name: str | None) -> str:
+    return f":door: War room: {mrkdwn.channel(channel_id or '')} ({mrkdwn.escape(f'#{name}')})"
+
+
+def war_room_hello(ref: str, severity: str, title: str) -> str:
+    return f"War room for {mrkdwn.escape(f'{ref} [{severity}] {title}')}. Run `/im` here without --incident."
+
+
+def answer_text(result: Result, *, as_json: bool = False) -> str:
+    """A command's result as mrkdwn: the terminal's text, escaped (in a code block when it has lines)."""
+    text = render_text(result, as_json=as_json)
+    if isinstance(result, Done) or "\n" not in text:
+        return mrkdwn.escape(text)
+    return f"```{mrkdwn.escape(text, 2900)}```"
+
+
+def warning_text(message: str, usage: str = "") -> str:
+    """A refusal or error as mrkdwn: the message may echo what the user typed, so it is escaped too."""
+    text = f":warning: {mrkdwn.escape(message)}"
+    if usage:
+        text += f"\n```{mrkdwn.escape(usage)}```"
+    return text
 
 
 def command_answer(result: Result, *, as_json: bool = False) -> dict[str, Any]:
     """An ephemeral answer to a slash command."""
-    text = render_text(result, as_json=as_json)
-    if isinstance(result, Done):
-        return {"response_type": "ephemeral", "text": text}
-    return {"response_type": "ephemeral", "text": f"```{text[:2900]}```" if "\n" in text else text}
+    return {"response_type": "ephemeral", "text": answer_text(result, as_json=as_json)}
 
 
 def error_answer(message: str, usage: str = "") -> dict[str, Any]:
-    text = f":warning: {message}"
-    if usage:
-        text += f"\n```{usage}```"
-    return {"response_type": "ephemeral", "text": text}
+    return {"response_type": "ephemeral", "text": warning_text(message, usage)}
 
 
 def declare_modal(channel_id: str) -> dict[str, Any]:

@@ -120,10 +120,10 @@ def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
             results.append((True, f"Connected to PagerDuty API ({(time.monotonic() - started) * 1000:.0f}ms)"))
         except PagerDutyError as exc:
             return [(False, f"Connected to PagerDuty API: {exc.user_message}")]
-        services = [s for s in {config.custom.service_id, *config.custom.service_mappings.values()} if s]
+        services = config.covered_service_ids()
         if not services:
             results.append((False, "No service: set custom.service_id or map a service"))
-        for service_id in sorted(services):
+        for service_id in services:
             try:
                 service = client.get_service(service_id)
                 results.append((True, f"Service {service_id} accessible ({service.name or service.summary})"))
@@ -413,7 +413,7 @@ def _webhook_enable(ctx, registry, connector, config, client) -> Result:  # type
     if not base:
         raise UsageError("IM_PUBLIC_URL is not set: PagerDuty needs the public address of im serve, e.g. https://im.example.com")
     url = f"{base.rstrip('/')}/connectors/{connector.name}/webhook"
-    services = sorted({s for s in [config.custom.service_id, *config.custom.service_mappings.values()] if s})
+    services = config.covered_service_ids()
     filters = [("service_reference", s) for s in services] or [("account_reference", None)]
     for old in (connector.webhook_subscription_id or "").split(","):
         if old:

@@ -36,10 +36,11 @@ def call_recorder(store: Store, connector: str):  # type: ignore[no-untyped-def]
 
 def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: object) -> PagerDutyClient:
     config = registry.config(connector)
+    options: dict[str, object] = {"timeout": float(config.request_timeout), **kwargs}
     return PagerDutyClient(
         config.base_url,
         registry.api_key(connector),
         from_email=config.custom.from_email,
         on_response=call_recorder(registry.store, connector.name),
-        **kwargs,  # type: ignore[arg-type]
+        **options,  # type: ignore[arg-type]
     )

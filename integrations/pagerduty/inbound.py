@@ -1,6 +1,8 @@
 """PagerDuty Webhooks v3 in: `POST /connectors/{name}/webhook`.
 
-The endpoint checks the signature on the raw body against every secret (401, nothing stored, when
+Before anything else, the source address is checked against IM_WEBHOOK_ALLOWED_NETWORKS (403) and the
+delivery against the connector's rate cap (429 with Retry-After); see bot/connectors/webhook_guard.py.
+Then the endpoint checks the signature on the raw body against every secret (401, nothing stored, when
 none matches), parses the envelope (400 with the reason when it is not an event: PagerDuty would retry
 a 5xx for 48 hours), stores the delivery under its event id (a redelivery is answered 200 and does
 nothing) together with an outbox job, and answers 202. A worker applies it afterwards.
@@ -20,6 +22,7 @@ from starlette.routing import Route
 
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
+from bot.connectors.webhook_guard import WebhookGuard
 from bot.domain.models import JobStatus, OutboxJob
 from bot.workers import GiveUp
 from integrations.pagerduty.api.webhook_models import (
@@ -30,7 +33,8 @@ from integrations.pagerduty.api.webhook_models import (
     parse_event,
 )
 from integrations.pagerduty.api.webhook_signature import verify
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
@@ -50,18 +54,32 @@ class WebhookReceiver:
     def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.registry = registry
+        self.guard = WebhookGuard.from_settings(im.settings)
 
     def route(self) -> Route:
         return Route("/connectors/{name}/webhook", self.endpoint, methods=["POST"])
 
     async def endpoint(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        refused = self._refused(name, request)
+        if refused is not None:
+            return refused
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "body too large"}, status_code=413)
-        status, answer = await run_in_threadpool(
-            self.receive, request.path_params["name"], body, request.headers.get("x-pagerduty-signature")
-        )
+        status, answer = await run_in_threadpool(self.receive, name, body, request.headers.get("x-pagerduty-signature"))
         return JSONResponse(answer, status_code=status)
+
+    def _refused(self, name: str, request: Request) -> Response | None:
+        """The source allowlist, then the connector's rate cap: before the body is even read."""
+        peer = request.client.host if request.client else None
+        refusal = self.guard.check(name, peer, request.headers.get("x-forwarded-for"))
+        if refusal is None:
+            return None
+        if refusal.status == 403:
+            log.warning("connector %s: webhook from %s refused (IM_WEBHOOK_ALLOWED_NETWORKS)", name, peer)
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
+        return JSONResponse({"error": refusal.error}, status_code=refusal.status, headers=headers)
 
     def _signed(self, name: str, body: bytes, signature: str | None) -> bool:
         """Checked against the cached secrets first; on a mismatch, against the stored ones (a secret
@@ -119,18 +137,22 @@ class WebhookReceiver:
         return 202, {"status": "accepted", "event_id": event.id}
 
 
-def remote_from_webhook(data: IncidentData) -> RemoteIncident:
+def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteIncident:
+    """Every incident event carries the incident as it was at `occurred_at`, its status included."""
     return RemoteIncident(
         id=data.id,
         number=data.number,
         title=data.title or "",
-        status=data.status or "triggered",
+        status=data.status,
         urgency=data.urgency,
         service_id=data.service.id if data.service else "",
         service_name=data.service.summary if data.service else None,
         html_url=data.html_url,
         incident_key=data.incident_key,
         assignees=[(a.id, a.summary) for a in data.assignees],
+        changed_at=occurred_at,
+        created_at=data.created_at,
+        as_of=occurred_at,
     )
 
 
@@ -171,18 +193,15 @@ class WebhookProcessor:
             return self._annotated(name, event.data, actor, at, key)
         if not isinstance(event.data, IncidentData):
             return f"ignored: {event.event_type} is not used"
-        report = Report(name, config, remote_from_webhook(event.data), key, actor, at)
+        report = Report(name, config, remote_from_webhook(event.data, at), key, actor, at)
         link, created = self.applier.ensure_incident(report)
         if link is None:
             return created or "ignored: no incident"
         kind = event.event_type.removeprefix("incident.")
+        # whatever the event, its status is the incident's at that time: applied, unless we know newer
+        outcome = self.applier.apply_status(report, link, note="Reopened in PagerDuty" if kind == "reopened" else None)
         if kind in ("escalated", "reassigned"):
-            outcome = self.applier.apply_assignment(report, link, kind)
-        elif kind in ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened"):
-            note = "Reopened in PagerDuty" if kind == "reopened" else None
-            outcome = self.applier.apply_status(report, link, note=note)
-        else:
-            outcome = f"ignored: {event.event_type} is not used"
+            outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
         return f"{created}; {outcome}" if created else outcome
 
     def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]

@@ -1,19 +1,19 @@
 """im -> PagerDuty: which timeline steps become PagerDuty jobs, and how each job is delivered.
 
 Rule 3 (no echo): a step that came from PagerDuty (origin `pagerduty`) never makes a PagerDuty job.
-Creates carry an incident_key derived from the connector, incident and service, so a retried create
-finds the incident it made the first time instead of paging twice.
+Creates carry an incident_key derived from the connector, incident and service; once a create has been
+tried, every later try looks that key up first (rule 8), so a create whose answer was lost finds the incident
+it made instead of paging twice, and brings it to im's state even if im resolved the incident meanwhile.
+Subscribers are pure: links are written by deliveries and by the inbound side, never by `pagerduty_jobs`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.domain import outbox
 from bot.domain.errors import DomainError
@@ -21,11 +21,13 @@ from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
 from bot.workers import GiveUp, RetryLater
-from integrations.pagerduty import mapping
+from integrations.pagerduty import links, mapping
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
@@ -50,9 +52,7 @@ def connector_actor(name: str) -> Actor:
 
 # -- subscriber: runs inside the domain transaction --------------------------------------------
 def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
-    remote_link = event.data.get("pagerduty_link")
-    if remote_link:  # an incident born in PagerDuty: link it in the same transaction as its declaration
-        session.add(PagerDutyLink(incident_id=incident.id, **remote_link))  # type: ignore[arg-type]
+    """Pure: reads the session, returns job specs, writes nothing."""
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
@@ -140,34 +140,53 @@ class PagerDutyDelivery:
         job: OutboxJob,
     ) -> None:
         service = job.payload["service"]
-        if incident.status in ("resolved", "closed"):
-            return  # a create retried (or requeued) after the incident ended must not page anyone
         link = self._link(name, incident.id, service)  # type: ignore[arg-type]
-        if link is not None and link.pd_incident_id:
-            self._announce_link(name, incident, link, "created")  # a retry after the create answered
-            return
+        linked_now = link is None or not link.pd_incident_id
+        if link is None or not link.pd_incident_id:
+            link = self._find_or_create(client, name, config, incident, service)
+            if link is None:
+                return  # the incident ended before PagerDuty was ever asked: paging now would be wrong
+        self._announce_link(name, incident, link, "created")
+        target = mapping.TO_PAGERDUTY_STATUS[incident.status]
+        if target != "resolved" or config.custom.auto_resolve:
+            self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
+        if linked_now and not self._thread_url(incident):
+            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
+            with self.im.store.transaction() as session:
+                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
+
+    def _find_or_create(
+        self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, service: str
+    ) -> PagerDutyLink | None:
+        """Rule 8: a create whose outcome is unknown (an earlier try left; its answer never came back) is
+        settled by looking the incident up by its incident_key, never by creating again blindly, and an
+        incident that ended is looked for but never paged anew."""
         pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
         if not pd_service:
             raise GiveUp(
                 f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
                 f"--im-service {service} --pd-service PXXXXXX) or set a default service_id"
             )
-        policy = config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id
-        remote = client.create_incident(
-            title=incident.title,
-            service_id=pd_service,
-            urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
-            incident_key=incident_key(name, incident.id, service),  # type: ignore[arg-type]
-            details=self._details(config, incident),
-            escalation_policy_id=policy,
-            from_email=self._from(client, incident.declared_by),
+        key = incident_key(name, incident.id, service)  # type: ignore[arg-type]
+        tried = f"pd-create:{name}:{incident.id}:{service}"
+        ended = incident.status in ("resolved", "closed")
+        remote = (
+            client.find_incident_by_key(key, service_id=pd_service) if ended or outbox.step_done(self.im.store, tried) else None
         )
-        link = self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
-        self._announce_link(name, incident, link, "created")
-        if not self._thread_url(incident):
-            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
-            with self.im.store.transaction() as session:
-                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
+        if remote is None:
+            if ended:
+                return None
+            outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
+            remote = client.create_incident(
+                title=incident.title,
+                service_id=pd_service,
+                urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
+                incident_key=key,
+                details=self._details(config, incident),
+                escalation_policy_id=config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id,
+                from_email=self._from(client, incident.declared_by),
+            )
+        return self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
 
     def _thread_link(
         self,
@@ -206,17 +225,30 @@ class PagerDutyDelivery:
         if verb == "resolve" and not config.custom.auto_resolve:
             return  # resolved here, left to people in PagerDuty until the incident is closed
         for link in self._links(name, incident.id):  # type: ignore[arg-type]
-            if not link.pd_incident_id or link.status == target or link.status == "resolved":
-                continue
-            if target == "triggered":
-                continue  # PagerDuty has no "unacknowledge" through the REST API
-            remote = client.update_incident(
-                link.pd_incident_id,
-                status=target,
-                resolution=note if target == "resolved" else None,
-                from_email=self._from(client, event.actor),
-            )
-            self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+            self._push_status(client, name, incident, link, target, resolution=note, actor=event.actor)
+
+    def _push_status(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        incident: Incident,
+        link: PagerDutyLink,
+        target: str,
+        *,
+        resolution: str | None,
+        actor: str | None,
+    ) -> None:
+        """One PagerDuty incident to `target`, unless it is there already or cannot go there: a resolved
+        one cannot be reopened, and the REST API has no "unacknowledge" (triggered)."""
+        if not link.pd_incident_id or link.status in (target, "resolved") or target == "triggered":
+            return
+        remote = client.update_incident(
+            link.pd_incident_id,
+            status=target,
+            resolution=resolution if target == "resolved" else None,
+            from_email=self._from(client, actor) if actor else None,
+        )
+        self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
 
     def _reopen(
         self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent
@@ -237,10 +269,10 @@ class PagerDutyDelivery:
                 from_email=self._from(client, event.actor),
             )
             previous = link.pd_incident_number
-            link = self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+            link = self._save_link(name, incident.id, link.service, remote, replace=True)  # type: ignore[arg-type]
             self.im.incidents.record(
                 incident.id,
-                "link",  # type: ignore[arg-type]
+                "link",
                 f"PagerDuty cannot reopen a resolved incident: triggered PagerDuty #{link.pd_incident_number} "
                 f"on {link.pd_service_id} ({link.service}) in place of #{previous}",
                 actor=connector_actor(name),
@@ -343,40 +375,22 @@ class PagerDutyDelivery:
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
-            return session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-                )
-            ).first()
+            return links.for_service(session, name, incident_id, service)
 
     def _links(self, name: str, incident_id: int) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(
-                session.exec(
-                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id)
-                )
-            )
+            return links.for_incident(session, incident_id, name)
 
-    def _save_link(self, name: str, incident_id: int, service: str, remote: Any) -> PagerDutyLink:
+    def _save_link(
+        self, name: str, incident_id: int, service: str, remote: PDIncident, *, replace: bool = False
+    ) -> PagerDutyLink:
         with self.im.store.transaction() as session:
-            link = session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-                )
-            ).first() or PagerDutyLink(connector=name, incident_id=incident_id, service=service, pd_service_id=remote.service.id)
-            link.pd_service_id = remote.service.id
-            link.pd_incident_id, link.pd_incident_number = remote.id, remote.incident_number
-            link.incident_key, link.html_url = remote.incident_key, remote.html_url
-            link.status, link.urgency = remote.status, remote.urgency
-            link.assignees = remote.assignee_ids
-            link.updated_at = utcnow()
-            session.add(link)
-            return link
+            return links.upsert(session, name, incident_id, service, remote_from_rest(remote), replace=replace)
 
     def _announce_link(self, name: str, incident: Incident, link: PagerDutyLink, what: str) -> None:
         self.im.incidents.record(
             incident.id,
-            "link",  # type: ignore[arg-type]
+            "link",
             f"PagerDuty incident #{link.pd_incident_number} {what} on {link.pd_service_id} ({link.service})",
             actor=connector_actor(name),
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
 from bot.scheduler import Scheduler
+from integrations.pagerduty import links
 from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
 from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
 from integrations.pagerduty.registry import ConnectorRegistry
-from integrations.pagerduty.tables import PagerDutyLink
 from integrations.pagerduty.ticker import Ticker
 
 
 def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
-    key = im.settings.secret_key.get_secret_value() if im.settings.secret_key else None
-    return ConnectorRegistry(im.store, key)
+    return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
-    rows = session.exec(select(PagerDutyLink).where(PagerDutyLink.incident_id == incident.id).order_by(PagerDutyLink.id)).all()
+    rows = links.for_incident(session, incident.id)  # type: ignore[arg-type]
     return [
         ExternalLink(
             system="pagerduty",

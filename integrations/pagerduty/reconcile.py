@@ -7,7 +7,7 @@ pages of 100, so 100 changed incidents cost one call however many incidents the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,10 +18,12 @@ from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
+from integrations.pagerduty import links
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
 from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.links import RemoteIncident, remote_from_rest
 from integrations.pagerduty.outbound import destination
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyLink, SyncRun
@@ -38,22 +40,6 @@ class SyncResult:
     error: str | None = None
     duration_ms: float = 0.0
     requeued: int = 0  # dead-lettered outbound jobs given another chance
-
-
-def remote_from_rest(incident: PDIncident) -> RemoteIncident:
-    return RemoteIncident(
-        id=incident.id,
-        number=incident.incident_number,
-        title=incident.title,
-        status=incident.status,
-        urgency=incident.urgency,
-        service_id=incident.service.id,
-        service_name=incident.service.summary,
-        html_url=incident.html_url,
-        incident_key=incident.incident_key,
-        assignees=[(a.assignee.id, a.assignee.summary) for a in incident.assignments],
-        changed_at=incident.last_status_change_at or incident.updated_at or incident.created_at,
-    )
 
 
 class Reconciler:
@@ -79,6 +65,7 @@ class Reconciler:
             return result
         try:
             with client_for(self.registry, connector) as client:
+                remotes: Iterable[PDIncident]
                 if incident is not None:
                     remotes = [
                         client.get_incident(link.pd_incident_id) for link in self._links(name, incident) if link.pd_incident_id
@@ -126,11 +113,7 @@ class Reconciler:
 
     def _links(self, name: str, ref: str) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(
-                session.exec(
-                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == parse_ref(ref))
-                )
-            )
+            return links.for_incident(session, parse_ref(ref), name)
 
     def _record(self, name: str, result: SyncResult, until: datetime | None) -> None:
         with self.im.store.transaction() as session:

@@ -56,9 +56,9 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, secret_key: str | None) -> None:
+    def __init__(self, store: Store, keys: secrets.Keyring) -> None:
         self.store = store
-        self.secret_key = secret_key
+        self.keys = keys
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
@@ -81,7 +81,7 @@ class ConnectorRegistry:
         return PagerDutyConfig.model_validate(connector.config)
 
     def api_key(self, connector: Connector) -> str:
-        return secrets.reveal(connector.api_key, self.secret_key)
+        return secrets.reveal(connector.api_key, self.keys)
 
     def cached_webhook_secrets(self, name: str, *, fresh: bool = False) -> list[str]:
         """Opened webhook secrets, kept SECRETS_TTL seconds: every delivery needs them. A change made in
@@ -97,7 +97,7 @@ class ConnectorRegistry:
     def webhook_secrets(self, connector: Connector) -> list[str]:
         if not connector.webhook_secrets:
             return []
-        return list(json.loads(secrets.reveal(connector.webhook_secrets, self.secret_key)))
+        return list(json.loads(secrets.reveal(connector.webhook_secrets, self.keys)))
 
     # -- changes -----------------------------------------------------------------------------
     def add(self, name: str, type_: str, raw: dict[str, Any]) -> Connector:
@@ -160,6 +160,6 @@ class ConnectorRegistry:
 
     def _seal(self, value: str, field: str) -> str:
         try:
-            return secrets.seal(value, self.secret_key)
+            return secrets.seal(value, self.keys)
         except secrets.SecretError as exc:
             raise ConnectorConfigError(f"{field}: {exc}") from None

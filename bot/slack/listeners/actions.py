@@ -37,9 +37,9 @@ def register(app: App, im: Im) -> None:
             if not change.changed:
                 _tell(im, body, f"{change.incident.ref} is already acknowledged.")
         except DomainError as exc:
-            _tell(im, body, f":warning: {exc}")
+            _tell(im, body, render.warning_text(str(exc)))
         except Exception as exc:  # noqa: BLE001
-            _tell(im, body, f":warning: {user_message(exc)[0]}")
+            _tell(im, body, render.warning_text(user_message(exc)[0]))
         ack()
 
     def resolve_check(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -49,7 +49,7 @@ def register(app: App, im: Im) -> None:
             if incident.status in (Status.RESOLVED, Status.CLOSED):
                 _tell(im, body, f"{incident.ref} is already {incident.status}.")
         except DomainError as exc:
-            _tell(im, body, f":warning: {exc}")
+            _tell(im, body, render.warning_text(str(exc)))
         ack()
 
     def resolve_modal(body: dict[str, Any], action: dict[str, Any], client: WebClient) -> None:

@@ -15,10 +15,10 @@ from slack_bolt import Ack, App
 from bot.app import Im
 from bot.domain.incidents import first_time
 from bot.domain.models import InboundKey
+from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.slack.responses import queue_ephemeral
 from commands.grammar import UsageError, resolve, split_chat_text
-from commands.render_text import render
 from commands.run import execute
 
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
@@ -50,10 +50,9 @@ def register(app: App, im: Im) -> None:
         try:
             argv = split_chat_text(_text(event)) or ["help"]
             ctx = slack_context(im, actor=slack_actor(event["user"]), channel_id=channel, thread_ts=thread_ts, once_key=key)
-            reply = render(execute(ctx, argv), as_json=ctx.as_json)
+            reply = render.answer_text(execute(ctx, argv), as_json=ctx.as_json)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            message, usage = user_message(exc)
-            reply = f":warning: {message}" + (f"\n```{usage}```" if usage else "")
+            reply = render.warning_text(*user_message(exc))
         with im.store.transaction() as session:
             if not first_time(session, reply_key):
                 return

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 
 from bot.app import Im
 from bot.domain.errors import DomainError, InvalidInput
-from bot.slack import render
+from bot.slack import mrkdwn, render
 from bot.slack.listeners.common import slack_actor, user_message
 
 
@@ -60,7 +60,9 @@ def register(app: App, im: Im) -> None:
         assert incident is not None
         ack(
             response_action="update",
-            view=_done_view("Incident declared", f"*{incident.ref}* declared: {incident.severity} {incident.title}"),
+            view=_done_view(
+                "Incident declared", f"*{incident.ref}* declared: {incident.severity} {mrkdwn.escape(incident.title)}"
+            ),
         )
 
     def resolve(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
