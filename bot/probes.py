@@ -6,7 +6,7 @@ body names each check and what failed:
 - database: a connection answers (and, for SQLite, the database file is still there: a process holding
   the old file open would otherwise write to a file no other process sees);
 - migrations: the database's Alembic revision is this code's head (read at most every few seconds);
-- workers: every outbox worker thread is alive;
+- workers: every outbox worker thread, and the heartbeat that keeps their claims, is alive;
 - scheduler: running, when this process runs one;
 - outbox: no job has been claimable (due, not waiting behind an earlier job of its ordering key) for
   more than WEDGED_AFTER while the workers are alive, which only happens when they are stuck.
@@ -98,11 +98,12 @@ class Probes:
             return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
 
     def workers(self) -> Check:
-        threads = self.runtime.workers.threads
+        pool = self.runtime.workers
+        threads = [*pool.threads, pool.heartbeat.thread]  # without its heartbeat, this process's claims lapse
         alive = sum(1 for thread in threads if thread.is_alive())
         check: Check = {"ok": alive == len(threads), "alive": alive, "threads": len(threads)}
         if not check["ok"]:
-            check["error"] = f"{len(threads) - alive} of {len(threads)} outbox worker threads are not running"
+            check["error"] = f"{len(threads) - alive} of {len(threads)} outbox worker threads (heartbeat included) are not running"
         return check
 
     def scheduler(self) -> Check:

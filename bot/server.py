@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.request import BoltRequest
@@ -26,7 +27,7 @@ from bot.logging_setup import log_context
 from bot.metrics import Endpoint, Metrics
 from bot.metrics import install as install_metrics
 from bot.probes import Probes
-from bot.workers import Delivery, Dispatcher, WorkerPool
+from bot.workers import Delivery, Dispatcher, Handler, WorkerPool, kind_table
 
 log = logging.getLogger("im")
 
@@ -69,15 +70,20 @@ class Runtime:
 
 
 class JobLogContext:
-    """Every line logged while a job is delivered carries its job, incident, destination and connector."""
+    """A destination's job kinds, each handler run so every line it logs carries its job, incident,
+    destination and connector."""
 
     def __init__(self, delivery: Delivery) -> None:
-        self.delivery = delivery
+        self.kinds = kind_table(*(replace(kind, handler=_in_job_context(kind.handler)) for kind in delivery.kinds.values()))
 
-    def deliver(self, job: OutboxJob) -> None:
+
+def _in_job_context(handler: Handler) -> Handler:
+    def run(job: OutboxJob) -> None:
         connector = job.destination.partition(":")[2]
         with log_context(job=job.id, incident=job.incident_id, destination=job.destination, connector=connector or None):
-            self.delivery.deliver(job)
+            handler(job)
+
+    return run
 
 
 class RequestLogContext:

@@ -85,7 +85,7 @@ def test_json_logs_at_debug_carry_context_and_no_secret(  # type: ignore[no-unty
         assert (
             slack.post(sr.slash_command('declare --sev SEV-2 --title "Card payments failing" --service api')).status_code == 200
         )
-        remote = wait_until(lambda: next(iter(pd.incidents.values()), None), 20, "the PagerDuty incident")
+        remote = wait_until(lambda: next(iter(pd.incidents.values()), None), 60, "the PagerDuty incident")
         hook = pd.send_webhook(
             f"{server.url}/connectors/prod/webhook", "incident.acknowledged", remote.id, secrets=webhook_secrets
         )
@@ -99,7 +99,7 @@ def test_json_logs_at_debug_carry_context_and_no_secret(  # type: ignore[no-unty
         scrape = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
         assert scrape.status_code == 200
         assert httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
-        wait_until(lambda: processed(tmp_path / "im.db"), 20, "the webhook applied")
+        wait_until(lambda: processed(tmp_path / "im.db"), 60, "the webhook applied")
     finally:
         slack.close()
         server.stop()

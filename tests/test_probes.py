@@ -43,7 +43,7 @@ def test_ready_when_everything_is(served: AppHarness) -> None:
     checks = body["checks"]
     assert {name for name, check in checks.items() if check["ok"]} == {"database", "migrations", "workers", "scheduler", "outbox"}
     assert checks["migrations"]["current"] == checks["migrations"]["head"] != []
-    assert checks["workers"] == {"ok": True, "alive": 2, "threads": 2}
+    assert checks["workers"] == {"ok": True, "alive": 3, "threads": 3}, "two workers and their heartbeat"
     assert httpx.get(f"{served.url}/healthz").json()["status"] == "ok", "/healthz as before"
 
 

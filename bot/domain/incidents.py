@@ -77,7 +77,7 @@ def parse_ref(ref: str | int) -> int:
     """`INC-12`, `inc-12` or `12` -> 12."""
     text = str(ref).strip()
     number = text[4:] if text.upper().startswith("INC-") else text
-    if not number.isdigit() or int(number) <= 0:
+    if not (number.isascii() and number.isdigit()) or int(number) <= 0:  # str.isdigit alone takes "²" and "١"
         raise InvalidInput(f"'{ref}' is not an incident ID (expected INC-<number>)")
     return int(number)
 

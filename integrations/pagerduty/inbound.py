@@ -23,8 +23,9 @@ from starlette.routing import Route
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import WebhookGuard
-from bot.domain.models import JobStatus, OutboxJob
-from bot.workers import GiveUp
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue_core
+from bot.workers import GiveUp, JobKind, kind_table
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-JOBS = OutboxJob.__table__  # type: ignore[attr-defined]
+WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
 def inbound_destination(name: str) -> str:
@@ -116,20 +117,11 @@ class WebhookReceiver:
                         "body": body.decode("utf-8", "replace"),
                     },
                 ).scalar_one()
-                now = utcnow()
-                conn.execute(
-                    insert(JOBS),
-                    {
-                        "destination": destination,
-                        "kind": "webhook",
-                        "incident_id": None,
-                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
-                        "payload": {"delivery_id": delivery_id},
-                        "status": JobStatus.PENDING,
-                        "attempts": 0,
-                        "available_at": now,
-                        "created_at": now,
-                    },
+                enqueue_core(
+                    conn,
+                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
+                    None,  # the im incident is known only once the delivery is applied
+                    ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
@@ -163,8 +155,9 @@ class WebhookProcessor:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _webhook(self, job: OutboxJob) -> None:
         with self.im.store.read() as session:
             delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
         if delivery is None:

@@ -34,7 +34,7 @@ def im_service_for(pd_service_id: str, pd_service_name: str | None, mappings: Ma
         if pd_id == pd_service_id and name != "default":
             return name
     slug = "".join(c if c.isalnum() else "-" for c in (pd_service_name or pd_service_id).lower()).strip("-")
-    return "-".join(part for part in slug.split("-") if part)[:64] or pd_service_id.lower()
+    return "-".join(part for part in slug.split("-") if part)[:64].rstrip("-") or pd_service_id.lower()
 
 
 def steps_towards(current_im_status: str, pd_status: str | None) -> list[str]:

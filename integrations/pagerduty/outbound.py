@@ -9,8 +9,10 @@ Subscribers are pure: links are written by deliveries and by the inbound side, n
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 
 from sqlmodel import Session
 
@@ -20,7 +22,7 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
-from bot.workers import GiveUp, RetryLater
+from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
@@ -80,12 +82,33 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
 
 
 # -- delivery: runs in a worker, no transaction open across calls -----------------------------
+# The Slack thread is usually posted seconds after the create; without Slack (or with Slack down for
+# long) there is no thread to link, and that is not worth a dead letter.
+THREAD_LINK_RETRY = RetryPolicy(max_attempts=5, fixed_delay=3.0, give_up_quietly=True)
+
+# One job kind's work on one incident, once the connector, its client and the timeline step are at hand.
+Step = Callable[[PagerDutyClient, str, PagerDutyConfig, Incident, TimelineEvent, OutboxJob], None]
+
+
 class PagerDutyDelivery:
     def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
         self.im = im
         self.registry = registry
+        # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
+        self.kinds = kind_table(
+            JobKind("create", self._on_incident(self._create)),
+            JobKind("status", self._on_incident(self._status)),
+            JobKind("note", self._on_incident(self._note)),
+            JobKind("urgency", self._on_incident(self._urgency)),
+            JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+        )
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _on_incident(self, step: Step) -> Handler:
+        return functools.partial(self._deliver, step)
+
+    def _deliver(self, step: Step, job: OutboxJob) -> None:
+        """Runs `step` with the connector's client and the job's timeline step, turns PagerDuty's
+        errors into retry or give-up, and records the call (SyncRun) whatever the outcome."""
         name = job.destination.split(":", 1)[1]
         started = time.monotonic()
         ok, error = True, None
@@ -99,8 +122,7 @@ class PagerDutyDelivery:
                     incident = session.get(Incident, event.incident_id) if event else None
                 if event is None or incident is None:
                     raise GiveUp("the timeline step is gone")
-                handler = getattr(self, f"_{job.kind}")
-                handler(client, name, config, incident, event, job)
+                step(client, name, config, incident, event, job)
         except RateLimitedError as exc:
             ok, error = False, exc.user_message
             raise RetryLater(exc.user_message, delay=exc.retry_after, rate_limited=True) from None
@@ -199,9 +221,7 @@ class PagerDutyDelivery:
     ) -> None:
         url = self._thread_url(incident)
         if url is None:
-            if job.attempts < 5:
-                raise RetryLater("the Slack thread is not posted yet", delay=3.0)
-            return  # no Slack thread (Slack not configured, or down): nothing to link
+            raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
         link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
         if link and link.pd_incident_id:
             self._post_note(
