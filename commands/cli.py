@@ -6,7 +6,6 @@ prints and chooses the exit code."""
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from bot.app import Im
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
+from bot.logging_setup import configure as configure_logging
 from commands.context import Context
 from commands.grammar import UsageError, help_text, parse
 from commands.render_text import render
@@ -40,9 +40,6 @@ def _usage_error(exc: UsageError) -> int:
 
 def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     if argv[:1] in (["help"], ["--help"], ["-h"], []):  # help needs neither settings nor a database
         try:
             print(help_text(argv[1:] if argv[:1] == ["help"] else [], "im", frontend="cli"))
@@ -58,6 +55,7 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
     except ConfigError as exc:
         print(f"im: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(settings, default_level="WARNING", force=False)  # `im serve` sets its own at start
     where = settings.database_url.split("@")[-1]
     try:
         im = build(settings)
