@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +17,7 @@ from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 Network = IPv4Network | IPv6Network
 
 
@@ -92,6 +93,37 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"{severity}: {exc}") from None
         return found
+
+    # logs and metrics (bot/logging_setup.py, bot/metrics.py); no level set: each entry point has its default
+    log_level: str | None = Field(None, validation_alias="IM_LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="IM_LOG_FORMAT")
+    metrics_token: SecretStr | None = Field(None, validation_alias="IM_METRICS_TOKEN")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        level = value.strip().upper()
+        level = "WARNING" if level == "WARN" else level
+        if level not in LOG_LEVELS:
+            raise ValueError(f"'{value}' is not a log level (expected {', '.join(n.lower() for n in LOG_LEVELS)})")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in ("text", "json"):
+            raise ValueError(f"'{value}' is not a log format (expected text or json)")
+        return text
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("a metrics token needs at least 16 characters (any long random string)")
+        return value
 
     @field_validator("admins", "roles", "protected_severities", mode="before")
     @classmethod
@@ -196,21 +228,26 @@ class Settings(BaseSettings):
 
 
 class ConfigError(Exception):
-    """A setting has a value we cannot use; the message names the variable."""
+    """Settings have values we cannot use; the message names every such variable, one a line."""
 
 
 _ALIASES = {name: field.validation_alias for name, field in Settings.model_fields.items()}
 
 
 def load_settings(**overrides: object) -> Settings:
+    """The settings, or a ConfigError listing every invalid variable at once (not only the first)."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]  # by alias (IM_*) at run time; mypy knows field names only
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        variable = _ALIASES.get(field, field)
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"invalid setting {variable}: {message}") from None
+        problems: list[str] = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problem = f"{_ALIASES.get(field, field)}: {error['msg'].removeprefix('Value error, ')}"
+            if problem not in problems:
+                problems.append(problem)
+        if len(problems) == 1:
+            raise ConfigError(f"invalid setting {problems[0]}") from None
+        raise ConfigError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems)) from None
 
 
 @lru_cache(maxsize=1)

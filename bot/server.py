@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import logging
-import os
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import __version__
 from bot.app import Im
+from bot.domain.models import OutboxJob
+from bot.logging_setup import configure as configure_logging
+from bot.logging_setup import log_context
+from bot.metrics import Endpoint, Metrics
+from bot.metrics import install as install_metrics
+from bot.probes import Probes
 from bot.scheduler import Clocks, Periodic, Scheduler
 from bot.slack import inbound as slack_inbound
-from bot.workers import Dispatcher, WorkerPool
+from bot.workers import Delivery, Dispatcher, Handler, WorkerPool, kind_table
 
 log = logging.getLogger("im")
 
@@ -52,8 +62,9 @@ class Runtime:
             hook(self)
         if self.scheduler_enabled:
             self.background.append(Scheduler(self.periodic))
-        self.dispatcher = Dispatcher(im.store, self.deliveries)
+        self.dispatcher = Dispatcher(im.store, {key: JobLogContext(d) for key, d in self.deliveries.items()})
         self.workers = WorkerPool(self.dispatcher, im.outbox_ready, threads=worker_threads or im.settings.workers, poll=poll)
+        self.metrics: Metrics = install_metrics(self)
 
     def start(self) -> None:
         self.workers.start()
@@ -64,6 +75,54 @@ class Runtime:
         for item in self.background:
             item.stop()
         self.workers.stop()
+
+
+class JobLogContext:
+    """A destination's job kinds, each handler run so every line it logs carries its job, incident,
+    destination and connector."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.kinds = kind_table(*(replace(kind, handler=_in_job_context(kind.handler)) for kind in delivery.kinds.values()))
+
+
+def _in_job_context(handler: Handler) -> Handler:
+    def run(job: OutboxJob) -> None:
+        connector = job.destination.partition(":")[2]
+        with log_context(job=job.id, incident=job.incident_id, destination=job.destination, connector=connector or None):
+            handler(job)
+
+    return run
+
+
+class RequestLogContext:
+    """Every line logged while a request is handled carries its id (the caller's X-Request-Id when sane)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", given) else uuid.uuid4().hex[:16]
+        with log_context(request=request_id, method=scope.get("method"), path=scope.get("path")):
+            await self.app(scope, receive, send)
+
+
+def _observed(route: Route, metrics: Metrics) -> Route:
+    """A connector's webhook route, counted by outcome and logging under its connector's name."""
+    if not (route.path.startswith("/connectors/") and route.path.endswith("/webhook")):
+        return route
+    endpoint: Endpoint = route.endpoint
+
+    async def with_connector(request: Request) -> Response:
+        with log_context(connector=request.path_params.get("name")):
+            response = await endpoint(request)
+            log.info("webhook answered %s", response.status_code)
+            return response
+
+    return Route(route.path, metrics.counted_webhooks(with_connector), methods=list(route.methods or ["POST"]))
 
 
 def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool = True) -> Starlette:
@@ -106,10 +165,14 @@ def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool
         }
         return JSONResponse(body, status_code=200 if database == "ok" else 503)
 
+    probes = Probes(runtime)
     routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/slack/events", runtime.metrics.timed_slack(slack_events), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-        *runtime.extra_routes,
+        Route("/livez", probes.livez, methods=["GET"]),
+        Route("/readyz", probes.readyz, methods=["GET"]),
+        Route("/metrics", runtime.metrics.endpoint, methods=["GET"]),
+        *[_observed(route, runtime.metrics) for route in runtime.extra_routes],
     ]
 
     @asynccontextmanager
@@ -122,7 +185,7 @@ def create_app(im: Im, runtime: Runtime | None = None, *, start_background: bool
             if start_background:
                 runtime.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestLogContext)])
     app.state.runtime = runtime
     return app
 
@@ -131,8 +194,7 @@ def run(im: Im) -> None:
     import uvicorn
 
     settings = im.settings
-    level = os.environ.get("IM_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    configure_logging(settings, default_level="INFO")
     if not settings.slack_configured:
         log.warning(
             "Slack is not configured (missing %s): terminal commands and /healthz work; /slack/events answers 503",
@@ -155,8 +217,9 @@ def run(im: Im) -> None:
         "sqlite" if im.store.is_sqlite else "postgresql",
     )
     try:
-        # X-Forwarded-For is ours to honour (IM_TRUST_FORWARDED_FOR), not uvicorn's: it trusts 127.0.0.1 by default
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False)
+        # X-Forwarded-For is ours to honour (IM_TRUST_FORWARDED_FOR), not uvicorn's: it trusts 127.0.0.1 by default.
+        # log_config=None: uvicorn's own lines go through our handler (JSON when asked, secrets masked).
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", proxy_headers=False, log_config=None)
     finally:
         if socket_handler is not None:
             socket_handler.close()

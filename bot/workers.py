@@ -61,6 +61,9 @@ class RetryPolicy:
 
 
 Handler = Callable[[OutboxJob], None]
+OutcomeObserver = Callable[[OutboxJob, str], None]
+# what each recording step means for a job, as observers are told it
+OUTCOMES = {"complete": "delivered", "retry_later": "retry", "dead_letter": "dead", "release": "released"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Dispatcher:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     batch: int = 1  # claimed one at a time: a job never waits out its lease behind another one
     process_id: int | None = None  # the worker process claims are made for (set by its Heartbeat)
+    on_outcome: list[OutcomeObserver] = field(default_factory=list)  # metrics: told each recorded outcome
     _held: dict[int, str] = field(default_factory=dict, init=False, repr=False)  # job id -> claim token
     _held_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -165,11 +169,22 @@ class Dispatcher:
     def _record(self, fn: Callable[..., bool], job: OutboxJob, **kwargs: Any) -> None:
         try:
             with self.store.transaction() as session:
-                if not fn(session, job, **kwargs):
+                recorded = fn(session, job, **kwargs)
+                if not recorded:
                     log.warning("job %s: our claim lapsed before the result was recorded", job.id)
         finally:
             with self._held_lock:  # recorded or not, no longer ours to renew: unrecorded, its lease runs out
                 self._held.pop(job.id or 0, None)
+        quietly = fn is outbox.complete and kwargs.get("error")  # best-effort work given up
+        self._observe(job, "lapsed" if not recorded else "given_up" if quietly else OUTCOMES.get(fn.__name__, fn.__name__))
+
+    def _observe(self, job: OutboxJob, outcome: str) -> None:
+        """Observers (metrics) are told each outcome; one that fails is logged, never fatal to the worker."""
+        for observer in self.on_outcome:
+            try:
+                observer(job, outcome)
+            except Exception:
+                log.exception("outbox outcome observer failed")
 
 
 def pid_alive(pid: int) -> bool:

@@ -6,7 +6,6 @@ prints and chooses the exit code."""
 from __future__ import annotations
 
 import getpass
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from bot.app import Im
 from bot.config import ConfigError, Settings, load_settings
 from bot.domain.incidents import Actor
 from bot.domain.models import Origin
+from bot.logging_setup import configure as configure_logging
 from commands.completion import completion_script
 from commands.context import Context
 from commands.grammar import Parsed, UsageError, help_text, leading_globals, parse
@@ -62,9 +62,6 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im], version
 
 
 def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int:
-    logging.basicConfig(
-        level=os.environ.get("IM_LOG_LEVEL", "WARNING").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     options, words = leading_globals(argv)
     if words[:1] == ["--version"]:
         print(f"im {version}")
@@ -86,6 +83,7 @@ def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int
     except ConfigError as exc:
         print(f"im: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    configure_logging(settings, default_level="WARNING", force=False)  # `im serve` sets its own at start
     where = settings.database_url.split("@")[-1]
     try:
         im = build(settings)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from pydantic import SecretStr
 
+from bot.clock import format_duration
 from bot.config import Settings
 
 Handler = Callable[..., Any]
@@ -357,6 +358,10 @@ def environment_lines() -> list[str]:
             shown = ""
         elif isinstance(default, tuple):
             shown = f"default {','.join(map(str, default))}"
+        elif isinstance(default, dict):  # per severity, written as the variable takes it: SEV-1=5m,SEV-2=15m
+            shown = "default " + ",".join(f"{k}={format_duration(v) if isinstance(v, int) else v}" for k, v in default.items())
+        elif isinstance(default, bool):
+            shown = f"default {str(default).lower()}"
         else:
             shown = f"default {default}"
         text = " ".join(part for part in (info.description or "", shown) if part)

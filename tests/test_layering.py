@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS: list[tuple[str, str]] = [
     ("bot.clock", "core"),
     ("bot.config", "core"),
+    ("bot.logging_setup", "core"),
     ("bot.store", "core"),
     ("bot.ttl_cache", "core"),
     ("bot.app", "core"),

@@ -419,7 +419,17 @@ class SlackDelivery:
 
     def _find_our_message(self, step: str, channel: str, thread_ts: str | None, since: float) -> str | None:
         """Our message marked `step`, posted since `since`: in the thread for a reply, else in the channel."""
-        window: dict[str, Any] = {"channel": channel, "oldest": f"{since:.6f}", "include_all_metadata": True, "limit": 200}
+        # the post, if it happened, happened between the first try and its timeout: look only there (both
+        # ends widened by the clock skew marks allows), so the look stays small however busy the channel is
+        latest = since + 2 * marks.LOOKBACK_SECONDS + self.settings.slack_timeout_seconds
+        window: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{since:.6f}",
+            "latest": f"{latest:.6f}",
+            "inclusive": True,
+            "include_all_metadata": True,
+            "limit": 200,
+        }
         cursor = None
         joined = False
         while True:
