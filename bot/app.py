@@ -15,6 +15,8 @@ from bot.domain import outbox
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
 from bot.domain.views import ExternalLink, IncidentView
+from bot.reports.facts import FactsProvider
+from bot.reports.targets import TargetProvider
 from bot.store import Store
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
@@ -31,6 +33,8 @@ class Im:
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
     runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
+    sla_target_providers: list[TargetProvider] = field(default_factory=list)  # connectors' SLA mappings
+    report_facts: list[FactsProvider] = field(default_factory=list)  # adapters' per-incident facts for reports
 
     def display_name(self, session: Session, actor: str) -> str:
         for provider in self.name_providers:

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # who may do what (bot/domain/permissions.py): Slack user IDs, or group:S0123 for a Slack user group
     admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_ADMINS")
     roles: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_ROLES, validation_alias="IM_ROLES")
+    # SLA targets per severity, "SEV-1=5m,SEV-2=15m,..." (bot/reports/targets.py reads them)
+    sla_ack: str | None = Field(None, validation_alias="IM_SLA_ACK")
+    sla_resolve: str | None = Field(None, validation_alias="IM_SLA_RESOLVE")
     protected_severities: Annotated[tuple[str, ...], NoDecode] = Field(
         tuple(sorted(DEFAULT_PROTECTED)), validation_alias="IM_PROTECTED_SEVERITIES"
     )
@@ -97,6 +100,17 @@ class Settings(BaseSettings):
         admins = frozenset(a if a.startswith(GROUP_PREFIX) else f"slack:{a}" for a in self.admins)
         extra = {"group_members": group_members} if group_members else {}
         return Policy(roles=self.roles, admins=admins, protected_severities=frozenset(self.protected_severities), **extra)
+
+    @field_validator("sla_ack", "sla_resolve")
+    @classmethod
+    def _sla_targets(cls, value: str | None) -> str | None:
+        from bot.reports.targets import parse_targets
+
+        try:
+            parse_targets(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("war_room_min_sev")
     @classmethod

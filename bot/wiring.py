@@ -13,6 +13,7 @@ def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
     import bot.serve_commands  # noqa: F401
     import commands.incident_commands
+    import commands.report_commands
     import commands.secret_commands  # noqa: F401
     import integrations.pagerduty.commands  # noqa: F401
 
@@ -32,4 +33,16 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
 
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
+    _install_report_sources(im)
     return im
+
+
+def _install_report_sources(im: Im) -> None:
+    """What PagerDuty adds to reports: connectors' SLA mappings, and per-incident facts from its log."""
+    from integrations.pagerduty.plugin import registry_for
+    from integrations.pagerduty.report_facts import report_facts
+    from integrations.pagerduty.ticker import Ticker
+
+    registry = registry_for(im)
+    im.sla_target_providers.append(lambda: Ticker(im, registry).sla_targets())
+    im.report_facts.append(report_facts(im, registry))

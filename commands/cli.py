@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,6 +21,7 @@ from bot.domain.models import Origin
 from commands.context import Context
 from commands.grammar import UsageError, help_text, parse
 from commands.render_text import render
+from commands.results import FileOutput
 from commands.run import execute
 
 EXIT_USAGE = 2
@@ -36,6 +38,24 @@ def _usage_error(exc: UsageError) -> int:
     if exc.usage:
         print(exc.usage, file=sys.stderr)
     return EXIT_USAGE
+
+
+def _deliver_file(result: FileOutput) -> int:
+    """Print a text document, or write it whole (a temporary file renamed into place: never half a file)."""
+    if result.output is None:
+        sys.stdout.write(result.content.decode())
+        return 0
+    target = Path(result.output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(result.content)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        print(f"im: cannot write {result.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Written to {result.output}: {result.summary}")
+    return 0
 
 
 def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
@@ -77,6 +97,8 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im]) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    if isinstance(result, FileOutput):
+        return _deliver_file(result)
     print(render(result, as_json=ctx.as_json))
     for warning in ctx.warnings:
         print(f"im: warning: {warning}", file=sys.stderr)

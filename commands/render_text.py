@@ -6,7 +6,18 @@ import json
 
 from bot.clock import short
 from bot.domain.views import IncidentView
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, Lines, OpenDeclareModal, Result, Table, Timeline
+from commands.results import (
+    Done,
+    FileOutput,
+    HelpText,
+    IncidentDetail,
+    IncidentList,
+    Lines,
+    OpenDeclareModal,
+    Result,
+    Table,
+    Timeline,
+)
 
 
 def render(result: Result, *, as_json: bool = False) -> str:
@@ -37,6 +48,8 @@ def render(result: Result, *, as_json: bool = False) -> str:
             return "\n".join(result.lines)
         case HelpText():
             return result.text
+        case FileOutput():
+            return result.content.decode() if result.printable else result.summary
         case OpenDeclareModal():
             return "declare needs --sev, --title and --service"
     raise TypeError(f"cannot render {type(result).__name__}")

@@ -63,4 +63,16 @@ class OpenDeclareModal(BaseModel):
     kind: str = "open_declare_modal"
 
 
-Result = Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal
+class FileOutput(BaseModel):
+    """A document (report, postmortem): the terminal prints or writes it, Slack uploads it."""
+
+    kind: str = "file"
+    filename: str
+    media_type: str
+    content: bytes
+    printable: bool  # text a terminal may print as it is
+    summary: str  # the headline figures, for a chat message or the terminal's confirmation
+    output: str | None = None  # where the terminal writes it (checked writable before anything was computed)
+
+
+Result = FileOutput | Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.workers", "core"),
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
+    ("bot.reports", "core"),  # report figures, postmortem drafts and their renderers
     ("bot.connectors", "core"),  # the vendor-neutral connector table, sealed secrets, the interval claim
     ("commands", "commands"),
     ("commands.cli", "terminal"),
