@@ -21,6 +21,7 @@ from bot.store import Store
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
+BulkLinkProvider = Callable[[Session, list[int]], dict[int, list[ExternalLink]]]  # incident ids -> their links
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Im:
     incidents: IncidentService
     outbox_ready: threading.Event = field(default_factory=threading.Event)
     link_providers: list[LinkProvider] = field(default_factory=list)
+    bulk_link_providers: list[BulkLinkProvider] = field(default_factory=list)  # the same links, many incidents a query
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
     runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs

@@ -7,13 +7,32 @@ read as rows. Durations are seconds rounded to the millisecond in SQL, so both d
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Table, and_, case, exists, func, literal, or_, select, true
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -66,42 +85,45 @@ def make_report(im: Im, request: ReportRequest, now: datetime | None = None) -> 
 
 
 def _add_links(im: Im, report: Report, ids: list[int]) -> None:
-    if not ids or not im.link_providers:
+    """Links of the listed incidents, a few queries per adapter (bulk providers), never one per incident."""
+    if not ids:
         return
-    from sqlmodel import col
-    from sqlmodel import select as orm_select
-
+    found: dict[int, list[ExternalLink]] = {}
     with im.store.read() as session:
-        found: dict[int, list[ExternalLink]] = {}
         for start in range(0, len(ids), 500):  # bounded IN lists
-            chunk = ids[start : start + 500]
-            for incident in session.exec(orm_select(Incident).where(col(Incident.id).in_(chunk))).all():
-                found[incident.number] = [link for provider in im.link_providers for link in provider(session, incident)]
+            for provider in im.bulk_link_providers:
+                for number, links in provider(session, ids[start : start + 500]).items():
+                    found.setdefault(number, []).extend(links)
     for row, number in zip(report.incidents, ids, strict=True):
         row.links = found.get(number, [])
 
 
-def _services_of(dialect: str) -> Any:
+def _services_of(dialect: str, column: Any = None) -> Any:
     """The services of each incident as rows of a table-valued function (`value`), joined ON true."""
+    column = INCIDENT.c.services if column is None else column
     if dialect == "postgresql":
-        return func.json_array_elements_text(INCIDENT.c.services).table_valued("value").alias("svc")
-    return func.json_each(INCIDENT.c.services).table_valued("value").alias("svc")
+        return func.json_array_elements_text(column).table_valued("value").alias("svc")
+    return func.json_each(column).table_valued("value").alias("svc")
 
 
 class Figures:
+    """The range is selected once into a temporary table of plain numbers (durations in seconds, trend
+    bucket), so each aggregate below reads small rows instead of parsing timestamps again."""
+
     def __init__(self, conn: Connection, request: ReportRequest, as_of: datetime) -> None:
         self.conn = conn
         self.request = request
         self.postgres = conn.dialect.name == "postgresql"
-        self.services = _services_of(conn.dialect.name)
         c = INCIDENT.c
         self.as_of = literal(as_of, type_=c.declared_at.type)
         resolved_end = case((c.status.in_(DONE_STATUSES), c.resolved_at), else_=None)
-        self.tta = self.seconds(c.declared_at, c.acknowledged_at)
-        self.ttr = self.seconds(c.declared_at, resolved_end)
-        self.elapsed = self.seconds(c.declared_at, self.as_of)
-        self.minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
+        self.tta_expr = self.seconds(c.declared_at, c.acknowledged_at)
+        self.ttr_expr = self.seconds(c.declared_at, resolved_end)
+        self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
         self.where = self._where()
+        self.trend_unit, self.bounds = self._bounds()
+        self.base = self._materialise(resolved_end)
+        self.services = _services_of(conn.dialect.name, self.base.c.services)
 
     def seconds(self, start: Any, end: Any) -> ColumnElement[float]:
         if self.postgres:
@@ -118,15 +140,52 @@ class Figures:
             clauses.append(exists(select(values.c.value).where(values.c.value.in_(self.request.services))))
         return and_(*clauses)
 
+    def _bounds(self) -> tuple[str, list[datetime]]:
+        """Trend buckets: days (ranges up to 31 days) or weeks, from the start, on the zone's calendar."""
+        start, end, tz = self.request.start, self.request.end, self.request.tz
+        unit, step = ("day", timedelta(days=1)) if end - start <= DAILY_UP_TO else ("week", timedelta(days=7))
+        local = start.astimezone(tz).replace(tzinfo=None)
+        bounds: list[datetime] = []
+        while not bounds or bounds[-1] < end:
+            bounds.append((local + len(bounds) * step).replace(tzinfo=tz).astimezone(start.tzinfo))
+        return unit, bounds
+
+    def _materialise(self, resolved_end: Any) -> Table:
+        c = INCIDENT.c
+        buckets = len(self.bounds) - 1
+        bucket = case(*[(c.declared_at < self.bounds[k + 1], k) for k in range(buckets)], else_=buckets - 1)
+        minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
+        base = Table(
+            f"im_report_{uuid.uuid4().hex[:12]}",
+            MetaData(),
+            Column("severity", String),
+            Column("status", String),
+            Column("services", JSON),
+            Column("reopened", Integer),
+            Column("tta", Float),
+            Column("ttr", Float),
+            Column("elapsed", Float),
+            Column("minutes", Float),
+            Column("bucket", Integer),
+            prefixes=["TEMPORARY"],
+        )
+        base.create(self.conn)
+        reopened = case((c.reopened_at.isnot(None), 1), else_=0)
+        source = select(
+            c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
+        )
+        self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
+        return base
+
     # -- the report ------------------------------------------------------------------------
     def report(self, now: datetime) -> Report:
-        c = INCIDENT.c
-        total, reopened = self.conn.execute(
-            select(func.count(), func.coalesce(func.sum(case((c.reopened_at.isnot(None), 1), else_=0)), 0)).where(self.where)
-        ).one()
-        by_service_from = INCIDENT.join(self.services, true())
+        b = self.base.c
+        total, reopened = self.conn.execute(select(func.count(), func.coalesce(func.sum(b.reopened), 0))).one()
+        by_service_from = self.base.join(self.services, true())
         svc = self.services.c.value
-        overall = self.group_figures(literal("all"), INCIDENT)
+        overall = self.group_figures(literal("all"), self.base)
+        by_severity = self.group_figures(b.severity, self.base)
+        by_service = self.group_figures(svc, by_service_from)
         report = Report(
             start=self.request.start.astimezone(self.request.tz),
             end=self.request.end.astimezone(self.request.tz),
@@ -136,21 +195,21 @@ class Figures:
             as_of=min(now, self.request.end),
             total=total,
             reopened=reopened,
-            by_severity=self.counts(c.severity, INCIDENT),
-            by_service=self.counts(svc, by_service_from),
-            by_status=self.counts(c.status, INCIDENT),
+            by_severity=[Count(key=g.key, count=g.incidents) for g in by_severity],
+            by_service=[Count(key=g.key, count=g.incidents) for g in by_service],
+            by_status=self.counts(b.status, self.base),
             minutes_by_service=[
                 ServiceMinutes(service=key, minutes=round(float(minutes or 0), 1))
                 for key, minutes in self.conn.execute(
-                    select(svc, func.sum(self.minutes)).select_from(by_service_from).where(self.where).group_by(svc).order_by(svc)
+                    select(svc, func.sum(b.minutes)).select_from(by_service_from).group_by(svc).order_by(svc)
                 )
             ],
             overall=overall[0] if overall else _no_figures("all", 0),
-            figures_by_severity=self.group_figures(c.severity, INCIDENT),
-            figures_by_service=self.group_figures(svc, by_service_from),
+            figures_by_severity=by_severity,
+            figures_by_service=by_service,
             sla=self.sla(),
         )
-        report.trend_unit, report.trend = self.trend()
+        report.trend_unit, report.trend = self.trend_unit, self.trend()
         report.incidents = self.listed()
         if self.request.max_listed is not None and total > self.request.max_listed:
             report.incidents_listed_limit = self.request.max_listed
@@ -158,16 +217,16 @@ class Figures:
             report.notes.append("No incident was declared in this range with these filters.")
         if not self.request.targets:
             report.notes.append("No SLA targets are set (IM_SLA_ACK, IM_SLA_RESOLVE or a connector's SLA mapping).")
+        self.base.drop(self.conn)
         return report
 
     def counts(self, key: Any, from_: FromClause) -> list[Count]:
-        query = select(key, func.count()).select_from(from_).where(self.where).group_by(key).order_by(key)
+        query = select(key, func.count()).select_from(from_).group_by(key).order_by(key)
         return [Count(key=k, count=n) for k, n in self.conn.execute(query)]
 
     def group_figures(self, key: Any, from_: FromClause) -> list[GroupFigures]:
         counts = {c.key: c.count for c in self.counts(key, from_)}
-        mtta = self.stats(key, from_, self.tta)
-        mttr = self.stats(key, from_, self.ttr)
+        mtta, mttr = self.stats(key, from_)
         return [
             GroupFigures(
                 key=k,
@@ -178,76 +237,83 @@ class Figures:
             for k, n in counts.items()
         ]
 
-    def stats(self, key: Any, from_: FromClause, value: ColumnElement[float]) -> dict[str, Stat]:
-        where = and_(self.where, value.isnot(None))
+    def stats(self, key: Any, from_: FromClause) -> tuple[dict[str, Stat], dict[str, Stat]]:
+        """MTTA and MTTR per group: percentile_cont on PostgreSQL; on SQLite one read of two float
+        columns per grouping, sorted here."""
+        b = self.base.c
         if self.postgres:
-            query = (
-                select(
-                    key,
-                    func.count(),
-                    func.avg(value),
-                    func.percentile_cont(0.5).within_group(value),
-                    func.percentile_cont(0.9).within_group(value),
+            found: list[dict[str, Stat]] = []
+            for value in (b.tta, b.ttr):
+                query = (
+                    select(
+                        key,
+                        func.count(),
+                        func.avg(value),
+                        func.percentile_cont(0.5).within_group(value),
+                        func.percentile_cont(0.9).within_group(value),
+                    )
+                    .select_from(from_)
+                    .where(value.isnot(None))
+                    .group_by(key)
                 )
-                .select_from(from_)
-                .where(where)
-                .group_by(key)
-            )
-            return {
-                k: Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
-                for k, n, mean, median, p90 in self.conn.execute(query)
-            }
-        query = select(key, value).select_from(from_).where(where).order_by(key, value)
-        found = {}
+                found.append(
+                    {
+                        k: Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
+                        for k, n, mean, median, p90 in self.conn.execute(query)
+                    }
+                )
+            return found[0], found[1]
+        query = select(key, b.tta, b.ttr).select_from(from_).where(or_(b.tta.isnot(None), b.ttr.isnot(None))).order_by(key)
+        mtta: dict[str, Stat] = {}
+        mttr: dict[str, Stat] = {}
         for k, rows in groupby(self.conn.execute(query), key=itemgetter(0)):
-            values = [float(r[1]) for r in rows]
-            found[k] = Stat(
-                samples=len(values),
-                mean=_r(sum(values) / len(values)),
-                median=_r(percentile(values, 0.5)),
-                p90=_r(percentile(values, 0.9)),
-            )
-        return found
+            pairs = list(rows)
+            for column, into in ((1, mtta), (2, mttr)):
+                values = sorted(float(r[column]) for r in pairs if r[column] is not None)
+                if values:
+                    into[k] = Stat(
+                        samples=len(values),
+                        mean=_r(sum(values) / len(values)),
+                        median=_r(percentile(values, 0.5)),
+                        p90=_r(percentile(values, 0.9)),
+                    )
+        return mtta, mttr
 
     def sla(self) -> list[SlaRow]:
         rows: list[SlaRow] = []
-        for kind, done in (("ack", self.tta), ("resolve", self.ttr)):
+        b = self.base.c
+        for kind, done in (("ack", b.tta), ("resolve", b.ttr)):
             per_severity = {sev: kinds[kind] for sev, kinds in self.request.targets.items() if kinds.get(kind)}
             if not per_severity:
                 continue
-            target = case(*[(INCIDENT.c.severity == sev, seconds) for sev, seconds in per_severity.items()], else_=None)
+            target = case(*[(b.severity == sev, seconds) for sev, seconds in per_severity.items()], else_=None)
             met = and_(done.isnot(None), done <= target)
-            breached = or_(done > target, and_(done.is_(None), self.elapsed > target))
-            still_open = and_(done.is_(None), self.elapsed <= target)
+            breached = or_(done > target, and_(done.is_(None), b.elapsed > target))
+            still_open = and_(done.is_(None), b.elapsed <= target)
             query = (
-                select(INCIDENT.c.severity, *(func.sum(case((cond, 1), else_=0)) for cond in (met, breached, still_open)))
-                .where(and_(self.where, target.isnot(None)))
-                .group_by(INCIDENT.c.severity)
+                select(b.severity, *(func.sum(case((cond, 1), else_=0)) for cond in (met, breached, still_open)))
+                .where(target.isnot(None))
+                .group_by(b.severity)
             )
-            found = {sev: (m, b, o) for sev, m, b, o in self.conn.execute(query)}
+            found = {sev: (met_n, breached_n, open_n) for sev, met_n, breached_n, open_n in self.conn.execute(query)}
             for sev in sorted(per_severity):
-                m, b, o = found.get(sev, (0, 0, 0))
-                rows.append(SlaRow(severity=sev, kind=kind, target_seconds=per_severity[sev], met=m, breached=b, open=o))
+                met_n, breached_n, open_n = found.get(sev, (0, 0, 0))
+                rows.append(
+                    SlaRow(severity=sev, kind=kind, target_seconds=per_severity[sev], met=met_n, breached=breached_n, open=open_n)
+                )
         return rows
 
-    def trend(self) -> tuple[str, list[TrendPoint]]:
-        start, end, tz = self.request.start, self.request.end, self.request.tz
-        unit, step = ("day", timedelta(days=1)) if end - start <= DAILY_UP_TO else ("week", timedelta(days=7))
-        local = start.astimezone(tz).replace(tzinfo=None)
-        bounds: list[datetime] = []
-        while not bounds or bounds[-1] < end:
-            bounds.append((local + len(bounds) * step).replace(tzinfo=tz).astimezone(start.tzinfo))
-        buckets = len(bounds) - 1
-        bucket = case(*[(INCIDENT.c.declared_at < bounds[k + 1], k) for k in range(buckets)], else_=buckets - 1)
-        query = select(bucket, func.count(), func.avg(self.tta), func.avg(self.ttr)).where(self.where).group_by(bucket)
+    def trend(self) -> list[TrendPoint]:
+        b = self.base.c
+        query = select(b.bucket, func.count(), func.avg(b.tta), func.avg(b.ttr)).group_by(b.bucket)
         found = {k: (n, a, r) for k, n, a, r in self.conn.execute(query)}
         points = []
-        for k in range(buckets):
+        for k in range(len(self.bounds) - 1):
             n, mtta, mttr = found.get(k, (0, None, None))
-            first = bounds[k].astimezone(tz)
-            label = first.strftime("%Y-%m-%d") if unit == "day" else f"week of {first.strftime('%Y-%m-%d')}"
+            first = self.bounds[k].astimezone(self.request.tz)
+            label = first.strftime("%Y-%m-%d") if self.trend_unit == "day" else f"week of {first.strftime('%Y-%m-%d')}"
             points.append(TrendPoint(start=first, label=label, incidents=n, mtta_mean=_r(mtta), mttr_mean=_r(mttr)))
-        return unit, points
+        return points
 
     def listed(self) -> list[IncidentRow]:
         c = INCIDENT.c
@@ -255,7 +321,7 @@ class Figures:
             select(
                 c.id, c.title, c.severity, c.status, c.services, c.declared_at, c.acknowledged_at, c.resolved_at, c.reopened_at
             )
-            .add_columns(self.tta, self.ttr, self.elapsed)
+            .add_columns(self.tta_expr, self.ttr_expr, self.elapsed_expr)
             .where(self.where)
             .order_by(c.declared_at, c.id)
         )

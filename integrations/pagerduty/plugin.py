@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
@@ -22,22 +22,32 @@ def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
     rows = session.exec(select(PagerDutyLink).where(PagerDutyLink.incident_id == incident.id).order_by(PagerDutyLink.id)).all()
-    return [
-        ExternalLink(
-            system="pagerduty",
-            label=f"PagerDuty #{r.pd_incident_number} ({r.service})"
-            if r.pd_incident_number
-            else f"PagerDuty ({r.service}): creating",
-            url=r.html_url,
-            status=r.status,
-        )
-        for r in rows
-    ]
+    return [_link(r) for r in rows]
+
+
+def pagerduty_links_bulk(session: Session, incident_ids: list[int]) -> dict[int, list[ExternalLink]]:
+    query = select(PagerDutyLink).where(col(PagerDutyLink.incident_id).in_(incident_ids)).order_by(col(PagerDutyLink.id))
+    found: dict[int, list[ExternalLink]] = {}
+    for row in session.exec(query).all():
+        found.setdefault(row.incident_id, []).append(_link(row))
+    return found
+
+
+def _link(r: PagerDutyLink) -> ExternalLink:
+    return ExternalLink(
+        system="pagerduty",
+        label=f"PagerDuty #{r.pd_incident_number} ({r.service})"
+        if r.pd_incident_number
+        else f"PagerDuty ({r.service}): creating",
+        url=r.html_url,
+        status=r.status,
+    )
 
 
 def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
     subscribers.append(pagerduty_jobs)
     im.link_providers.append(pagerduty_links)
+    im.bulk_link_providers.append(pagerduty_links_bulk)
 
     def runtime_hook(runtime) -> None:  # type: ignore[no-untyped-def]
         registry = registry_for(im)
