@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -18,6 +18,21 @@ from bot.domain.views import ExternalLink, IncidentView
 from bot.reports.facts import FactsProvider
 from bot.reports.targets import TargetProvider
 from bot.store import Store
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class RuntimeParts(Protocol):
+    """What an adapter may add to `im serve` (bot/server.py Runtime) from its runtime hook."""
+
+    deliveries: dict[str, Any]  # destination -> its delivery (bot/workers.py)
+    extra_routes: list[Any]  # HTTP routes (Starlette's; the core does not import Starlette)
+    background: list[Startable]  # started with the workers, stopped with them
+    scheduler_enabled: bool
+
 
 LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
@@ -34,7 +49,7 @@ class Im:
     bulk_link_providers: list[BulkLinkProvider] = field(default_factory=list)  # the same links, many incidents a query
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
-    runtime_hooks: list[Callable[[Any], None]] = field(default_factory=list)  # adapters add routes, deliveries, jobs
+    runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
     sla_target_providers: list[TargetProvider] = field(default_factory=list)  # connectors' SLA mappings
     report_facts: list[FactsProvider] = field(default_factory=list)  # adapters' per-incident facts for reports
 

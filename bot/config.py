@@ -176,7 +176,7 @@ _ALIASES = {name: field.validation_alias for name, field in Settings.model_field
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # by alias (IM_*) at run time; mypy knows field names only
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"

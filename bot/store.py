@@ -101,7 +101,7 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
     transaction waits (busy timeout) instead of failing with "database is locked" when it upgrades."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -110,5 +110,5 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

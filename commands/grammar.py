@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 Handler = Callable[..., Any]
 
@@ -73,7 +73,7 @@ class CommandSpec:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(_friendlier(message), self.format_usage().strip())
 
 

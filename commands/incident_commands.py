@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from bot.clock import as_utc, utcnow
 from bot.domain import outbox
 from bot.domain.errors import InvalidInput
-from bot.domain.models import Severity, Status
+from bot.domain.models import Incident, Severity, Status, TimelineEvent
 from bot.domain.views import EventView, IncidentView
 from commands.context import Context
 from commands.grammar import UsageError, argument, command, help_text
@@ -35,7 +35,7 @@ def _date(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"'{value}' is not a date (expected YYYY-MM-DD, an ISO time, or 24h / 7d)") from None
 
 
-def _done(ctx: Context, change_incident, event, message: str, unchanged: str) -> Done:  # type: ignore[no-untyped-def]
+def _done(ctx: Context, change_incident: Incident, event: TimelineEvent | None, message: str, unchanged: str) -> Done:
     view = ctx.im.describe(change_incident)
     return Done(message=message if event else unchanged, incident=view, changed=event is not None)
 

@@ -7,15 +7,17 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import freezegun
 import pytest
 from sqlalchemy import create_engine, text
 
-from integrations.pagerduty.registry import changed as connectors_changed
-from tests.fakes.pagerduty_api import FakePagerDuty
-from tests.fakes.slack_api import FakeSlack
-from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings  # noqa: F401
+if TYPE_CHECKING:  # the fakes and the served app are imported by the fixtures that use them, so the fast
+    # unit tier (tests/unit) does not pay for Starlette, Bolt and the fakes at collection
+    from tests.fakes.pagerduty_api import FakePagerDuty
+    from tests.fakes.slack_api import FakeSlack
+    from tests.harness import AppHarness
 
 POSTGRES_URL = os.environ.get("IM_TEST_POSTGRES_URL")
 
@@ -81,6 +83,8 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None) -> str:
     """Each test that takes this runs on SQLite and on PostgreSQL."""
+    from integrations.pagerduty.registry import changed as connectors_changed
+
     connectors_changed()  # a fresh database: nothing cached about the last one's connectors
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'im.db'}"
@@ -97,6 +101,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
+    from tests.fakes.slack_api import FakeSlack
+    from tests.harness import BOT_TOKEN
+
     fake = FakeSlack(bot_token=BOT_TOKEN)
     fake.start()
     fake.add_channel("C0INCIDENT", "incidents", members=["U0LAN0Z89"])
@@ -110,6 +117,8 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def app(database_url: str, fake_slack: FakeSlack) -> Iterator[AppHarness]:
+    from tests.harness import AppHarness, make_settings
+
     harness = AppHarness(make_settings(database_url, fake_slack), fake_slack)
     try:
         yield harness

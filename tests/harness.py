@@ -99,12 +99,12 @@ class AppHarness:
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until the outbox has nothing pending (the workers run in their own threads)."""
-        from bot.domain.outbox import pending_count
+        from bot.domain.outbox import waiting_count
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.im.store.read() as session:
-                if pending_count(session) == 0:
+                if waiting_count(session) == 0:
                     return
             time.sleep(0.02)
         raise AssertionError("outbox still has pending jobs")

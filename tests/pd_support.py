@@ -4,7 +4,6 @@ terminal front end run in-process through its real entry point (`bot.main.main`)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +133,3 @@ class PagerDutyWorld:
 
     def stop(self) -> None:
         self.app.stop()
-
-
-def env_names() -> list[str]:
-    return [n for n in os.environ if n.startswith(("IM_", "SLACK_"))]

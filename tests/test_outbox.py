@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
 from bot.app import Im
+from bot.clock import utcnow
 from bot.domain import outbox
 from bot.domain.incidents import Actor
-from bot.domain.models import JobStatus, Origin, OutboxJob
+from bot.domain.models import JobStatus, Origin, OutboxJob, WorkerProcess
+from bot.domain.outbox import DEAD_AFTER, HEARTBEAT, LEASE
 from bot.slack.delivery import SlackDelivery, make_client
 from bot.wiring import build
-from bot.workers import Dispatcher, RetryPolicy
+from bot.workers import Dispatcher, JobKind, RetryLater, RetryPolicy, WorkerPool, kind_table
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import make_settings
 
@@ -29,8 +32,9 @@ def im(database_url: str, fake_slack: FakeSlack) -> Iterator[Im]:
     app.store.dispose()
 
 
-def dispatcher(im: Im, fake: FakeSlack, **policy: object) -> Dispatcher:
-    return Dispatcher(im.store, {"slack": SlackDelivery(im, make_client(im.settings))}, policy=RetryPolicy(**policy))  # type: ignore[arg-type]
+def dispatcher(im: Im, fake: FakeSlack, process_id: int | None = None, **policy: object) -> Dispatcher:
+    deliveries = {"slack": SlackDelivery(im, make_client(im.settings))}
+    return Dispatcher(im.store, deliveries, policy=RetryPolicy(**policy), process_id=process_id)  # type: ignore[arg-type]
 
 
 def jobs(im: Im) -> list[OutboxJob]:
@@ -157,3 +161,163 @@ def utcnow_plus(seconds: float):  # type: ignore[no-untyped-def]
     from bot.clock import utcnow
 
     return utcnow() + timedelta(seconds=seconds + 1)
+
+
+# -- job kinds: one declared table per destination ---------------------------------------------
+
+
+def test_a_kind_its_destination_does_not_declare_is_dead_lettered_with_the_reason(im: Im, fake_slack: FakeSlack) -> None:
+    from bot.domain.outbox import JobSpec, enqueue
+
+    with im.store.transaction() as session:
+        enqueue(session, JobSpec("slack", "carrier_pigeon", {}), None)
+    assert dispatcher(im, fake_slack).drain() == 1
+    (job,) = jobs(im)
+    assert job.status == JobStatus.DEAD
+    assert job.last_error == "'slack' has no job kind 'carrier_pigeon' (it knows: ephemeral, timeline_event)"
+    assert fake_slack.calls == []
+
+
+def test_a_kind_retries_by_its_own_policy_and_may_give_up_quietly(im: Im) -> None:
+    """A kind's policy (here: 3 tries, 3 s apart, then done) wins over the dispatcher's default."""
+    from bot.domain.outbox import JobSpec, enqueue
+
+    tries: list[int] = []
+
+    def not_yet(job: OutboxJob) -> None:
+        tries.append(job.attempts)
+        raise RetryLater("not there yet")
+
+    class Later:
+        kinds = kind_table(JobKind("wait", not_yet, RetryPolicy(max_attempts=3, fixed_delay=3.0, give_up_quietly=True)))
+
+    d = Dispatcher(im.store, {"later": Later()})
+    with freeze_time("2026-03-01 12:00:00") as clock:
+        with im.store.transaction() as session:
+            enqueue(session, JobSpec("later", "wait", {}), None)
+        for _ in range(2):
+            assert d.run_once() == 1
+            clock.tick(2.9)
+            assert d.run_once() == 0, "3 s apart"
+            clock.tick(0.2)
+        assert d.run_once() == 1
+    (job,) = jobs(im)
+    assert tries == [1, 2, 3]
+    assert (job.status, job.last_error) == (JobStatus.DONE, "not there yet")
+
+
+# -- worker processes: claims of the dead are due at once, claims of the living never ------------
+
+
+def register(im: Im, host: str, pid: int) -> int:
+    with im.store.transaction() as session:
+        return outbox.register_process(session, host=host, pid=pid)
+
+
+def test_a_live_process_keeps_its_job_past_the_lease_and_loses_it_once_silent(im: Im, fake_slack: FakeSlack) -> None:
+    with freeze_time("2026-03-01 12:00:00") as clock:
+        im.incidents.declare(title="Slow Slack", severity="SEV-4", services=["a"], actor=CLI)
+        a, b = register(im, "replica-a", 101), register(im, "replica-b", 202)
+        with im.store.transaction() as session:
+            (held,) = outbox.claim(session, limit=10, process_id=a)
+        assert held.claimed_by == a and held.claim_token
+        other = dispatcher(im, fake_slack, process_id=b)
+
+        # A slow but alive delivery: A beats (renewing the lease of the job it holds) for three leases.
+        for _ in range(int(3 * LEASE / HEARTBEAT)):
+            clock.tick(HEARTBEAT.total_seconds())
+            with im.store.transaction() as session:
+                assert outbox.beat(session, a, [held.claim_token])
+            assert other.run_once() == 0, "a live replica's job is never taken"
+
+        # A falls silent (killed on another host): its lease still runs, but its heartbeat is too old.
+        clock.tick(DEAD_AFTER.total_seconds() - 1)
+        assert other.run_once() == 0
+        clock.tick(2)
+        assert jobs(im)[0].available_at > clock.time_to_freeze.replace(tzinfo=jobs(im)[0].available_at.tzinfo)
+        assert other.run_once() == 1
+        (job,) = jobs(im)
+        assert (job.status, job.attempts, job.claimed_by) == (JobStatus.DONE, 2, b)
+        with im.store.transaction() as session:  # A's late answer changes nothing
+            assert outbox.complete(session, held) is False
+            assert outbox.beat(session, a, [held.claim_token])  # and its renewal renews nothing of B's
+    assert jobs(im)[0].status == JobStatus.DONE
+    assert len(fake_slack.messages("C0INCIDENT")) == 1
+
+
+def test_the_jobs_of_a_stopped_process_are_due_at_once(im: Im, fake_slack: FakeSlack) -> None:
+    with freeze_time("2026-03-01 12:00:00"):
+        im.incidents.declare(title="Restarted", severity="SEV-4", services=["a"], actor=CLI)
+        a, b = register(im, "host-1", 101), register(im, "host-1", 102)
+        with im.store.transaction() as session:
+            outbox.claim(session, limit=10, process_id=a)
+        assert dispatcher(im, fake_slack, process_id=b).run_once() == 0, "A lives"
+        with im.store.transaction() as session:
+            outbox.stop_process(session, a)
+        assert dispatcher(im, fake_slack, process_id=b).run_once() == 1, "no lease to wait out"
+    assert jobs(im)[0].status == JobStatus.DONE and len(fake_slack.messages("C0INCIDENT")) == 1
+
+
+def test_a_starting_process_marks_its_dead_predecessors_on_this_host_only(im: Im) -> None:
+    live_pids = {300}
+    rows = {
+        "dead pid here": register(im, "host-1", 200),
+        "live pid here": register(im, "host-1", 300),
+        "our pid, before a restart": register(im, "host-1", 1),
+        "dead pid elsewhere": register(im, "host-2", 200),
+    }
+    me = register(im, "host-1", 1)
+    with im.store.transaction() as session:
+        reaped = outbox.reap_predecessors(session, me, host="host-1", pid=1, pid_alive=live_pids.__contains__)
+    assert sorted(reaped) == sorted([rows["dead pid here"], rows["our pid, before a restart"]])
+    with im.store.read() as session:
+        stopped = {row.id: row.stopped_at is not None for row in session.exec(select(WorkerProcess))}
+    assert stopped == {
+        rows["dead pid here"]: True,
+        rows["live pid here"]: False,
+        rows["our pid, before a restart"]: True,
+        rows["dead pid elsewhere"]: False,  # another host's pids mean nothing here: its heartbeat decides
+        me: False,
+    }
+
+
+def test_two_replicas_a_slow_delivery_is_never_taken_from_a_live_one(im: Im, fake_slack: FakeSlack) -> None:
+    """Real threads: replica A delivers through a slow Slack under its heartbeat while the clock jumps
+    past A's first lease; replica B, another process identity on the same database, takes nothing."""
+    im.incidents.declare(title="Slow Slack", severity="SEV-4", services=["a"], actor=CLI)
+    a = dispatcher(im, fake_slack)
+    pool = WorkerPool(a, threading.Event(), threads=1, poll=0.05, heartbeat=0.05)
+    b = dispatcher(im, fake_slack, process_id=register(im, "replica-b", 202))
+    fake_slack.response_delay = 1.0
+    pool.start()
+    try:
+        assert a.process_id is not None
+        wait(lambda: a.held(), "A to claim the job")
+        later = utcnow() + 3 * LEASE
+        with freeze_time(later, tick=True):
+
+            def beat_since_the_jump() -> bool:  # A's heartbeat, in the moved clock, renewed its lease
+                with im.store.read() as session:
+                    row = session.get(WorkerProcess, a.process_id)
+                return row is not None and row.heartbeat_at.replace(tzinfo=later.tzinfo) >= later
+
+            wait(beat_since_the_jump, "A's heartbeat")
+            assert b.drain() == 0, "B must not take a job A still delivers"
+            fake_slack.response_delay = 0
+            wait(lambda: jobs(im)[0].status == JobStatus.DONE, "A to finish")
+    finally:
+        pool.stop()
+    (job,) = jobs(im)
+    assert (job.attempts, job.claimed_by) == (1, a.process_id)
+    assert len(fake_slack.messages("C0INCIDENT")) == 1 and len(fake_slack.calls_to("chat.postMessage")) == 1
+    with im.store.read() as session:
+        assert session.get(WorkerProcess, a.process_id).stopped_at is not None  # type: ignore[union-attr]  # a clean stop says so
+
+
+def wait(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Polls by count, not by clock: the clock may be frozen."""
+    for _ in range(int(timeout / 0.01)):
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -4,26 +4,35 @@ webhooks back in, over real HTTP on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from freezegun import freeze_time
 from sqlmodel import select
 
 from bot.clock import utcnow
 from bot.connectors.models import Connector
-from bot.domain.models import Incident, JobStatus, OutboxJob
+from bot.domain.incidents import Actor
+from bot.domain.models import JobStatus, Origin, OutboxJob
+from bot.domain.people import PersonRef
 from bot.slack import render
 from integrations.pagerduty.api.webhook_signature import sign
 from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 from tests.fakes import slack_requests
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
-from tests.harness import SIGNING_SECRET
+from tests.harness import SIGNING_SECRET, reserve_socket
 from tests.pd_support import PagerDutyWorld, pagerduty_account
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 CHANNEL = "C0INCIDENT"
 
@@ -64,7 +73,10 @@ def test_lifecycle_started_from_slack(world: PagerDutyWorld) -> None:
     assert db.history[0].from_email == "alice@example.com", "the declarer is a PagerDuty user: acts as her"
     root = app.fake.messages(CHANNEL)[0]
     assert f"PagerDuty #{db.number} (db)" in json.dumps(root.blocks), "links on the root message"
-    assert "im status" and "PagerDuty #" in world.terminal.ok("status", "--incident", "INC-1")
+    status = world.terminal.ok("status", "--incident", "INC-1")
+    # both sides' statuses: im's own, and each PagerDuty incident's
+    assert re.search(r"^\s*status:\s+open$", status, re.MULTILINE), status
+    assert f"PagerDuty #{db.number} (db) triggered" in status, status
 
     # Bob (not a PagerDuty user) acknowledges: PagerDuty acknowledges with the connector's from_email
     app.click(render.ACK_ACTION, "INC-1", user_id="U0BOB0001", user_name="bob")
@@ -267,12 +279,13 @@ def _jobs(world: PagerDutyWorld) -> list[OutboxJob]:
         return list(session.exec(select(OutboxJob).order_by(OutboxJob.id)))
 
 
-_ = Incident
-
-
 def test_severity_and_reopen_in_pagerduty_terms(world: PagerDutyWorld) -> None:
     app, pd = world.app, world.pd
     app.command('declare --sev SEV-2 --title "Cache stampede" --service db')
+    refused = app.command("severity --incident INC-1 --sev SEV-4")
+    assert "needs its owner, its commander or an admin" in refused.json()["text"], "SEV-2 is protected by default"
+    # the declarer takes the incident: its owner may lower it
+    app.im.incidents.assign(1, PersonRef(slack_user_id="U0LAN0Z89"), actor=Actor(Origin.SLACK, "U0LAN0Z89"))
     app.command("severity --incident INC-1 --sev SEV-4")
     app.wait_idle()
     first = next(iter(pd.incidents.values()))
@@ -366,15 +379,6 @@ class ServeProcess:
     """`im serve` as its own OS process, as a second replica would run."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        import os
-        import subprocess
-        import sys
-        import time
-
-        import httpx
-
-        from tests.harness import reserve_socket
-
         sock = reserve_socket()
         port = sock.getsockname()[1]
         sock.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 from sqlmodel import select
 
-from bot.domain.models import Incident, OutboxJob, TimelineEvent
+from bot.domain.incidents import Actor
+from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.slack import render
 from tests.fakes import slack_requests as sr
 from tests.harness import AppHarness
@@ -79,9 +81,7 @@ def test_stale_button_answers_ephemerally(app: AppHarness) -> None:
     app.im.incidents.transition(
         1,
         "resolve",
-        actor=__import__("bot.domain.incidents", fromlist=["Actor"]).Actor(
-            __import__("bot.domain.models", fromlist=["Origin"]).Origin.CLI, "carol"
-        ),
+        actor=Actor(Origin.CLI, "carol"),
         note="done",
     )
     app.wait_idle()
@@ -146,7 +146,7 @@ def test_smart_punctuation_from_phones_and_macs(app: AppHarness) -> None:
 def test_forged_and_stale_requests_get_401(app: AppHarness) -> None:
     body = sr.slash_command("declare --sev SEV-2 --title x --service db")
     assert app.slack.post(body, signature="v0=" + "0" * 64).status_code == 401
-    old = int(__import__("time").time()) - 600
+    old = int(time.time()) - 600
     assert app.slack.post(body, timestamp=old).status_code == 401
     assert count(app, Incident) == 0
 

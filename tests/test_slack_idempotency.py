@@ -130,11 +130,31 @@ def test_a_taken_name_that_is_not_ours_gets_the_next_suffix(app: AppHarness) -> 
     assert fake.violations == []
 
 
-def test_unknown_outcome_in_a_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix(
+def test_unknown_outcome_in_a_public_channel_the_bot_is_not_in_joins_and_adopts(database_url: str, fake_slack: FakeSlack) -> None:
+    """The bot posts to the public incidents channel without being a member (chat:write.public); to look
+    for its own message after a late answer it joins, reads, and adopts the post: one root, no dead job."""
+    app = served(database_url, fake_slack, bot_in_channel=False)
+    try:
+        fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
+        app.command('declare --sev SEV-3 --title "Quiet channel" --service web')
+        app.wait_idle(timeout=20)
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]  # the late post went through, once
+        assert len(fake_slack.calls_to("conversations.join")) == 1
+        with app.im.store.read() as session:
+            assert outbox.dead_jobs(session) == []
+            assert session.get(SlackThread, 1).ts == fake_slack.messages(CHANNEL)[0].ts
+        assert fake_slack.violations == []
+    finally:
+        app.stop()
+
+
+def test_unknown_outcome_in_a_private_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix(
     database_url: str, fake_slack: FakeSlack
 ) -> None:
-    """Posting again could double the message, so the job stops and says what to do."""
+    """A private channel cannot be joined: posting again could double the message, so the job stops and
+    says what to do."""
     app = served(database_url, fake_slack, bot_in_channel=False)
+    fake_slack.channels[CHANNEL].is_private = True
     try:
         fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
         app.command('declare --sev SEV-3 --title "Quiet channel" --service web')

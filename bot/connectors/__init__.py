@@ -1,2 +1,3 @@
-"""Connectors to other incident tools (PagerDuty), on the app side: configuration, secrets, outbound
-jobs, inbound webhooks and reconciliation. Protocol details live in `integrations/`."""
+"""Vendor-neutral connector pieces: the connector table, sealed secrets and their rotation, the
+once-per-interval sync claim, and the guard in front of connector webhooks. Each vendor lives in
+`integrations/<vendor>/`."""

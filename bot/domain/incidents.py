@@ -77,7 +77,7 @@ def parse_ref(ref: str | int) -> int:
     """`INC-12`, `inc-12` or `12` -> 12."""
     text = str(ref).strip()
     number = text[4:] if text.upper().startswith("INC-") else text
-    if not number.isdigit() or int(number) <= 0:
+    if not (number.isascii() and number.isdigit()) or int(number) <= 0:  # str.isdigit alone takes "²" and "١"
         raise InvalidInput(f"'{ref}' is not an incident ID (expected INC-<number>)")
     return int(number)
 
@@ -137,8 +137,12 @@ class IncidentService:
         context: dict[str, Any] | None = None,
         at: datetime | None = None,
         once_key: str | None = None,
+        on_declared: Callable[[Session, Incident], None] | None = None,
     ) -> Incident | None:
-        """A new incident; None when `once_key` says this very request was applied before."""
+        """A new incident; None when `once_key` says this very request was applied before.
+
+        `on_declared` runs in the declaration's own transaction once the incident has its id (an adapter
+        recording its side of an incident born elsewhere), before the subscribers see the event."""
         self.policy.check_may_change(actor, "declare incidents")
         title = _clean(title, "title", MAX_TITLE, required=True)
         sev = _severity(severity)
@@ -161,6 +165,8 @@ class IncidentService:
             )
             session.add(incident)
             session.flush()
+            if on_declared is not None:
+                on_declared(session, incident)
             self._record(session, incident, actor, "declared", f"Declared {sev}: {title}", context or {}, at=now)
         self._notify()
         return incident
@@ -394,7 +400,7 @@ class IncidentService:
         at: datetime | None = None,
     ) -> TimelineEvent:
         event = TimelineEvent(
-            incident_id=incident.id,  # type: ignore[arg-type]
+            incident_id=incident.number,
             kind=kind,
             origin=actor.origin.value,
             actor=actor.key,

@@ -116,7 +116,9 @@ class JobStatus(StrEnum):
 
 
 class OutboxJob(SQLModel, table=True):
-    """Durable work for after the commit. `available_at` is the next try (pending) or the lease end (running)."""
+    """Durable work for after the commit. `available_at` is the next try (pending) or the lease end (running);
+    `claimed_by` is the worker process that claimed it last (a running job is due again once that process
+    is dead, whatever its lease says)."""
 
     __tablename__ = "outbox_job"
     __table_args__ = (Index("ix_outbox_claim", "status", "available_at"), Index("ix_outbox_order", "ordering_key", "id"))
@@ -131,9 +133,25 @@ class OutboxJob(SQLModel, table=True):
     attempts: int = 0
     available_at: datetime = Field(default_factory=utcnow)
     claim_token: str | None = None
+    claimed_by: int | None = None  # worker_process.id
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+
+class WorkerProcess(SQLModel, table=True):
+    """One `im serve` process that claims outbox jobs, from its start to its stop. It is alive while it
+    beats (`heartbeat_at`) and `stopped_at` is unset; a successor on the same host sets `stopped_at` on
+    the row of a predecessor whose pid is gone, so the jobs that one held are due at once."""
+
+    __tablename__ = "worker_process"
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    heartbeat_at: datetime = Field(default_factory=utcnow)
+    stopped_at: datetime | None = None
 
 
 class InboundKey(SQLModel, table=True):

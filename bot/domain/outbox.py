@@ -1,24 +1,32 @@
-"""The outbox: work written in the same transaction as the change it comes from, delivered after commit."""
+"""The outbox: work written in the same transaction as the change it comes from, delivered after commit.
+
+A job row is claimed by one worker process at a time (claim token), under a short lease that the
+claiming process renews on every heartbeat while it holds the job. A running job is due again when its
+lease ran out or when the process that claimed it is dead: stopped, or silent for DEAD_AFTER.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, or_, update
+from sqlalchemy import and_, exists, func, insert, or_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
-from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent
+from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
+from bot.store import Store, rows_changed
 
-if TYPE_CHECKING:
-    from bot.store import Store
-
-LEASE = timedelta(minutes=5)  # longer than the worst delivery (a job is claimed alone, see workers)
+HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
+DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
+LEASE = timedelta(seconds=30)  # a claim not renewed for this long lapses (a claim made with no process behind it)
+JOBS = OutboxJob.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 
 
 @dataclass(frozen=True)
@@ -35,69 +43,142 @@ class Subscriber(Protocol):
     def __call__(self, session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]: ...
 
 
-def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
-    """Jobs with one ordering key run one at a time, oldest first (by default: per destination and incident)."""
+def job_values(spec: JobSpec, incident_id: int | None, ordering_key: str | None = None) -> dict[str, Any]:
+    """Every column of a new job row. Jobs with one ordering key run one at a time, oldest first (by
+    default: per destination and incident)."""
     if ordering_key is None:
         ordering_key = f"{spec.destination}:{incident_id}" if incident_id is not None else f"{spec.destination}:-"
-    job = OutboxJob(
-        destination=spec.destination,
-        kind=spec.kind,
-        incident_id=incident_id,
-        ordering_key=ordering_key,
-        payload=spec.payload,
-    )
+    now = utcnow()
+    return {
+        "destination": spec.destination,
+        "kind": spec.kind,
+        "incident_id": incident_id,
+        "ordering_key": ordering_key,
+        "payload": spec.payload,
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "available_at": now,
+        "created_at": now,
+    }
+
+
+def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
+    job = OutboxJob(**job_values(spec, incident_id, ordering_key))
     session.add(job)
     return job
 
 
-def claim(session: Session, *, limit: int, destinations: list[str] | None = None, now: datetime | None = None) -> list[OutboxJob]:
-    """Take up to `limit` jobs that are due, each the oldest undelivered one of its ordering key.
+def enqueue_core(conn: Connection, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
+    """`enqueue` as one plain Core insert, for hot paths with no ORM session (webhook ingestion)."""
+    conn.execute(insert(JOBS), job_values(spec, incident_id, ordering_key))
 
-    A running job whose lease ran out (its worker died) is due again. On PostgreSQL rows are locked
-    with SKIP LOCKED so replicas never take the same job; on SQLite the transaction holds the write lock.
+
+def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
+    """Take up to `limit` jobs that are due, each the oldest undelivered one of its ordering key, for the
+    worker process `process_id` (None: a claim with no process behind it, held by its lease alone).
+
+    A running job is due again when its lease ran out or its process is dead. On PostgreSQL rows are
+    locked with SKIP LOCKED so replicas never take the same job; on SQLite the transaction holds the write lock.
     """
     now = now or utcnow()
     earlier = aliased(OutboxJob)
     blocked = exists().where(
-        earlier.ordering_key == OutboxJob.ordering_key,
-        earlier.id < OutboxJob.id,
+        col(earlier.ordering_key) == col(OutboxJob.ordering_key),
+        col(earlier.id) < col(OutboxJob.id),
         col(earlier.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+    )
+    holder_dead = exists().where(
+        col(WorkerProcess.id) == col(OutboxJob.claimed_by),
+        or_(col(WorkerProcess.stopped_at).is_not(None), col(WorkerProcess.heartbeat_at) < now - DEAD_AFTER),
     )
     query = (
         select(OutboxJob)
         .where(
             col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-            OutboxJob.available_at <= now,
+            or_(col(OutboxJob.available_at) <= now, and_(col(OutboxJob.status) == JobStatus.RUNNING, holder_dead)),
             ~blocked,
         )
         .order_by(col(OutboxJob.id))
         .limit(limit)
     )
-    if destinations is not None:
-        query = query.where(or_(*[col(OutboxJob.destination) == d for d in destinations]) if destinations else False)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=OutboxJob)  # type: ignore[arg-type]
+        query = query.with_for_update(skip_locked=True, of=OutboxJob)
     jobs = list(session.exec(query))
     for job in jobs:
         job.status = JobStatus.RUNNING
         job.attempts += 1
         job.available_at = now + LEASE
         job.claim_token = secrets.token_hex(8)
+        job.claimed_by = process_id
         session.add(job)
     session.flush()
     return jobs
 
 
+# -- worker processes: who holds a claim, and whether it still lives ------------------------------
+def register_process(session: Session, *, host: str, pid: int, now: datetime | None = None) -> int:
+    now = now or utcnow()
+    row = WorkerProcess(host=host, pid=pid, started_at=now, heartbeat_at=now)
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def reap_predecessors(
+    session: Session, process_id: int, *, host: str, pid: int, pid_alive: Callable[[int], bool], now: datetime | None = None
+) -> list[int]:
+    """Mark stopped the processes of this host that are gone: their pid no longer runs, or it is ours
+    (a restarted container gets the same pid). Their jobs are due at once instead of after DEAD_AFTER."""
+    rows = session.exec(
+        select(WorkerProcess).where(
+            col(WorkerProcess.host) == host, col(WorkerProcess.id) != process_id, col(WorkerProcess.stopped_at).is_(None)
+        )
+    ).all()
+    gone = [row for row in rows if row.pid == pid or not pid_alive(row.pid)]
+    for row in gone:
+        row.stopped_at = now or utcnow()
+        session.add(row)
+    return [row.id for row in gone if row.id is not None]
+
+
+def beat(session: Session, process_id: int, held: Collection[str], now: datetime | None = None) -> bool:
+    """The process is alive: say so, and renew the lease of every job it holds (by claim token).
+    False when its row says it stopped (another process took it for dead)."""
+    now = now or utcnow()
+    alive = rows_changed(
+        session.execute(
+            update(WorkerProcess)
+            .where(col(WorkerProcess.id) == process_id, col(WorkerProcess.stopped_at).is_(None))
+            .values(heartbeat_at=now)
+        )
+    )
+    if held:
+        session.execute(
+            update(OutboxJob)
+            .where(
+                col(OutboxJob.claim_token).in_(held),
+                col(OutboxJob.claimed_by) == process_id,
+                col(OutboxJob.status) == JobStatus.RUNNING,
+            )
+            .values(available_at=now + LEASE)
+        )
+    return alive > 0
+
+
+def stop_process(session: Session, process_id: int, now: datetime | None = None) -> None:
+    session.execute(update(WorkerProcess).where(col(WorkerProcess.id) == process_id).values(stopped_at=now or utcnow()))
+
+
 def _finish(session: Session, job: OutboxJob, **values: Any) -> bool:
     """Record a result only if our claim still holds (a worker whose lease ran out must not overwrite)."""
-    result = session.execute(
-        update(OutboxJob).where(and_(OutboxJob.id == job.id, OutboxJob.claim_token == job.claim_token)).values(**values)
-    )
-    return bool(result.rowcount)
+    query = update(OutboxJob).where(col(OutboxJob.id) == job.id, col(OutboxJob.claim_token) == job.claim_token)
+    return rows_changed(session.execute(query.values(**values))) > 0
 
 
-def complete(session: Session, job: OutboxJob) -> bool:
-    return _finish(session, job, status=JobStatus.DONE, finished_at=utcnow(), last_error=None, claim_token=None)
+def complete(session: Session, job: OutboxJob, *, error: str | None = None) -> bool:
+    """Done. `error` is kept for a best-effort job given up quietly (done, not dead: nothing to show)."""
+    return _finish(session, job, status=JobStatus.DONE, finished_at=utcnow(), last_error=error, claim_token=None)
 
 
 def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
@@ -121,21 +202,17 @@ def dead_letter(session: Session, job: OutboxJob, *, error: str) -> bool:
 
 
 def dead_jobs(session: Session, incident_id: int | None = None) -> list[OutboxJob]:
-    query = select(OutboxJob).where(OutboxJob.status == JobStatus.DEAD)
+    query = select(OutboxJob).where(col(OutboxJob.status) == JobStatus.DEAD)
     if incident_id is not None:
-        query = query.where(OutboxJob.incident_id == incident_id)
+        query = query.where(col(OutboxJob.incident_id) == incident_id)
     return list(session.exec(query.order_by(col(OutboxJob.id))))
-
-
-def pending_count(session: Session) -> int:
-    return waiting_count(session)
 
 
 def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     """Jobs not yet delivered (optionally: written more than `older_than` ago)."""
     query = select(func.count()).select_from(OutboxJob).where(col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]))
     if older_than is not None:
-        query = query.where(OutboxJob.created_at < utcnow() - older_than)
+        query = query.where(col(OutboxJob.created_at) < utcnow() - older_than)
     return session.exec(query).one()
 
 

@@ -21,13 +21,14 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from bot.app import Im
 from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.slack import marks, render
 from bot.slack.models import SlackThread, SlackUser
-from bot.workers import GiveUp, RetryLater
+from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +58,22 @@ def war_room_name(ref: str, title: str, attempt: int = 0) -> str:
 
 
 class SlackDelivery:
-    def __init__(self, im, client: WebClient) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, client: WebClient) -> None:
         self.im = im
         self.store = im.store
         self.settings: Settings = im.settings
         self.client = client
         self._bot_user: str | None = None
+        # every kind of Slack job, each with the dispatcher's default retry policy
+        self.kinds = kind_table(
+            JobKind("timeline_event", self._timeline_event),
+            JobKind("ephemeral", self._ephemeral),
+        )
 
-    # -- entry point -------------------------------------------------------------------------
-    def deliver(self, job: OutboxJob) -> None:
-        if job.kind == "ephemeral":
-            self._ephemeral(job.payload)
-            return
+    # -- job kinds ---------------------------------------------------------------------------
+    def _timeline_event(self, job: OutboxJob) -> None:
+        """One timeline step in the incident's thread: the root first if needed, the reply, the war
+        room for severe ones, and the root refreshed."""
         with self.store.read() as session:
             event = session.get(TimelineEvent, job.payload["event_id"])
             if event is None:
@@ -91,6 +96,24 @@ class SlackDelivery:
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
 
+    def _ephemeral(self, job: OutboxJob) -> None:
+        """An answer only its asker sees: through the response_url when there is one."""
+        payload = job.payload
+        if payload.get("response_url"):
+            try:
+                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
+                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
+                )
+            except OSError as exc:
+                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
+            if answer.status_code == 429 or answer.status_code >= 500:
+                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
+            if answer.status_code >= 400:
+                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
+            return
+        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
+        self._call("chat.postEphemeral", **args)
+
     # -- steps -------------------------------------------------------------------------------
     def _ensure_root(self, incident: Incident, event: TimelineEvent, thread: SlackThread | None) -> SlackThread:
         if thread is not None and thread.ts:
@@ -102,7 +125,7 @@ class SlackDelivery:
         step = f"slack-root:{incident.id}"
         answer = self._post(step, channel=channel, text=text, blocks=blocks)
         with self.store.transaction() as session:
-            row = session.get(SlackThread, incident.id) or SlackThread(incident_id=incident.id, channel=answer["channel"])  # type: ignore[arg-type]
+            row = session.get(SlackThread, incident.number) or SlackThread(incident_id=incident.number, channel=answer["channel"])
             row.channel, row.ts = answer["channel"], answer["ts"]
             # an adopted root shows what it said when posted: leave the hash empty so it is refreshed
             row.rendered_hash = None if answer.get("adopted") else render.content_hash(text, blocks)
@@ -207,22 +230,6 @@ class SlackDelivery:
             row.rendered_hash = digest
             session.add(row)
 
-    def _ephemeral(self, payload: dict[str, Any]) -> None:
-        if payload.get("response_url"):
-            try:
-                answer = WebhookClient(payload["response_url"], timeout=10).send_dict(
-                    {"response_type": "ephemeral", "replace_original": False, "text": payload["text"]}
-                )
-            except OSError as exc:
-                raise RetryLater(f"Slack response_url unreachable: {type(exc).__name__}") from None
-            if answer.status_code == 429 or answer.status_code >= 500:
-                raise RetryLater(f"Slack response_url answered HTTP {answer.status_code}")
-            if answer.status_code >= 400:
-                raise GiveUp(f"Slack response_url refused: HTTP {answer.status_code} {answer.body[:100]}")
-            return
-        args = {k: payload[k] for k in ("channel", "user", "text", "thread_ts") if payload.get(k)}
-        self._call("chat.postEphemeral", **args)
-
     # -- helpers -----------------------------------------------------------------------------
     def _root_content(self, incident: Incident) -> tuple[str, list[dict[str, Any]]]:
         view = self.im.describe(incident)
@@ -295,21 +302,35 @@ class SlackDelivery:
         """Our message marked `step`, posted since `since`: in the thread for a reply, else in the channel."""
         window: dict[str, Any] = {"channel": channel, "oldest": f"{since:.6f}", "include_all_metadata": True, "limit": 200}
         cursor = None
-        try:
-            while True:
+        joined = False
+        while True:
+            try:
                 if thread_ts:
                     page = self._call("conversations.replies", ts=thread_ts, cursor=cursor, passthrough=_UNREADABLE, **window)
                 else:
                     page = self._call("conversations.history", cursor=cursor, passthrough=_UNREADABLE, **window)
-                found = next((m["ts"] for m in page.get("messages", []) if marks.is_ours(m, step)), None)
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if found is not None or not cursor:
-                    return found
-        except _Passthrough as exc:
-            raise GiveUp(
-                f"cannot tell whether {step} reached Slack: reading {channel} failed ({exc}); "
-                "invite the bot to the channel, then requeue"
-            ) from None
+            except _Passthrough as exc:
+                if str(exc) == "not_in_channel" and not joined:
+                    # we post to public channels through chat:write.public without joining; to read, join
+                    joined = self._join(channel)
+                    if joined:
+                        continue
+                raise GiveUp(
+                    f"cannot tell whether {step} reached Slack: reading {channel} failed ({exc}); "
+                    "invite the bot to the channel, then requeue"
+                ) from None
+            found = next((m["ts"] for m in page.get("messages", []) if marks.is_ours(m, step)), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found is not None or not cursor:
+                return found
+
+    def _join(self, channel: str) -> bool:
+        """Join a public channel we post to without being a member, so we can read our own messages."""
+        try:
+            self._call("conversations.join", channel=channel, passthrough=_UNJOINABLE)
+        except _Passthrough:
+            return False
+        return True
 
     def _call(
         self,
@@ -322,13 +343,17 @@ class SlackDelivery:
         """One Web API call, its failure sorted: retry later, give up, or hand back (`passthrough`).
         With `unsure` (a step key), the step is noted unsure before the request leaves, and settled by the
         caller once the answer is recorded: an answer that never came (timeout, dropped connection, or
-        this process killed mid-call) leaves the note, and the next try looks before it posts again."""
-        self._unsure(unsure, utcnow().timestamp())
+        this process killed mid-call) leaves the note, and the next try looks before it posts again. A
+        refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
+        dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work)."""
+        noted = self._unsure(unsure, utcnow().timestamp())
         try:
             return getattr(self.client, method.replace(".", "_"))(**args).data
         except SlackApiError as exc:
             error = exc.response.get("error", "") if isinstance(exc.response.data, dict) else ""
             status = exc.response.status_code
+            if noted and unsure is not None and status < 500:
+                marks.forget(self.store, unsure)
             if error in passthrough:
                 raise _Passthrough(error) from None
             if status == 429 or error == "ratelimited":
@@ -344,9 +369,9 @@ class SlackDelivery:
         except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
             raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}") from None
 
-    def _unsure(self, step: str | None, tried_at: float) -> None:
-        if step is not None:
-            marks.note_unsure(self.store, step, tried_at)
+    def _unsure(self, step: str | None, tried_at: float) -> bool:
+        """Note `step` unsure; True when this call made the note (no earlier try had left one)."""
+        return step is not None and marks.note_unsure(self.store, step, tried_at)
 
 
 class _Passthrough(Exception):
@@ -355,6 +380,8 @@ class _Passthrough(Exception):
 
 # Reading a channel we cannot read (a bot token reads only channels it is a member of).
 _UNREADABLE = {"not_in_channel", "channel_not_found"}
+# Joining a channel we cannot join (private, archived, gone): then only an invitation helps.
+_UNJOINABLE = {"method_not_supported_for_channel_type", "is_archived", "channel_not_found", "missing_scope"}
 
 
 def make_client(settings: Settings) -> WebClient:

@@ -36,14 +36,23 @@ def is_ours(message: dict[str, Any], step: str) -> bool:
     return meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("key") == step
 
 
-def note_unsure(store: Store, step: str, tried_at: float) -> None:
-    """Remember that `step` may have happened (the first such try counts: it bounds the search)."""
+def note_unsure(store: Store, step: str, tried_at: float) -> bool:
+    """Remember that `step` may happen (the first such try counts: it bounds the search). True when
+    this call made the note, False when an earlier try's note stands."""
     try:
         with store.transaction() as session:
-            if session.get(OutboxStep, _UNSURE + step) is None:
-                session.add(OutboxStep(key=_UNSURE + step, value=f"{tried_at:.6f}"))
+            if session.get(OutboxStep, _UNSURE + step) is not None:
+                return False
+            session.add(OutboxStep(key=_UNSURE + step, value=f"{tried_at:.6f}"))
+            return True
     except IntegrityError:
-        pass  # noted by a twin a moment ago
+        return False  # noted by a twin a moment ago
+
+
+def forget(store: Store, step: str) -> None:
+    """Slack refused the call that made the note: nothing happened, nothing to look for."""
+    with store.transaction() as session:
+        settle(session, step)
 
 
 def unsure_since(store: Store, step: str) -> float | None:

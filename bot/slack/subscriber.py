@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from bot.app import Im
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
 from bot.domain.views import ExternalLink
@@ -49,7 +50,7 @@ def _thread_links(thread: SlackThread) -> list[ExternalLink]:
     return [ExternalLink(system="slack", label="Slack thread", url=url)]
 
 
-def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
+def install(im: Im, subscribers: list[Subscriber]) -> None:
     im.name_providers.append(slack_display_name)
     im.email_providers.append(slack_email)
     im.link_providers.append(slack_links)

@@ -8,37 +8,22 @@ and under a key of the report (so a redelivery has no second effect).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import Session
 
-from bot.clock import utcnow
+from bot.app import Im
+from bot.clock import as_utc
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
-from bot.domain.models import Origin
-from integrations.pagerduty import mapping
+from bot.domain.models import Incident, Origin
+from integrations.pagerduty import links, mapping
 from integrations.pagerduty.config import PagerDutyConfig
+from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.tables import PagerDutyLink
 
 OURS = re.compile(r"^im:(?P<connector>[^:]+):INC-(?P<incident>\d+):(?P<service>[^:]+)(:r\d+)?$")
-
-
-@dataclass
-class RemoteIncident:
-    """What both a webhook and a REST read tell us about a PagerDuty incident."""
-
-    id: str
-    number: int | None
-    title: str
-    status: str
-    urgency: str | None
-    service_id: str
-    service_name: str | None
-    html_url: str | None
-    incident_key: str | None
-    assignees: list[tuple[str, str | None]] = field(default_factory=list)  # (id, name)
-    changed_at: datetime | None = None
 
 
 @dataclass
@@ -56,17 +41,18 @@ def agent_actor(agent_id: str | None, agent_name: str | None) -> Actor:
 
 
 class RemoteApplier:
-    def __init__(self, im) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im) -> None:
         self.im = im
 
     def find_link(self, connector: str, pd_incident_id: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
-            return session.exec(
-                select(PagerDutyLink).where(PagerDutyLink.connector == connector, PagerDutyLink.pd_incident_id == pd_incident_id)
-            ).first()
+            return links.by_remote(session, connector, pd_incident_id)
 
     def ensure_incident(self, report: Report) -> tuple[PagerDutyLink | None, str | None]:
-        """The link for this PagerDuty incident, making the im incident when PagerDuty started it."""
+        """The link for this PagerDuty incident, making the im incident when PagerDuty started it.
+
+        The incident is declared open when PagerDuty created it; the caller then applies the report's
+        own status at its own time, like any later report's."""
         link = self.find_link(report.connector, report.remote.id)
         if link is not None:
             return link, None
@@ -74,46 +60,43 @@ class RemoteApplier:
         ours = OURS.match(remote.incident_key or "")
         if ours and ours.group("connector") == report.connector:
             # our own create, reported before its answer was recorded: link it, declare nothing
-            self._save(report.connector, int(ours.group("incident")), ours.group("service"), remote)
+            self._save(report, int(ours.group("incident")), ours.group("service"))
             return self.find_link(report.connector, remote.id), "linked our own PagerDuty incident"
         if not report.config.inbound:
             return None, "ignored: connector is outbound-only"
-        custom = report.config.custom
-        covered = {s for s in [custom.service_id, *custom.service_mappings.values()] if s}
+        covered = report.config.covered_service_ids()
         if covered and remote.service_id not in covered:
             return None, f"ignored: PagerDuty service {remote.service_id} is not one this connector covers"
         service = mapping.im_service_for(remote.service_id, remote.service_name, report.config.custom.service_mappings)
+
+        def link_it(session: Session, incident: Incident) -> None:
+            links.upsert(session, report.connector, incident.number, service, remote)
+
         incident = self.im.incidents.declare(
             title=remote.title[:200] or f"PagerDuty incident #{remote.number}",
             severity=mapping.severity_for(remote.urgency, report.config.custom.urgency_mapping),
             services=[service],
             actor=report.actor,
-            at=report.at,
+            at=_earliest(remote.created_at, report.at),
             description=f"Triggered in PagerDuty: {remote.html_url or remote.id}",
-            context={
-                "connector": report.connector,
-                "pagerduty_link": {
-                    "connector": report.connector,
-                    "service": service,
-                    "pd_service_id": remote.service_id,
-                    "pd_incident_id": remote.id,
-                    "pd_incident_number": remote.number,
-                    "incident_key": remote.incident_key,
-                    "html_url": remote.html_url,
-                    "status": "triggered",
-                    "urgency": remote.urgency,
-                    "assignees": [a for a, _ in remote.assignees],
-                },
-            },
+            context={"connector": report.connector},
             once_key=f"pd-declare:{report.connector}:{remote.id}",
+            on_declared=link_it,
         )
         link = self.find_link(report.connector, remote.id)
         return link, (f"declared {incident.ref}" if incident else None)
 
     def apply_status(self, report: Report, link: PagerDutyLink, note: str | None = None) -> str:
+        """Bring the im incident to the status the report gives, unless what we know is newer."""
         remote = report.remote
+        if remote.status is None:
+            return "no change (no status reported)"
+        if not links.is_newer(remote.as_of, link.status_at):
+            # im follows PagerDuty's newest report only: an older one, even a valid step of the history
+            # (an acknowledgement before an escalation re-triggered it), would undo what that one said
+            return "no change (older than what we know)"
         previous = link.status
-        self._save(report.connector, link.incident_id, link.service, remote)
+        self._save(report, link.incident_id, link.service)
         incident = self.im.incidents.get(link.incident_id)
         if remote.status == "resolved" and self._others_open(report.connector, link):
             if previous != "resolved":
@@ -127,32 +110,37 @@ class RemoteApplier:
                     at=report.at,
                 )
             return "partial resolve noted"
-        verb = mapping.verb_towards(incident.status, remote.status)
-        if verb is None:
+        steps = mapping.steps_towards(incident.status, remote.status)
+        if not steps:
             return f"no change ({incident.ref} is {incident.status})"
-        if verb == "reopen" and incident.status == "closed":
+        if steps[0] == "reopen" and incident.status == "closed":
             return f"ignored: {incident.ref} is closed"
-        try:
-            change = self.im.incidents.transition(
-                link.incident_id,
-                verb,
-                actor=report.actor,
-                at=report.at,
-                note=note,
-                context={"connector": report.connector},
-                once_key=report.key,
-            )
-        except InvalidTransition as exc:
-            return f"ignored: {exc}"
-        return f"{verb} {incident.ref}" if change.changed else "no change (older than what we know, or seen before)"
+        for n, verb in enumerate(steps):
+            try:
+                change = self.im.incidents.transition(
+                    link.incident_id,
+                    verb,
+                    actor=report.actor,
+                    at=report.at,
+                    note=note if n == 0 else None,
+                    context={"connector": report.connector},
+                    once_key=report.key if n == 0 else f"{report.key}:{verb}",
+                )
+            except InvalidTransition as exc:
+                return f"ignored: {exc}"
+            if not change.changed:
+                return "no change (older than what we know, or seen before)"
+        return f"{' and '.join(steps)} {incident.ref}"
 
     def apply_assignment(self, report: Report, link: PagerDutyLink, what: str) -> str:
         remote = report.remote
+        if not links.is_newer(remote.as_of, link.status_at):
+            return "assignees: no change (older than what we know)"
         ids = [a for a, _ in remote.assignees]
         changed = sorted(ids) != sorted(link.assignees or [])
-        self._save(report.connector, link.incident_id, link.service, remote)
+        self._save(report, link.incident_id, link.service)
         if not changed and what != "escalated":
-            return "no change"
+            return "assignees: no change"
         names = ", ".join(n or i for i, n in remote.assignees) or "nobody"
         verb = "Escalated" if what == "escalated" else "Reassigned"
         self.im.incidents.record(
@@ -161,41 +149,21 @@ class RemoteApplier:
             f"{verb} in PagerDuty #{remote.number}: now paging {names}",
             actor=report.actor,
             context={"connector": report.connector, "assignees": ids, "notify_channel": True},
-            once_key=report.key,
+            once_key=f"{report.key}:assignment",
             at=report.at,
         )
         return f"assignees: {names}"
 
     def _others_open(self, connector: str, link: PagerDutyLink) -> bool:
         with self.im.store.read() as session:
-            others = session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == connector,
-                    PagerDutyLink.incident_id == link.incident_id,
-                    PagerDutyLink.id != link.id,
-                )
-            ).all()
+            others = [o for o in links.for_incident(session, link.incident_id, connector) if o.id != link.id]
         return any(o.status != "resolved" for o in others)
 
-    def _save(self, connector: str, incident_id: int, service: str, remote: RemoteIncident) -> None:
+    def _save(self, report: Report, incident_id: int, service: str) -> None:
         with self.im.store.transaction() as session:
-            link = session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == connector,
-                    PagerDutyLink.incident_id == incident_id,
-                    PagerDutyLink.service == service,
-                )
-            ).first()
-            if link is None:
-                link = PagerDutyLink(
-                    connector=connector, incident_id=incident_id, service=service, pd_service_id=remote.service_id
-                )
-            if link.pd_incident_id not in (None, remote.id):
-                return  # a newer PagerDuty incident replaced this one (reopen): old news
-            link.pd_incident_id, link.pd_incident_number = remote.id, remote.number or link.pd_incident_number
-            link.incident_key = remote.incident_key or link.incident_key
-            link.html_url = remote.html_url or link.html_url
-            link.status, link.urgency = remote.status, remote.urgency or link.urgency
-            link.assignees = [a for a, _ in remote.assignees]
-            link.updated_at = utcnow()
-            session.add(link)
+            links.upsert(session, report.connector, incident_id, service, report.remote)
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [as_utc(t) for t in times if t is not None]
+    return min(known) if known else None

@@ -20,8 +20,9 @@ from bot.connectors.secrets import SecretError, mask
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
 from commands.results import Lines, Result, Table
+from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError
-from integrations.pagerduty.config import ConnectorConfigError
+from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.metrics import ago, connector_state, figures, percent
 from integrations.pagerduty.oncall import on_call
@@ -120,10 +121,10 @@ def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
             results.append((True, f"Connected to PagerDuty API ({(time.monotonic() - started) * 1000:.0f}ms)"))
         except PagerDutyError as exc:
             return [(False, f"Connected to PagerDuty API: {exc.user_message}")]
-        services = [s for s in {config.custom.service_id, *config.custom.service_mappings.values()} if s]
+        services = config.covered_service_ids()
         if not services:
             results.append((False, "No service: set custom.service_id or map a service"))
-        for service_id in sorted(services):
+        for service_id in services:
             try:
                 service = client.get_service(service_id)
                 results.append((True, f"Service {service_id} accessible ({service.name or service.summary})"))
@@ -408,13 +409,15 @@ def connector_webhook(ctx: Context, args: argparse.Namespace) -> Result:
         return Lines(lines=[f"✗ {exc.user_message}"], ok=False)
 
 
-def _webhook_enable(ctx, registry, connector, config, client) -> Result:  # type: ignore[no-untyped-def]
+def _webhook_enable(
+    ctx: Context, registry: ConnectorRegistry, connector: Connector, config: PagerDutyConfig, client: PagerDutyClient
+) -> Result:
     base = ctx.im.settings.public_url
     if not base:
         raise UsageError("IM_PUBLIC_URL is not set: PagerDuty needs the public address of im serve, e.g. https://im.example.com")
     url = f"{base.rstrip('/')}/connectors/{connector.name}/webhook"
-    services = sorted({s for s in [config.custom.service_id, *config.custom.service_mappings.values()] if s})
-    filters = [("service_reference", s) for s in services] or [("account_reference", None)]
+    services = config.covered_service_ids()
+    filters: list[tuple[str, str | None]] = [("service_reference", s) for s in services] or [("account_reference", None)]
     for old in (connector.webhook_subscription_id or "").split(","):
         if old:
             client.delete_webhook_subscription(old)
@@ -441,7 +444,7 @@ def _webhook_enable(ctx, registry, connector, config, client) -> Result:  # type
     )
 
 
-def _webhook_test(ctx: Context, connector: Connector, client) -> Result:  # type: ignore[no-untyped-def]
+def _webhook_test(ctx: Context, connector: Connector, client: PagerDutyClient) -> Result:
     subs = [s for s in (connector.webhook_subscription_id or "").split(",") if s]
     if not subs:
         raise UsageError(f"no webhook subscription: im connector webhook {connector.name} --enable")

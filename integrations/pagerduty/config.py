@@ -99,6 +99,7 @@ class PagerDutyConfig(BaseModel):
     base_url: str = "https://api.pagerduty.com"
     sync_direction: Literal["bidirectional", "outbound", "inbound"] = "outbound"
     sync_interval: int = 300
+    request_timeout: int = 10  # seconds to wait for PagerDuty's answer before the outcome counts as unknown
     enable_webhook: bool = True
     custom: PagerDutyCustom = Field(default_factory=PagerDutyCustom)
     custom_field_mappings: dict[str, str] = Field(default_factory=dict)
@@ -118,6 +119,14 @@ class PagerDutyConfig(BaseModel):
             raise ValueError("at least 30s (PagerDuty allows 960 requests a minute per key)")
         return seconds
 
+    @field_validator("request_timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> int:
+        seconds = parse_duration(value)
+        if seconds > 120:
+            raise ValueError("at most 120s")
+        return seconds
+
     @property
     def outbound(self) -> bool:
         return self.sync_direction in ("outbound", "bidirectional")
@@ -125,6 +134,10 @@ class PagerDutyConfig(BaseModel):
     @property
     def inbound(self) -> bool:
         return self.sync_direction in ("inbound", "bidirectional")
+
+    def covered_service_ids(self) -> list[str]:
+        """The PagerDuty services this connector covers: its default service and every mapped one."""
+        return sorted({s for s in [self.custom.service_id, *self.custom.service_mappings.values()] if s})
 
 
 def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None]:

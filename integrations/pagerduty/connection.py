@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from bot.connectors.models import Connector
 from bot.store import Store
@@ -13,7 +15,7 @@ from integrations.pagerduty.tables import ConnectorCall
 log = logging.getLogger(__name__)
 
 
-def call_recorder(store: Store, connector: str):  # type: ignore[no-untyped-def]
+def call_recorder(store: Store, connector: str) -> Callable[[CallStats], None]:
     def record(stats: CallStats) -> None:
         try:
             with store.transaction() as session:
@@ -34,12 +36,13 @@ def call_recorder(store: Store, connector: str):  # type: ignore[no-untyped-def]
     return record
 
 
-def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: object) -> PagerDutyClient:
+def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: Any) -> PagerDutyClient:
     config = registry.config(connector)
+    options: dict[str, Any] = {"timeout": float(config.request_timeout), **kwargs}
     return PagerDutyClient(
         config.base_url,
         registry.api_key(connector),
         from_email=config.custom.from_email,
         on_response=call_recorder(registry.store, connector.name),
-        **kwargs,  # type: ignore[arg-type]
+        **options,
     )

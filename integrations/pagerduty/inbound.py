@@ -20,11 +20,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import WebhookGuard
-from bot.domain.models import JobStatus, OutboxJob
-from bot.workers import GiveUp
+from bot.domain.incidents import Actor
+from bot.domain.models import OutboxJob
+from bot.domain.outbox import JobSpec, enqueue_core
+from bot.workers import GiveUp, JobKind, kind_table
 from integrations.pagerduty.api.webhook_models import (
     IncidentData,
     IncidentNoteData,
@@ -33,7 +36,8 @@ from integrations.pagerduty.api.webhook_models import (
     parse_event,
 )
 from integrations.pagerduty.api.webhook_signature import verify
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.links import RemoteIncident
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
@@ -41,8 +45,8 @@ from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 log = logging.getLogger(__name__)
 INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
-DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]
-JOBS = OutboxJob.__table__  # type: ignore[attr-defined]
+DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
 
 
 def inbound_destination(name: str) -> str:
@@ -50,7 +54,7 @@ def inbound_destination(name: str) -> str:
 
 
 class WebhookReceiver:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.guard = WebhookGuard.from_settings(im.settings)
@@ -115,20 +119,11 @@ class WebhookReceiver:
                         "body": body.decode("utf-8", "replace"),
                     },
                 ).scalar_one()
-                now = utcnow()
-                conn.execute(
-                    insert(JOBS),
-                    {
-                        "destination": destination,
-                        "kind": "webhook",
-                        "incident_id": None,
-                        "ordering_key": f"{destination}:{event.incident_id or '-'}",
-                        "payload": {"delivery_id": delivery_id},
-                        "status": JobStatus.PENDING,
-                        "attempts": 0,
-                        "available_at": now,
-                        "created_at": now,
-                    },
+                enqueue_core(
+                    conn,
+                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
+                    None,  # the im incident is known only once the delivery is applied
+                    ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
@@ -136,30 +131,35 @@ class WebhookReceiver:
         return 202, {"status": "accepted", "event_id": event.id}
 
 
-def remote_from_webhook(data: IncidentData) -> RemoteIncident:
+def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteIncident:
+    """Every incident event carries the incident as it was at `occurred_at`, its status included."""
     return RemoteIncident(
         id=data.id,
         number=data.number,
         title=data.title or "",
-        status=data.status or "triggered",
+        status=data.status,
         urgency=data.urgency,
         service_id=data.service.id if data.service else "",
         service_name=data.service.summary if data.service else None,
         html_url=data.html_url,
         incident_key=data.incident_key,
         assignees=[(a.id, a.summary) for a in data.assignees],
+        changed_at=occurred_at,
+        created_at=data.created_at,
+        as_of=occurred_at,
     )
 
 
 class WebhookProcessor:
     """The worker side: apply one stored delivery."""
 
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _webhook(self, job: OutboxJob) -> None:
         with self.im.store.read() as session:
             delivery = session.get(WebhookDelivery, job.payload["delivery_id"])
         if delivery is None:
@@ -188,21 +188,18 @@ class WebhookProcessor:
             return self._annotated(name, event.data, actor, at, key)
         if not isinstance(event.data, IncidentData):
             return f"ignored: {event.event_type} is not used"
-        report = Report(name, config, remote_from_webhook(event.data), key, actor, at)
+        report = Report(name, config, remote_from_webhook(event.data, at), key, actor, at)
         link, created = self.applier.ensure_incident(report)
         if link is None:
             return created or "ignored: no incident"
         kind = event.event_type.removeprefix("incident.")
+        # whatever the event, its status is the incident's at that time: applied, unless we know newer
+        outcome = self.applier.apply_status(report, link, note="Reopened in PagerDuty" if kind == "reopened" else None)
         if kind in ("escalated", "reassigned"):
-            outcome = self.applier.apply_assignment(report, link, kind)
-        elif kind in ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened"):
-            note = "Reopened in PagerDuty" if kind == "reopened" else None
-            outcome = self.applier.apply_status(report, link, note=note)
-        else:
-            outcome = f"ignored: {event.event_type} is not used"
+            outcome = f"{self.applier.apply_assignment(report, link, kind)}; {outcome}"
         return f"{created}; {outcome}" if created else outcome
 
-    def _annotated(self, name: str, note: IncidentNoteData, actor, at: datetime, key: str) -> str:  # type: ignore[no-untyped-def]
+    def _annotated(self, name: str, note: IncidentNoteData, actor: Actor, at: datetime, key: str) -> str:
         link = self.applier.find_link(name, note.incident.id)
         if link is None:
             return "ignored: note on an incident we do not know"

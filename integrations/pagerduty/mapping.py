@@ -34,18 +34,20 @@ def im_service_for(pd_service_id: str, pd_service_name: str | None, mappings: Ma
         if pd_id == pd_service_id and name != "default":
             return name
     slug = "".join(c if c.isalnum() else "-" for c in (pd_service_name or pd_service_id).lower()).strip("-")
-    return "-".join(part for part in slug.split("-") if part)[:64] or pd_service_id.lower()
+    return "-".join(part for part in slug.split("-") if part)[:64].rstrip("-") or pd_service_id.lower()
 
 
-def verb_towards(current_im_status: str, pd_status: str) -> str | None:
-    """The domain verb that brings an im incident to where PagerDuty says it is (None: nothing to do)."""
-    target = FROM_PAGERDUTY_STATUS.get(pd_status)
+def steps_towards(current_im_status: str, pd_status: str | None) -> list[str]:
+    """The domain verbs that bring an im incident to where PagerDuty says it is ([]: nothing to do).
+
+    Any PagerDuty status is reachable from any im status, so whatever order reports arrive in, the
+    newest one decides: acknowledged in PagerDuty while im has it resolved means it was triggered again
+    and acknowledged since (reopen, then acknowledge)."""
+    target = FROM_PAGERDUTY_STATUS.get(pd_status or "")
     if target is None or TO_PAGERDUTY_STATUS.get(current_im_status) == pd_status:
-        return None
-    if target == "mitigated":
-        return "acknowledge" if current_im_status == "open" else None
+        return []
     if target == "resolved":
-        return "resolve" if current_im_status in ("open", "mitigated") else None
-    if target == "open":
-        return "unacknowledge" if current_im_status == "mitigated" else "reopen"
-    return None
+        return ["resolve"]
+    if current_im_status in ("resolved", "closed"):
+        return ["reopen", "acknowledge"] if target == "mitigated" else ["reopen"]
+    return ["acknowledge"] if target == "mitigated" else ["unacknowledge"]

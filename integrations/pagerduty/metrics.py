@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
 from bot.domain.models import JobStatus, OutboxJob
@@ -34,12 +36,12 @@ class Figures:
         return None if not self.sync_runs_24h else (self.sync_runs_24h - self.sync_errors_24h) / self.sync_runs_24h
 
 
-def figures(im, name: str, now: datetime | None = None) -> Figures:  # type: ignore[no-untyped-def]
+def figures(im: Im, name: str, now: datetime | None = None) -> Figures:
     now = now or utcnow()
     day = now - timedelta(hours=24)
     with im.store.read() as session:
 
-        def one(query):  # type: ignore[no-untyped-def]
+        def one(query: Any) -> Any:
             return session.exec(query).one()
 
         total = one(select(func.count(func.distinct(PagerDutyLink.incident_id))).where(PagerDutyLink.connector == name))

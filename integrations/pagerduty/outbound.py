@@ -1,31 +1,37 @@
 """im -> PagerDuty: which timeline steps become PagerDuty jobs, and how each job is delivered.
 
 Rule 3 (no echo): a step that came from PagerDuty (origin `pagerduty`) never makes a PagerDuty job.
-Creates carry an incident_key derived from the connector, incident and service, so a retried create
-finds the incident it made the first time instead of paging twice.
+Creates carry an incident_key derived from the connector, incident and service; once a create has been
+tried, every later try looks that key up first (rule 8), so a create whose answer was lost finds the incident
+it made instead of paging twice, and brings it to im's state even if im resolved the incident meanwhile.
+Subscribers are pure: links are written by deliveries and by the inbound side, never by `pagerduty_jobs`.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from bot.clock import utcnow
+from bot.app import Im
 from bot.connectors import secrets
 from bot.domain import outbox
 from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
-from bot.workers import GiveUp, RetryLater
-from integrations.pagerduty import mapping
+from bot.ttl_cache import TTLCache
+from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
+from integrations.pagerduty import links, mapping
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
+from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
@@ -50,9 +56,7 @@ def connector_actor(name: str) -> Actor:
 
 # -- subscriber: runs inside the domain transaction --------------------------------------------
 def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
-    remote_link = event.data.get("pagerduty_link")
-    if remote_link:  # an incident born in PagerDuty: link it in the same transaction as its declaration
-        session.add(PagerDutyLink(incident_id=incident.id, **remote_link))  # type: ignore[arg-type]
+    """Pure: reads the session, returns job specs, writes nothing."""
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
@@ -80,12 +84,33 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
 
 
 # -- delivery: runs in a worker, no transaction open across calls -----------------------------
+# The Slack thread is usually posted seconds after the create; without Slack (or with Slack down for
+# long) there is no thread to link, and that is not worth a dead letter.
+THREAD_LINK_RETRY = RetryPolicy(max_attempts=5, fixed_delay=3.0, give_up_quietly=True)
+
+# One job kind's work on one incident, once the connector, its client and the timeline step are at hand.
+Step = Callable[[PagerDutyClient, str, PagerDutyConfig, Incident, TimelineEvent, OutboxJob], None]
+
+
 class PagerDutyDelivery:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
+        # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
+        self.kinds = kind_table(
+            JobKind("create", self._on_incident(self._create)),
+            JobKind("status", self._on_incident(self._status)),
+            JobKind("note", self._on_incident(self._note)),
+            JobKind("urgency", self._on_incident(self._urgency)),
+            JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+        )
 
-    def deliver(self, job: OutboxJob) -> None:
+    def _on_incident(self, step: Step) -> Handler:
+        return functools.partial(self._deliver, step)
+
+    def _deliver(self, step: Step, job: OutboxJob) -> None:
+        """Runs `step` with the connector's client and the job's timeline step, turns PagerDuty's
+        errors into retry or give-up, and records the call (SyncRun) whatever the outcome."""
         name = job.destination.split(":", 1)[1]
         started = time.monotonic()
         ok, error = True, None
@@ -99,8 +124,7 @@ class PagerDutyDelivery:
                     incident = session.get(Incident, event.incident_id) if event else None
                 if event is None or incident is None:
                     raise GiveUp("the timeline step is gone")
-                handler = getattr(self, f"_{job.kind}")
-                handler(client, name, config, incident, event, job)
+                step(client, name, config, incident, event, job)
         except RateLimitedError as exc:
             ok, error = False, exc.user_message
             raise RetryLater(exc.user_message, delay=exc.retry_after, rate_limited=True) from None
@@ -140,34 +164,53 @@ class PagerDutyDelivery:
         job: OutboxJob,
     ) -> None:
         service = job.payload["service"]
-        if incident.status in ("resolved", "closed"):
-            return  # a create retried (or requeued) after the incident ended must not page anyone
-        link = self._link(name, incident.id, service)  # type: ignore[arg-type]
-        if link is not None and link.pd_incident_id:
-            self._announce_link(name, incident, link, "created")  # a retry after the create answered
-            return
+        link = self._link(name, incident.number, service)
+        linked_now = link is None or not link.pd_incident_id
+        if link is None or not link.pd_incident_id:
+            link = self._find_or_create(client, name, config, incident, service)
+            if link is None:
+                return  # the incident ended before PagerDuty was ever asked: paging now would be wrong
+        self._announce_link(name, incident, link, "created")
+        target = mapping.TO_PAGERDUTY_STATUS[incident.status]
+        if target != "resolved" or config.custom.auto_resolve:
+            self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
+        if linked_now and not self._thread_url(incident):
+            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
+            with self.im.store.transaction() as session:
+                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
+
+    def _find_or_create(
+        self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, service: str
+    ) -> PagerDutyLink | None:
+        """Rule 8: a create whose outcome is unknown (an earlier try left; its answer never came back) is
+        settled by looking the incident up by its incident_key, never by creating again blindly, and an
+        incident that ended is looked for but never paged anew."""
         pd_service = mapping.pd_service_for(service, config.custom.service_mappings, config.custom.service_id)
         if not pd_service:
             raise GiveUp(
                 f"no PagerDuty service for '{service}': map it (im connector map-service {name} "
                 f"--im-service {service} --pd-service PXXXXXX) or set a default service_id"
             )
-        policy = config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id
-        remote = client.create_incident(
-            title=incident.title,
-            service_id=pd_service,
-            urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
-            incident_key=incident_key(name, incident.id, service),  # type: ignore[arg-type]
-            details=self._details(config, incident),
-            escalation_policy_id=policy,
-            from_email=self._from(client, incident.declared_by),
+        key = incident_key(name, incident.number, service)
+        tried = f"pd-create:{name}:{incident.id}:{service}"
+        ended = incident.status in ("resolved", "closed")
+        remote = (
+            client.find_incident_by_key(key, service_id=pd_service) if ended or outbox.step_done(self.im.store, tried) else None
         )
-        link = self._save_link(name, incident.id, service, remote)  # type: ignore[arg-type]
-        self._announce_link(name, incident, link, "created")
-        if not self._thread_url(incident):
-            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
-            with self.im.store.transaction() as session:
-                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
+        if remote is None:
+            if ended:
+                return None
+            outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
+            remote = client.create_incident(
+                title=incident.title,
+                service_id=pd_service,
+                urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
+                incident_key=key,
+                details=self._details(config, incident),
+                escalation_policy_id=config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id,
+                from_email=self._from(client, incident.declared_by),
+            )
+        return self._save_link(name, incident.number, service, remote)
 
     def _thread_link(
         self,
@@ -180,10 +223,8 @@ class PagerDutyDelivery:
     ) -> None:
         url = self._thread_url(incident)
         if url is None:
-            if job.attempts < 5:
-                raise RetryLater("the Slack thread is not posted yet", delay=3.0)
-            return  # no Slack thread (Slack not configured, or down): nothing to link
-        link = self._link(name, incident.id, job.payload["service"])  # type: ignore[arg-type]
+            raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
+        link = self._link(name, incident.number, job.payload["service"])
         if link and link.pd_incident_id:
             self._post_note(
                 client, name, incident, link.pd_incident_id, f"Slack thread: {url}", None, step=f"pd-thread-link:{name}"
@@ -205,18 +246,31 @@ class PagerDutyDelivery:
         target = mapping.TO_PAGERDUTY_STATUS[event.data["to"]]
         if verb == "resolve" and not config.custom.auto_resolve:
             return  # resolved here, left to people in PagerDuty until the incident is closed
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
-            if not link.pd_incident_id or link.status == target or link.status == "resolved":
-                continue
-            if target == "triggered":
-                continue  # PagerDuty has no "unacknowledge" through the REST API
-            remote = client.update_incident(
-                link.pd_incident_id,
-                status=target,
-                resolution=note if target == "resolved" else None,
-                from_email=self._from(client, event.actor),
-            )
-            self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
+            self._push_status(client, name, incident, link, target, resolution=note, actor=event.actor)
+
+    def _push_status(
+        self,
+        client: PagerDutyClient,
+        name: str,
+        incident: Incident,
+        link: PagerDutyLink,
+        target: str,
+        *,
+        resolution: str | None,
+        actor: str | None,
+    ) -> None:
+        """One PagerDuty incident to `target`, unless it is there already or cannot go there: a resolved
+        one cannot be reopened, and the REST API has no "unacknowledge" (triggered)."""
+        if not link.pd_incident_id or link.status in (target, "resolved") or target == "triggered":
+            return
+        remote = client.update_incident(
+            link.pd_incident_id,
+            status=target,
+            resolution=resolution if target == "resolved" else None,
+            from_email=self._from(client, actor) if actor else None,
+        )
+        self._save_link(name, incident.number, link.service, remote)
 
     def _reopen(
         self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent
@@ -224,23 +278,23 @@ class PagerDutyDelivery:
         """PagerDuty cannot reopen a resolved incident: page again with a new incident, and say so."""
         if incident.status != "open":
             return  # resolved or closed again since: paging now would be wrong
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.status != "resolved":
                 continue
             remote = client.create_incident(
                 title=incident.title,
                 service_id=link.pd_service_id,
                 urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
-                incident_key=incident_key(name, incident.id, link.service, generation=event.id or 1),  # type: ignore[arg-type]
+                incident_key=incident_key(name, incident.number, link.service, generation=event.id or 1),
                 details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
                 escalation_policy_id=config.custom.escalation_mappings.get(link.service) or config.custom.escalation_policy_id,
                 from_email=self._from(client, event.actor),
             )
             previous = link.pd_incident_number
-            link = self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+            link = self._save_link(name, incident.number, link.service, remote, replace=True)
             self.im.incidents.record(
-                incident.id,
-                "link",  # type: ignore[arg-type]
+                incident.number,
+                "link",
                 f"PagerDuty cannot reopen a resolved incident: triggered PagerDuty #{link.pd_incident_number} "
                 f"on {link.pd_service_id} ({link.service}) in place of #{previous}",
                 actor=connector_actor(name),
@@ -261,7 +315,7 @@ class PagerDutyDelivery:
             who = self.im.display_name(session, event.actor)
         text = event.data.get("note") if event.kind == "status" else event.text
         content = f"{text} ({who}){OUR_NOTE_MARK}"
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.pd_incident_id:
                 self._post_note(
                     client, name, incident, link.pd_incident_id, content, event.actor, step=f"pd-note:{name}:{event.id}"
@@ -287,7 +341,7 @@ class PagerDutyDelivery:
         outbox.record_step(self.im.store, step, note.id)
         with self.im.store.transaction() as session:
             if session.get(PagerDutyNoteSent, note.id) is None:
-                session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.id))  # type: ignore[arg-type]
+                session.add(PagerDutyNoteSent(note_id=note.id, connector=name, incident_id=incident.number))
 
     def _urgency(
         self,
@@ -299,10 +353,10 @@ class PagerDutyDelivery:
         job: OutboxJob,
     ) -> None:
         urgency = mapping.urgency_for(event.data["to"], config.custom.urgency_mapping)
-        for link in self._links(name, incident.id):  # type: ignore[arg-type]
+        for link in self._links(name, incident.number):
             if link.pd_incident_id and link.status != "resolved" and link.urgency != urgency:
                 remote = client.update_incident(link.pd_incident_id, urgency=urgency, from_email=self._from(client, event.actor))
-                self._save_link(name, incident.id, link.service, remote)  # type: ignore[arg-type]
+                self._save_link(name, incident.number, link.service, remote)
 
     # -- helpers -----------------------------------------------------------------------------
     def _from(self, client: PagerDutyClient, actor: str) -> str | None:
@@ -343,40 +397,22 @@ class PagerDutyDelivery:
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
-            return session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-                )
-            ).first()
+            return links.for_service(session, name, incident_id, service)
 
     def _links(self, name: str, incident_id: int) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(
-                session.exec(
-                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id)
-                )
-            )
+            return links.for_incident(session, incident_id, name)
 
-    def _save_link(self, name: str, incident_id: int, service: str, remote: Any) -> PagerDutyLink:
+    def _save_link(
+        self, name: str, incident_id: int, service: str, remote: PDIncident, *, replace: bool = False
+    ) -> PagerDutyLink:
         with self.im.store.transaction() as session:
-            link = session.exec(
-                select(PagerDutyLink).where(
-                    PagerDutyLink.connector == name, PagerDutyLink.incident_id == incident_id, PagerDutyLink.service == service
-                )
-            ).first() or PagerDutyLink(connector=name, incident_id=incident_id, service=service, pd_service_id=remote.service.id)
-            link.pd_service_id = remote.service.id
-            link.pd_incident_id, link.pd_incident_number = remote.id, remote.incident_number
-            link.incident_key, link.html_url = remote.incident_key, remote.html_url
-            link.status, link.urgency = remote.status, remote.urgency
-            link.assignees = remote.assignee_ids
-            link.updated_at = utcnow()
-            session.add(link)
-            return link
+            return links.upsert(session, name, incident_id, service, remote_from_rest(remote), replace=replace)
 
     def _announce_link(self, name: str, incident: Incident, link: PagerDutyLink, what: str) -> None:
         self.im.incidents.record(
-            incident.id,
-            "link",  # type: ignore[arg-type]
+            incident.number,
+            "link",
             f"PagerDuty incident #{link.pd_incident_number} {what} on {link.pd_service_id} ({link.service})",
             actor=connector_actor(name),
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
@@ -384,18 +420,16 @@ class PagerDutyDelivery:
         )
 
 
-_PD_USERS: dict[tuple[str, str], tuple[bool, float]] = {}
+_PD_USERS: TTLCache[tuple[str, str], bool] = TTLCache(ttl=3600)  # the answer changes rarely and costs a call
 
 
 def _is_pagerduty_user(client: PagerDutyClient, email: str) -> bool:
-    """Looked up once an hour per email: the answer changes rarely and costs an API call."""
-    key = (client.base_url, email.lower())
-    cached = _PD_USERS.get(key)
-    if cached and time.monotonic() - cached[1] < 3600:
-        return cached[0]
+    """Looked up once an hour per email; a failed look-up counts as "no" and is asked again next time."""
+
+    def load() -> bool:
+        return client.find_user_by_email(email) is not None
+
     try:
-        known = client.find_user_by_email(email) is not None
+        return _PD_USERS.get_or_load((client.base_url, email.lower()), load)
     except PagerDutyError:
         return False
-    _PD_USERS[key] = (known, time.monotonic())
-    return known

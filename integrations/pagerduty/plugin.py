@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from bot.app import Im, RuntimeParts
 from bot.connectors.secrets import Keyring
 from bot.domain.models import Incident
 from bot.domain.outbox import Subscriber
 from bot.domain.views import ExternalLink
 from bot.scheduler import Scheduler
+from integrations.pagerduty import links
 from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
 from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
 from integrations.pagerduty.registry import ConnectorRegistry
@@ -16,18 +18,17 @@ from integrations.pagerduty.tables import PagerDutyLink
 from integrations.pagerduty.ticker import Ticker
 
 
-def registry_for(im) -> ConnectorRegistry:  # type: ignore[no-untyped-def]
+def registry_for(im: Im) -> ConnectorRegistry:
     return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
-    rows = session.exec(select(PagerDutyLink).where(PagerDutyLink.incident_id == incident.id).order_by(PagerDutyLink.id)).all()
-    return [_link(r) for r in rows]
+    return [_link(r) for r in links.for_incident(session, incident.number)]
 
 
 def pagerduty_links_bulk(session: Session, incident_ids: list[int]) -> dict[int, list[ExternalLink]]:
-    query = select(PagerDutyLink).where(col(PagerDutyLink.incident_id).in_(incident_ids)).order_by(col(PagerDutyLink.id))
     found: dict[int, list[ExternalLink]] = {}
+    query = select(PagerDutyLink).where(col(PagerDutyLink.incident_id).in_(incident_ids)).order_by(col(PagerDutyLink.id))
     for row in session.exec(query).all():
         found.setdefault(row.incident_id, []).append(_link(row))
     return found
@@ -44,12 +45,12 @@ def _link(r: PagerDutyLink) -> ExternalLink:
     )
 
 
-def install(im, subscribers: list[Subscriber]) -> None:  # type: ignore[no-untyped-def]
+def install(im: Im, subscribers: list[Subscriber]) -> None:
     subscribers.append(pagerduty_jobs)
     im.link_providers.append(pagerduty_links)
     im.bulk_link_providers.append(pagerduty_links_bulk)
 
-    def runtime_hook(runtime) -> None:  # type: ignore[no-untyped-def]
+    def runtime_hook(runtime: RuntimeParts) -> None:
         registry = registry_for(im)
         runtime.deliveries[DESTINATION_PREFIX] = PagerDutyDelivery(im, registry)
         runtime.deliveries[INBOUND_PREFIX] = WebhookProcessor(im, registry)

@@ -7,21 +7,26 @@ pages of 100, so 100 changed incidents cost one call however many incidents the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.app import Im
 from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
+from bot.store import rows_changed
+from integrations.pagerduty import links
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
-from integrations.pagerduty.apply import RemoteApplier, RemoteIncident, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.links import RemoteIncident, remote_from_rest
 from integrations.pagerduty.outbound import destination
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyLink, SyncRun
@@ -40,24 +45,8 @@ class SyncResult:
     requeued: int = 0  # dead-lettered outbound jobs given another chance
 
 
-def remote_from_rest(incident: PDIncident) -> RemoteIncident:
-    return RemoteIncident(
-        id=incident.id,
-        number=incident.incident_number,
-        title=incident.title,
-        status=incident.status,
-        urgency=incident.urgency,
-        service_id=incident.service.id,
-        service_name=incident.service.summary,
-        html_url=incident.html_url,
-        incident_key=incident.incident_key,
-        assignees=[(a.assignee.id, a.assignee.summary) for a in incident.assignments],
-        changed_at=incident.last_status_change_at or incident.updated_at or incident.created_at,
-    )
-
-
 class Reconciler:
-    def __init__(self, im, registry: ConnectorRegistry) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, im: Im, registry: ConnectorRegistry) -> None:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
@@ -79,6 +68,7 @@ class Reconciler:
             return result
         try:
             with client_for(self.registry, connector) as client:
+                remotes: Iterable[PDIncident]
                 if incident is not None:
                     remotes = [
                         client.get_incident(link.pd_incident_id) for link in self._links(name, incident) if link.pd_incident_id
@@ -103,7 +93,7 @@ class Reconciler:
         self._record(name, result, until if incident is None and result.error is None else None)
         return result
 
-    def _apply(self, name: str, config, remote: RemoteIncident) -> bool:  # type: ignore[no-untyped-def]
+    def _apply(self, name: str, config: PagerDutyConfig, remote: RemoteIncident) -> bool:
         if not config.inbound:
             return False  # outbound-only: PagerDuty's side never flows back
         key = f"pd-sync:{name}:{remote.id}:{remote.status}:{remote.changed_at.isoformat() if remote.changed_at else ''}"
@@ -119,18 +109,14 @@ class Reconciler:
         if incident is not None:
             query = query.where(col(OutboxJob.incident_id) == parse_ref(incident))
         with self.im.store.transaction() as session:
-            count = session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())).rowcount
+            count = rows_changed(session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())))
         if count:
             self.im.outbox_ready.set()
         return count
 
     def _links(self, name: str, ref: str) -> list[PagerDutyLink]:
         with self.im.store.read() as session:
-            return list(
-                session.exec(
-                    select(PagerDutyLink).where(PagerDutyLink.connector == name, PagerDutyLink.incident_id == parse_ref(ref))
-                )
-            )
+            return links.for_incident(session, parse_ref(ref), name)
 
     def _record(self, name: str, result: SyncResult, until: datetime | None) -> None:
         with self.im.store.transaction() as session:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -14,34 +14,32 @@ from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
 from bot.store import Store
+from bot.ttl_cache import TTLCache
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
 
 TYPES = ("pagerduty",)
 
 
-_OUTBOUND: dict[str, tuple[float, list[tuple[str, PagerDutyConfig]]]] = {}
-OUTBOUND_TTL = 5.0
+# Kept a few seconds: a change made in this process is seen at once (see `changed`), one made by another
+# process (a terminal `im connector ...`) within the TTL.
+_OUTBOUND: TTLCache[str, list[tuple[str, PagerDutyConfig]]] = TTLCache(ttl=5.0)
+_WEBHOOK_SECRETS: TTLCache[tuple[str, str], list[str]] = TTLCache(ttl=10.0)
 
 
 def outbound_connectors(session: Session) -> list[tuple[str, PagerDutyConfig]]:
-    """Connectors that push to PagerDuty. Asked on every timeline step, so kept for a few seconds: a
-    change made in this process is seen at once (see `changed`), one made by another process (a
-    terminal `im connector ...`) within OUTBOUND_TTL."""
-    key = str(session.get_bind().url)
-    cached = _OUTBOUND.get(key)
-    if cached and time.monotonic() - cached[0] < OUTBOUND_TTL:
-        return cached[1]
-    found = []
-    for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
-        config = PagerDutyConfig.model_validate(row.config)
-        if config.outbound:
-            found.append((row.name, config))
-    _OUTBOUND[key] = (time.monotonic(), found)
-    return found
+    """Connectors that push to PagerDuty. Asked on every timeline step, so cached (see above)."""
 
+    def load() -> list[tuple[str, PagerDutyConfig]]:
+        found = []
+        for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
+            config = PagerDutyConfig.model_validate(row.config)
+            if config.outbound:
+                found.append((row.name, config))
+        return found
 
-_WEBHOOK_SECRETS: dict[tuple[str, str], tuple[float, list[str]]] = {}
-SECRETS_TTL = 10.0
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return _OUTBOUND.get_or_load(str(engine.url), load)
 
 
 def changed() -> None:
@@ -84,15 +82,10 @@ class ConnectorRegistry:
         return secrets.reveal(connector.api_key, self.keys)
 
     def cached_webhook_secrets(self, name: str, *, fresh: bool = False) -> list[str]:
-        """Opened webhook secrets, kept SECRETS_TTL seconds: every delivery needs them. A change made in
-        this process is seen at once; one made by another process (a terminal) within SECRETS_TTL."""
-        key = (str(self.store.url), name)
-        cached = _WEBHOOK_SECRETS.get(key)
-        if cached and not fresh and time.monotonic() - cached[0] < SECRETS_TTL:
-            return cached[1]
-        found = self.webhook_secrets(self.get(name))
-        _WEBHOOK_SECRETS[key] = (time.monotonic(), found)
-        return found
+        """Opened webhook secrets, cached (every delivery needs them); `fresh` reads them again."""
+        return _WEBHOOK_SECRETS.get_or_load(
+            (str(self.store.url), name), lambda: self.webhook_secrets(self.get(name)), fresh=fresh
+        )
 
     def webhook_secrets(self, connector: Connector) -> list[str]:
         if not connector.webhook_secrets:

@@ -30,6 +30,7 @@ class PagerDutyLink(SQLModel, table=True):
     incident_key: str | None = None
     html_url: str | None = None
     status: str | None = None  # last known PagerDuty status
+    status_at: datetime | None = None  # when PagerDuty reported `status`: an older report never overwrites it
     urgency: str | None = None
     assignees: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import random
 import re
 import secrets as _secrets
 import threading
@@ -550,6 +551,38 @@ class _FailRule:
         )
 
 
+FAULT_MODES = ("429", "500", "503-html", "late")
+
+
+@dataclass
+class _LateRule:
+    times: int
+    by: float
+    path_prefix: str | None
+    method: str | None
+
+    matches = _FailRule.matches
+
+
+@dataclass
+class _FailShare:
+    share: float
+    rng: random.Random
+    modes: tuple[str, ...]
+    late_by: float
+    path_prefix: str | None
+    method: str | None
+
+    matches = _FailRule.matches
+
+
+@dataclass(frozen=True)
+class _Html:
+    """A body that is not JSON (a proxy's error page)."""
+
+    text: str
+
+
 class _Answer(Exception):
     """Raised inside a route to answer at once."""
 
@@ -626,6 +659,9 @@ class FakePagerDuty(ServedFake):
         self.offset_cap = 10_000
         self.abilities = ["teams", "urgencies", "read_only_users", "service_support_hours"]
         self._fail_rules: list[_FailRule] = []
+        self._late_rules: list[_LateRule] = []
+        self._fail_share: _FailShare | None = None
+        self.faults: list[tuple[str, str, str]] = []  # (mode, method, path) of every fault served
         self._lock = threading.RLock()
         self._counter = 0
         self._window_start = time.monotonic()
@@ -727,6 +763,33 @@ class FakePagerDuty(ServedFake):
         with self._lock:
             self._fail_rules.append(_FailRule(status, times, headers, body, path_prefix, method))
 
+    def answer_late(self, *, times: int = 1, by: float = 1.5, path_prefix: str | None = None, method: str | None = None) -> None:
+        """The next ``times`` matching requests take effect as usual, and are answered ``by`` seconds late:
+        after a client's timeout, so the client cannot know that they did."""
+        with self._lock:
+            self._late_rules.append(_LateRule(times, by, path_prefix, method))
+
+    def fail_share(
+        self,
+        share: float,
+        *,
+        seed: int,
+        modes: Iterable[str] = FAULT_MODES,
+        late_by: float = 1.5,
+        path_prefix: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """From now on a seeded ``share`` (0..1) of matching requests meet a fault, one of ``modes`` each:
+        ``429`` (nothing done; ``ratelimit-reset`` 1-3 s), ``500`` (nothing done), ``503-html`` (nothing
+        done; an HTML page as a proxy in front of PagerDuty answers), ``late`` (done, answered ``late_by``
+        seconds late). ``fail_share(0, seed=0)`` turns it off. Served faults are listed in ``faults``."""
+        wanted = tuple(modes)
+        unknown = set(wanted) - set(FAULT_MODES)
+        if unknown or not wanted:
+            raise ValueError(f"modes must be among {FAULT_MODES}, got {wanted}")
+        with self._lock:
+            self._fail_share = _FailShare(share, random.Random(seed), wanted, late_by, path_prefix, method) if share > 0 else None
+
     def trigger_incident(
         self,
         *,
@@ -798,6 +861,30 @@ class FakePagerDuty(ServedFake):
                 channel="website",
                 summary="Assigned to " + ", ".join(self._user_name(u) for u in user_ids),
                 assignees=list(user_ids),
+            )
+            self._log_notifications(inc, when)
+
+    def escalate_incident(
+        self, incident_id: str, level: int, *, agent_user_id: str | None = None, at: datetime | None = None
+    ) -> None:
+        """Escalate in PagerDuty (an ``escalate_log_entry``): the level's on-call is paged, and an
+        acknowledged incident is triggered again, as PagerDuty does."""
+        with self._lock:
+            inc = self.incidents[incident_id]
+            when = _at(at)
+            inc.escalation_level = level
+            inc.assignments = self._oncall_at(inc.escalation_policy_id, level)
+            if inc.status == "acknowledged":
+                self._set_status(inc, "triggered", from_email=None, agent_user_id=agent_user_id, at=when)
+            inc.updated_at = when
+            self._log(
+                inc,
+                "escalate_log_entry",
+                when,
+                agent_user_id=agent_user_id,
+                channel="website" if agent_user_id else "auto",
+                summary=f"Escalated to level {level}",
+                assignees=list(inc.assignments),
             )
             self._log_notifications(inc, when)
 
@@ -1174,27 +1261,62 @@ class FakePagerDuty(ServedFake):
             time.sleep(self.response_delay)
         ctx = _Ctx(method, path, query, {k.lower(): v for k, v in headers.items()}, body)
         try:
-            status, payload, extra, template = self._dispatch(ctx, raw_present=bool(raw), bad_json=bad_json)
+            status, payload, extra, template, late = self._dispatch(ctx, raw_present=bool(raw), bad_json=bad_json)
         except Exception as exc:  # a bug in the fake: answer 500 and make it visible
             self.response_violations.append(f"fake crashed on {method} {path}: {exc!r}")
-            status, payload, extra, template = 500, {"error": {"message": "fake crashed"}}, {}, None
+            status, payload, extra, template, late = 500, {"error": {"message": "fake crashed"}}, {}, None, 0.0
         record.status, record.template = status, template
         if template and self.validator is not None and status < 500:
             self.response_violations.extend(self.validator.check_response(method, template, status, payload))
-        data = b"" if payload is None else json.dumps(payload).encode()
-        handler.send_response(status)
-        for name, value in extra.items():
-            if value is not None:
-                handler.send_header(name, value)
-        if data:
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        if data:
-            handler.wfile.write(data)
+        if isinstance(payload, _Html):
+            data, content_type = payload.text.encode(), "text/html; charset=utf-8"
+        else:
+            data, content_type = (b"" if payload is None else json.dumps(payload).encode()), "application/json; charset=utf-8"
+        if late:
+            time.sleep(late)  # the effect is done; the client has given up waiting by now
+        try:
+            handler.send_response(status)
+            for name, value in extra.items():
+                if value is not None:
+                    handler.send_header(name, value)
+            if data:
+                handler.send_header("Content-Type", content_type)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            if data:
+                handler.wfile.write(data)
+        except OSError:
+            pass  # the client hung up (it timed out): a late answer has nobody to go to
 
-    def _dispatch(self, ctx: _Ctx, *, raw_present: bool, bad_json: bool) -> tuple[int, Any, dict[str, str | None], str | None]:
+    def _fault(self, ctx: _Ctx) -> tuple[str | None, float]:
+        """-> (a fault that answers at once, or None; seconds to answer late). Under the lock."""
+        late = next((r for r in self._late_rules if r.matches(ctx.method, ctx.path)), None)
+        if late is not None:
+            late.times -= 1
+            if late.times <= 0:
+                self._late_rules.remove(late)
+            self.faults.append(("late", ctx.method, ctx.path))
+            return None, late.by
+        share = self._fail_share
+        if share is None or not share.matches(ctx.method, ctx.path) or share.rng.random() >= share.share:
+            return None, 0.0
+        mode = share.rng.choice(share.modes)
+        self.faults.append((mode, ctx.method, ctx.path))
+        if mode == "late":
+            return None, share.late_by
+        if mode == "429":
+            raise _Answer(
+                429, _DEFAULT_FAIL_BODIES[429], {"ratelimit-remaining": "0", "ratelimit-reset": str(share.rng.randint(1, 3))}
+            )
+        if mode == "500":
+            raise _Answer(500, {"error": {"message": "Internal Server Error"}})
+        raise _Answer(503, _Html("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"))
+
+    def _dispatch(
+        self, ctx: _Ctx, *, raw_present: bool, bad_json: bool
+    ) -> tuple[int, Any, dict[str, str | None], str | None, float]:
         deliver: list[tuple[FakeSubscription, dict[str, Any]]] = []
+        late = 0.0
         with self._lock:
             headers: dict[str, str | None] = dict(self._ratelimit_headers())
             route = next(
@@ -1231,6 +1353,7 @@ class FakePagerDuty(ServedFake):
                     )
                 if ctx.headers.get("authorization") != f"Token token={self.api_key}":
                     raise _pd_error(401, "Authentication failed", 2006)
+                _, late = self._fault(ctx)
                 if ctx.headers.get("accept") != ACCEPT_V2:
                     raise _invalid(f"The Accept header must be {ACCEPT_V2}")
                 if bad_json:
@@ -1250,7 +1373,7 @@ class FakePagerDuty(ServedFake):
                 headers.update(ans.headers)
         for sub, envelope in deliver:
             self._deliver(sub, envelope)
-        return status, payload, headers, template
+        return status, payload, headers, template, late
 
     def _violate(self, message: str) -> None:
         """Record a departure; silent without the description (fresh clone: no ../shared)."""

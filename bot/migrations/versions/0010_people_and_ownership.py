@@ -1,7 +1,7 @@
 """people, incident owners and roles, reminder snooze
 
 Revision ID: 0010
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0010'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from bot.app import Im
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
+from commands.context import Context
 from commands.grammar import UsageError, parse, resolve, split_chat_text
 from commands.results import OpenDeclareModal
 from commands.run import execute
@@ -43,7 +44,7 @@ def _remote(command: dict[str, Any]) -> bool:
 
 
 def register(app: App, im: Im) -> None:
-    def context(command: dict[str, Any]):  # type: ignore[no-untyped-def]
+    def context(command: dict[str, Any]) -> Context:
         return slack_context(
             im, actor=slack_actor(command["user_id"], command.get("user_name")), channel_id=command.get("channel_id")
         )

@@ -7,6 +7,7 @@ status and the resource we asked for, never from request headers.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class PagerDutyError(Exception):
@@ -54,10 +55,10 @@ class NotFoundError(PagerDutyError):
 
     default_message = "PagerDuty could not find what was asked for"
 
-    def __init__(self, kind: str, resource_id: str, **kwargs: object) -> None:
+    def __init__(self, kind: str, resource_id: str, **kwargs: Any) -> None:
         self.kind = kind
         self.resource_id = resource_id
-        super().__init__(f"PagerDuty {kind} {resource_id} not found", **kwargs)  # type: ignore[arg-type]
+        super().__init__(f"PagerDuty {kind} {resource_id} not found", **kwargs)
 
 
 class RateLimitedError(PagerDutyError):
@@ -83,12 +84,12 @@ class RequestRejectedError(PagerDutyError):
 class DuplicateIncidentKeyError(RequestRejectedError):
     """POST /incidents refused: an open incident with this incident_key exists on the service."""
 
-    def __init__(self, incident_key: str, service_id: str, **kwargs: object) -> None:
+    def __init__(self, incident_key: str, service_id: str, **kwargs: Any) -> None:
         self.incident_key = incident_key
         self.service_id = service_id
         super().__init__(
             f"PagerDuty already has an open incident with key {incident_key} on service {service_id}",
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
 
 
