@@ -179,27 +179,54 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--db", default=None, help="SQLite file (default: a temporary one)")
-    parser.add_argument("--postgres", default=None, help="use this PostgreSQL database instead (its public schema is reset)")
+    parser.add_argument(
+        "--postgres", default=None, help="use this PostgreSQL server instead (a database of our own, dropped after)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep an existing seeded SQLite file")
     args = parser.parse_args()
     if args.postgres:
-        from sqlalchemy import create_engine, text
-
-        from bot.store import normalise_url
-
-        engine = create_engine(normalise_url(args.postgres))
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        engine.dispose()
-        url = args.postgres
+        url = own_database(args.postgres)
+        try:
+            seed(url, args.incidents, args.events)
+            measure(url, args)
+        finally:
+            drop_database(args.postgres, url)
+        return
+    path = Path(args.db or Path(tempfile.gettempdir()) / "im-bench-reports.db")
+    url = f"sqlite:///{path}"
+    if not (args.keep and path.exists()):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
         seed(url, args.incidents, args.events)
-    else:
-        path = Path(args.db or Path(tempfile.gettempdir()) / "im-bench-reports.db")
-        if not (args.keep and path.exists()):
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            seed(f"sqlite:///{path}", args.incidents, args.events)
-        url = f"sqlite:///{path}"
+    measure(url, args)
+
+
+def own_database(admin_url: str) -> str:
+    """A database of our own on that server (nothing else there is touched)."""
+    from sqlalchemy import create_engine, text
+
+    from bot.store import normalise_url
+
+    name = f"im_bench_reports_{os.getpid()}"
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from bot.store import normalise_url
+
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def measure(url: str, args: argparse.Namespace) -> None:
     out = Path(tempfile.mkdtemp())
     since = (datetime.now(UTC) - timedelta(days=365)).date().isoformat()
     load = os.getloadavg()[0]
