@@ -38,6 +38,7 @@ MEDIA = {
     "pdf": "application/pdf",
 }
 EXTENSIONS = {"text": "txt"}
+LISTED = {"data": 1000, "document": 250}  # a printed list past a few pages is read by nobody; JSON and CSV feed tools
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
@@ -188,7 +189,12 @@ PAPER = argument("--paper", choices=("a4", "letter"), default="a4", help="paper 
 @argument("--service", action="append", metavar="NAME[,NAME...]", help="only incidents touching these services")
 @argument("--severity", "--sev", dest="severity", action="append", metavar="SEV[,SEV...]", help="only these severities")
 @argument("--include-pagerduty", action="store_true", help="add PagerDuty's response figures and on-call load")
-@argument("--max-incidents", type=int, default=1000, metavar="N", help="list at most N incidents (0: all); figures count all")
+@argument(
+    "--max-incidents",
+    type=int,
+    metavar="N",
+    help=f"list at most N incidents (0: all; default {LISTED['data']}, pdf and html {LISTED['document']}); figures count all",
+)
 @FORMAT
 @OUTPUT
 @PAPER
@@ -197,6 +203,8 @@ def report(ctx: Context, args: argparse.Namespace) -> Result:
     start, end = _range(args, tz)
     severities = _severities(args.severity)
     services = tuple(dict.fromkeys(s.lower() for s in _split(args.service)))
+    if args.max_incidents is None:
+        args.max_incidents = LISTED["document" if args.format in ("pdf", "html") else "data"]
     if args.max_incidents < 0:
         raise UsageError("--max-incidents must be 0 (all) or more")
     ext = EXTENSIONS.get(args.format, args.format)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -50,6 +48,7 @@ from bot.reports.targets import Targets
 INCIDENT: Table = SQLModel.metadata.tables[str(Incident.__tablename__)]
 DONE_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 DAILY_UP_TO = timedelta(days=31)  # longer ranges trend by week
+PERCENTILES = (0.5, 0.9)
 NO_SAMPLE = {"mtta": "no incident acknowledged", "mttr": "no incident resolved"}
 
 
@@ -263,21 +262,37 @@ class Figures:
                     }
                 )
             return found[0], found[1]
-        query = select(key, b.tta, b.ttr).select_from(from_).where(or_(b.tta.isnot(None), b.ttr.isnot(None))).order_by(key)
-        mtta: dict[str, Stat] = {}
-        mttr: dict[str, Stat] = {}
-        for k, rows in groupby(self.conn.execute(query), key=itemgetter(0)):
-            pairs = list(rows)
-            for column, into in ((1, mtta), (2, mttr)):
-                values = sorted(float(r[column]) for r in pairs if r[column] is not None)
-                if values:
-                    into[k] = Stat(
-                        samples=len(values),
-                        mean=_r(sum(values) / len(values)),
-                        median=_r(percentile(values, 0.5)),
-                        p90=_r(percentile(values, 0.9)),
-                    )
-        return mtta, mttr
+        return self._ranked(key, from_, b.tta), self._ranked(key, from_, b.ttr)
+
+    def _ranked(self, key: Any, from_: FromClause, value: Any) -> dict[str, Stat]:
+        """SQLite has no percentile_cont: the database ranks each group's values (window functions) and
+        sends back only the two values around each percentile's position, interpolated here as
+        PostgreSQL does."""
+        counted = select(key, func.count(), func.avg(value)).select_from(from_).where(value.isnot(None)).group_by(key)
+        sizes = {k: (n, mean) for k, n, mean in self.conn.execute(counted)}
+        ranked = (
+            select(
+                key.label("k"),
+                value.label("v"),
+                (func.row_number().over(partition_by=key, order_by=value) - 1).label("rn"),
+                func.count().over(partition_by=key).label("n"),
+            )
+            .select_from(from_)
+            .where(value.isnot(None))
+            .subquery()
+        )
+        near = [sql_cast((ranked.c.n - 1) * p, Integer) + d for p in PERCENTILES for d in (0, 1)]
+        picked: dict[str, dict[int, float]] = {}
+        for k, v, rn in self.conn.execute(
+            select(ranked.c.k, ranked.c.v, ranked.c.rn).where(or_(*(ranked.c.rn == n for n in near)))
+        ):
+            picked.setdefault(k, {})[rn] = float(v)
+        found = {}
+        for k, (n, mean) in sizes.items():
+            at = picked.get(k, {})
+            median, p90 = (_interpolate(at, n, p) for p in PERCENTILES)
+            found[k] = Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
+        return found
 
     def sla(self) -> list[SlaRow]:
         rows: list[SlaRow] = []
@@ -361,12 +376,12 @@ def sla_outcome(done_seconds: float | None, elapsed_seconds: float, target: int 
     return "breached" if elapsed_seconds > target else "open"
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks: PostgreSQL's percentile_cont."""
-    position = p * (len(sorted_values) - 1)
+def _interpolate(at: dict[int, float], n: int, p: float) -> float:
+    """percentile_cont from the values at ranks floor(p * (n - 1)) and the next (zero-based)."""
+    position = p * (n - 1)
     low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+    upper = at.get(low + 1, at[low])
+    return at[low] + (upper - at[low]) * (position - low)
 
 
 def _r(value: Any) -> float | None:
