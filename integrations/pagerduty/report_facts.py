@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
@@ -24,6 +24,9 @@ from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyLink
 
 SYSTEM = "PagerDuty"
+LOOK_BEFORE = timedelta(
+    days=1
+)  # a PagerDuty incident may start before ours (declared from PagerDuty), and its log is to the second
 MAX_WAIT_SECONDS = 20.0  # of rate-limit and retry sleeps per call: a report waits, but not for ever
 
 
@@ -92,7 +95,7 @@ def report_facts(im: Im, registry: ConnectorRegistry) -> FactsProvider:
             if key not in cache:
                 try:
                     with client_for(registry, connector, max_wait=MAX_WAIT_SECONDS) as client:
-                        cache[key] = list(client.iter_incident_log_entries(link.pd_incident_id, since=start))
+                        cache[key] = list(client.iter_incident_log_entries(link.pd_incident_id, since=start - LOOK_BEFORE))
                 except PagerDutyError as exc:
                     down[link.connector] = exc.user_message
                     missing += 1
