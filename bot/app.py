@@ -18,6 +18,7 @@ from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
 from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
+from bot.reports.facts import FactsProvider
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ LinkProvider = Callable[[Session, Incident], list[ExternalLink]]
 NameProvider = Callable[[Session, str], str | None]
 TargetProvider = Callable[[], sla.Targets]  # a connector's own SLA targets (PagerDuty's sla_mapping)
 PersonCheck = Callable[[PersonRef], None]  # raises a DomainError for someone who cannot be named (left, say)
+BulkLinkProvider = Callable[[Session, list[int]], dict[int, list[ExternalLink]]]  # incident ids -> their links
 
 
 @dataclass
@@ -52,11 +54,13 @@ class Im:
     incidents: IncidentService
     outbox_ready: threading.Event = field(default_factory=threading.Event)
     link_providers: list[LinkProvider] = field(default_factory=list)
+    bulk_link_providers: list[BulkLinkProvider] = field(default_factory=list)  # the same links, many incidents a query
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
     sla_target_providers: list[TargetProvider] = field(default_factory=list)
     person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
+    report_facts: list[FactsProvider] = field(default_factory=list)  # adapters' per-incident facts for reports
 
     def display_name(self, session: Session, actor: str) -> str:
         for provider in self.name_providers:

@@ -15,6 +15,7 @@ def register_commands() -> None:
     import commands.completion
     import commands.incident_commands
     import commands.ownership_commands
+    import commands.report_commands
     import commands.secret_commands  # noqa: F401
     import integrations.pagerduty.commands  # noqa: F401
 
@@ -34,4 +35,14 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
 
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
+    _install_report_sources(im)
     return im
+
+
+def _install_report_sources(im: Im) -> None:
+    """What PagerDuty adds to reports: connectors' SLA mappings, and per-incident facts from its log."""
+    from integrations.pagerduty.plugin import registry_for
+    from integrations.pagerduty.report_facts import report_facts
+
+    registry = registry_for(im)
+    im.report_facts.append(report_facts(im, registry))

@@ -9,6 +9,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,7 +22,7 @@ from commands.completion import completion_script
 from commands.context import Context
 from commands.grammar import Parsed, UsageError, help_text, leading_globals, parse
 from commands.render_text import render, terminal_style
-from commands.results import HelpText, Lines, Result
+from commands.results import FileOutput, HelpText, Lines, Result
 from commands.run import execute
 
 EXIT_USAGE = 2
@@ -40,6 +41,24 @@ def _usage_error(exc: UsageError) -> int:
     if exc.usage:
         print(exc.usage, file=sys.stderr)
     return EXIT_USAGE
+
+
+def _deliver_file(result: FileOutput) -> int:
+    """Print a text document, or write it whole (a temporary file renamed into place: never half a file)."""
+    if result.output is None:
+        sys.stdout.write(result.content.decode())
+        return 0
+    target = Path(result.output)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(result.content)
+        os.replace(temporary, target)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        print(f"im: cannot write {result.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"Written to {result.output}: {result.summary}")
+    return 0
 
 
 def _offline(parsed: Parsed) -> Result | None:
@@ -101,6 +120,8 @@ def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int
     except SQLAlchemyError as exc:
         print(f"im: database error ({where}): {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}", file=sys.stderr)
         return 1
+    if isinstance(result, FileOutput):
+        return _deliver_file(result)
     print(render(result, as_json=ctx.as_json, style=style))
     for warning in ctx.warnings:
         print(f"im: warning: {warning}", file=sys.stderr)

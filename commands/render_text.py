@@ -17,6 +17,7 @@ from bot.clock import as_utc, format_duration, human_duration
 from bot.domain.views import IncidentView, SlaClockView
 from commands.results import (
     Done,
+    FileOutput,
     HelpText,
     IncidentDetail,
     IncidentList,
@@ -106,6 +107,8 @@ def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> st
             return "\n".join(result.lines)
         case HelpText():
             return result.text
+        case FileOutput():
+            return result.content.decode() if result.printable else result.summary
         case OpenDeclareModal():
             return "declare needs --sev, --title and --service"
         case OnCallResult():

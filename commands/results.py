@@ -94,4 +94,16 @@ class OnCallResult(BaseModel):
     utc: bool = False
 
 
-Result = Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal | OnCallResult
+class FileOutput(BaseModel):
+    """A document (report, postmortem): the terminal prints or writes it, Slack uploads it."""
+
+    kind: str = "file"
+    filename: str
+    media_type: str
+    content: bytes
+    printable: bool  # text a terminal may print as it is
+    summary: str  # the headline figures, for a chat message or the terminal's confirmation
+    output: str | None = None  # where the terminal writes it (checked writable before anything was computed)
+
+
+Result = FileOutput | Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal | OnCallResult

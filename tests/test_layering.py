@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
     ("bot.reminders", "core"),
+    ("bot.reports", "core"),  # report figures, postmortem drafts and their renderers
     ("bot.connectors", "core"),  # the vendor-neutral connector table, sealed secrets, the interval claim
     ("commands", "commands"),
     ("commands.cli", "terminal"),

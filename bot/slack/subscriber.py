@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.app import Im, PersonCheck, RuntimeParts
 from bot.domain.errors import DomainError
@@ -49,7 +49,16 @@ def slack_email(session: Session, actor: str) -> str | None:
 
 def slack_links(session: Session, incident: Incident) -> list[ExternalLink]:
     thread = session.get(SlackThread, incident.id)
-    if thread is None or not thread.ts:
+    return _thread_links(thread) if thread is not None else []
+
+
+def slack_links_bulk(session: Session, incident_ids: list[int]) -> dict[int, list[ExternalLink]]:
+    threads = session.exec(select(SlackThread).where(col(SlackThread.incident_id).in_(incident_ids))).all()
+    return {thread.incident_id: _thread_links(thread) for thread in threads}
+
+
+def _thread_links(thread: SlackThread) -> list[ExternalLink]:
+    if not thread.ts:
         return []
     url = f"https://slack.com/archives/{thread.channel}/p{thread.ts.replace('.', '')}"
     return [ExternalLink(system="slack", label="Slack thread", url=url)]
@@ -74,6 +83,7 @@ def install(im: Im, subscribers: list[Subscriber]) -> None:
     im.name_providers.append(slack_display_name)
     im.email_providers.append(slack_email)
     im.link_providers.append(slack_links)
+    im.bulk_link_providers.append(slack_links_bulk)
     if im.settings.slack_bot_token is not None:
         subscribers.append(slack_jobs)
         im.runtime_hooks.append(lambda runtime: runtime_hook(im, runtime))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.app import Im, RuntimeParts
 from bot.connectors.secrets import Keyring
@@ -13,6 +13,7 @@ from integrations.pagerduty import links
 from integrations.pagerduty.inbound import INBOUND_PREFIX, WebhookProcessor, WebhookReceiver
 from integrations.pagerduty.outbound import DESTINATION_PREFIX, PagerDutyDelivery, pagerduty_jobs
 from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.tables import PagerDutyLink
 from integrations.pagerduty.ticker import Ticker, sla_targets
 
 
@@ -21,18 +22,26 @@ def registry_for(im: Im) -> ConnectorRegistry:
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:
-    rows = links.for_incident(session, incident.number)
-    return [
-        ExternalLink(
-            system="pagerduty",
-            label=f"PagerDuty #{r.pd_incident_number} ({r.service})"
-            if r.pd_incident_number
-            else f"PagerDuty ({r.service}): creating",
-            url=r.html_url,
-            status=r.status,
-        )
-        for r in rows
-    ]
+    return [_link(r) for r in links.for_incident(session, incident.number)]
+
+
+def pagerduty_links_bulk(session: Session, incident_ids: list[int]) -> dict[int, list[ExternalLink]]:
+    found: dict[int, list[ExternalLink]] = {}
+    query = select(PagerDutyLink).where(col(PagerDutyLink.incident_id).in_(incident_ids)).order_by(col(PagerDutyLink.id))
+    for row in session.exec(query).all():
+        found.setdefault(row.incident_id, []).append(_link(row))
+    return found
+
+
+def _link(r: PagerDutyLink) -> ExternalLink:
+    return ExternalLink(
+        system="pagerduty",
+        label=f"PagerDuty #{r.pd_incident_number} ({r.service})"
+        if r.pd_incident_number
+        else f"PagerDuty ({r.service}): creating",
+        url=r.html_url,
+        status=r.status,
+    )
 
 
 def install(im: Im, subscribers: list[Subscriber]) -> None:
@@ -40,6 +49,7 @@ def install(im: Im, subscribers: list[Subscriber]) -> None:
     im.link_providers.append(pagerduty_links)
     targets_registry = registry_for(im)
     im.sla_target_providers.append(lambda: sla_targets(targets_registry))
+    im.bulk_link_providers.append(pagerduty_links_bulk)
 
     def runtime_hook(runtime: RuntimeParts) -> None:
         registry = registry_for(im)

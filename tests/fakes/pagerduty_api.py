@@ -721,6 +721,7 @@ class FakePagerDuty(ServedFake):
             ("POST", "/incidents/{id}/responder_requests", self._add_responder_request),
             ("GET", "/oncalls", self._list_oncalls),
             ("GET", "/log_entries", self._list_log_entries),
+            ("GET", "/incidents/{id}/log_entries", self._list_incident_log_entries),
             ("POST", "/webhook_subscriptions", self._create_subscription),
             ("DELETE", "/webhook_subscriptions/{id}", self._delete_subscription),
             ("POST", "/webhook_subscriptions/{id}/ping", self._ping_subscription),
@@ -1689,13 +1690,7 @@ class FakePagerDuty(ServedFake):
         * Paged like every list: ``limit`` (default 25, max 100), ``offset``, ``more``, ``total``;
           offset + limit <= 10000.
         """
-        try:
-            until = _parse_ts(ctx.q("until")) if ctx.q("until") else _now() + timedelta(seconds=1)
-            since = _parse_ts(ctx.q("since")) if ctx.q("since") else until - timedelta(days=30)
-        except ValueError:
-            raise _pd_error(400, "Invalid 'since' or 'until' parameter values", 2004) from None
-        if since > until:
-            raise _pd_error(400, "Invalid Query Date Range", 2005)
+        since, until = self._log_window(ctx)
         overview = ctx.q("is_overview") == "true"
         includes = set(ctx.qs("include[]"))
         lo = bisect.bisect_left(self.log_entries, (since, -1), key=_log_key)
@@ -1705,6 +1700,31 @@ class FakePagerDuty(ServedFake):
         if overview:
             window = [e for e in window if e.type in OVERVIEW_LOG_ENTRY_TYPES]
         return self._page(ctx, "log_entries", window, lambda e: self._log_entry_json(e, includes))
+
+    @staticmethod
+    def _log_window(ctx: _Ctx) -> tuple[datetime, datetime]:
+        """``since`` (inclusive) and ``until`` (exclusive) of a log listing, PagerDuty's defaults and errors."""
+        try:
+            until = _parse_ts(ctx.q("until")) if ctx.q("until") else _now() + timedelta(seconds=1)
+            since = _parse_ts(ctx.q("since")) if ctx.q("since") else until - timedelta(days=30)
+        except ValueError:
+            raise _pd_error(400, "Invalid 'since' or 'until' parameter values", 2004) from None
+        if since > until:
+            raise _pd_error(400, "Invalid Query Date Range", 2005)
+        return since, until
+
+    def _list_incident_log_entries(self, params: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
+        """``GET /incidents/{id}/log_entries``: one incident's log, newest first, notifications included
+        unless ``is_overview=true``; ``since``/``until`` as for the account-wide list."""
+        inc = self.incidents.get(params["id"])
+        if inc is None:
+            raise _not_found()
+        since, until = self._log_window(ctx)
+        window = [e for e in self.log_entries if e.incident_id == inc.id and since <= e.created_at < until]
+        window.reverse()
+        if ctx.q("is_overview") == "true":
+            window = [e for e in window if e.type in OVERVIEW_LOG_ENTRY_TYPES]
+        return self._page(ctx, "log_entries", window, lambda e: self._log_entry_json(e, set(ctx.qs("include[]"))))
 
     def _log_entry_json(self, e: FakeLogEntry, includes: set[str]) -> dict[str, Any]:
         inc = self.incidents[e.incident_id]

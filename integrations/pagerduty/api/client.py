@@ -494,6 +494,16 @@ class PagerDutyClient:
                 return
             window_until, skip = next_until, boundary
 
+    def iter_incident_log_entries(self, incident_id: str, *, since: datetime | None = None) -> Iterator[LogEntry]:
+        """Every log entry of one incident (``GET /incidents/{id}/log_entries``, notifications included),
+        paged and retried on 429 like every call. ``since`` defaults to PagerDuty's own (the last 30 days)."""
+        params: dict[str, Any] = {"is_overview": "false"}
+        if since is not None:
+            params["since"] = _iso(since)
+        path = f"/incidents/{_seg(incident_id)}/log_entries"
+        for raw in self._paginate(path, "log_entries", params, endpoint="/incidents/{id}/log_entries"):
+            yield LogEntry.model_validate(raw)
+
     def iter_changed_incidents(self, *, since: datetime, until: datetime) -> Iterator[Incident]:
         """Each incident with a significant change (an overview log entry) in [since, until), once.
 
@@ -584,11 +594,12 @@ class PagerDutyClient:
         key: str,
         params: Mapping[str, Any],
         state: _PageState | None = None,
+        endpoint: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Offset pagination: limit 100, follow ``more``, stop at PagerDuty's 10000 window."""
         offset = 0
         while True:
-            resp = self._request(_Call("GET", path, path, params={**params, "limit": PAGE_LIMIT, "offset": offset}))
+            resp = self._request(_Call("GET", path, endpoint or path, params={**params, "limit": PAGE_LIMIT, "offset": offset}))
             doc = resp.json()
             items = doc.get(key) or []
             yield from items

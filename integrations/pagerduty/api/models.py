@@ -81,6 +81,8 @@ class LogEntry(PDModel):
     summary: str | None = None
     agent: Reference | None = None
     channel: dict[str, Any] | None = None
+    user: Reference | None = None  # notify_log_entry: who was notified
+    assignees: list[Reference] = Field(default_factory=list)  # assign and escalate entries
     service: Reference | None = None
     incident: Incident | Reference | None = Field(default=None, union_mode="left_to_right")
 
