@@ -34,7 +34,7 @@ DEFAULT_GROUPS = {
         ("oncall", "owner", "role", "roles", "people", "person", "assign", "unassign", "page", "escalate", "snooze"), "people"
     ),
     **dict.fromkeys(("connector",), "connectors"),
-    **dict.fromkeys(("metrics", "report", "reports", "stats"), "reports"),
+    **dict.fromkeys(("metrics", "report", "reports", "postmortem", "stats"), "reports"),
     **dict.fromkeys(("serve", "db", "help", "completion", "logs", "outbox", "secrets"), "operations"),
 }
 
