@@ -174,21 +174,30 @@ class PagerDutyDelivery:
         service = job.payload["service"]
         link = self._link(name, incident.number, service)
         linked_now = link is None or not link.pd_incident_id
+        # read once: the thread can appear at any moment, and the note below must follow exactly when the
+        # incident was created without it
+        thread_url = self._thread_url(incident)
         if link is None or not link.pd_incident_id:
-            link = self._find_or_create(client, name, config, incident, service)
+            link = self._find_or_create(client, name, config, incident, service, thread_url)
             if link is None:
                 return  # the incident ended before PagerDuty was ever asked: paging now would be wrong
         self._announce_link(name, incident, link, "created")
         target = mapping.TO_PAGERDUTY_STATUS[incident.status]
         if target != "resolved" or config.custom.auto_resolve:
             self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
-        if linked_now and not self._thread_url(incident):
+        if linked_now and not thread_url:
             # Paging must not wait for Slack: the thread's link follows as a note once it exists.
             with self.im.store.transaction() as session:
                 enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
 
     def _find_or_create(
-        self, client: PagerDutyClient, name: str, config: PagerDutyConfig, incident: Incident, service: str
+        self,
+        client: PagerDutyClient,
+        name: str,
+        config: PagerDutyConfig,
+        incident: Incident,
+        service: str,
+        thread_url: str | None,
     ) -> PagerDutyLink | None:
         """Rule 8: a create whose outcome is unknown (an earlier try left; its answer never came back) is
         settled by looking the incident up by its incident_key, never by creating again blindly, and an
@@ -214,7 +223,7 @@ class PagerDutyDelivery:
                 service_id=pd_service,
                 urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
                 incident_key=key,
-                details=self._details(config, incident),
+                details=self._details(config, incident, thread_url),
                 escalation_policy_id=config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id,
                 from_email=self._from(client, incident.declared_by),
             )
@@ -306,7 +315,8 @@ class PagerDutyDelivery:
                     service_id=link.pd_service_id,
                     urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
                     incident_key=key,
-                    details=f"Reopened in im: {event.data.get('note') or ''}\n\n" + self._details(config, incident),
+                    details=f"Reopened in im: {event.data.get('note') or ''}\n\n"
+                    + self._details(config, incident, self._thread_url(incident)),
                     escalation_policy_id=config.custom.escalation_mappings.get(link.service)
                     or config.custom.escalation_policy_id,
                     from_email=self._from(client, event.actor),
@@ -403,7 +413,7 @@ class PagerDutyDelivery:
             return email
         return None  # the client falls back on the connector's from_email
 
-    def _details(self, config: PagerDutyConfig, incident: Incident) -> str:
+    def _details(self, config: PagerDutyConfig, incident: Incident, thread_url: str | None) -> str:
         view = self.im.describe(incident)
         lines = [
             f"{incident.ref} ({incident.severity}) declared in im by {view.declared_by}",
@@ -411,9 +421,8 @@ class PagerDutyDelivery:
         ]
         if incident.description:
             lines += ["", incident.description]
-        url = self._thread_url(incident)
-        if url:
-            lines += ["", f"Slack thread: {url}"]
+        if thread_url:
+            lines += ["", f"Slack thread: {thread_url}"]
         fields = {
             "id": incident.ref,
             "title": incident.title,
