@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
-from bot.store import Store, rows_changed
+from bot.store import Store, note_enqueued, rows_changed
 
 HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
@@ -65,12 +65,14 @@ def job_values(spec: JobSpec, incident_id: int | None, ordering_key: str | None 
 def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
     job = OutboxJob(**job_values(spec, incident_id, ordering_key))
     session.add(job)
+    note_enqueued(session)
     return job
 
 
 def enqueue_core(conn: Connection, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
     """`enqueue` as one plain Core insert, for hot paths with no ORM session (webhook ingestion)."""
     conn.execute(insert(JOBS), job_values(spec, incident_id, ordering_key))
+    note_enqueued(conn)
 
 
 def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
