@@ -123,7 +123,7 @@ def start_fakes() -> tuple[Any, Any, Arrivals, Arrivals]:
         slack_seen.add(method, args)
         return handle_api(method, args, auth)
 
-    slack.handle_api = recorded_api  # type: ignore[method-assign]
+    slack.handle_api = recorded_api  # type: ignore[method-assign,assignment]
 
     pd = FakePagerDuty(api_key=PD_KEY, shared_dir=NO_SPEC)
     pd.add_user("PUOPS01", "Ops Robot", "ops@example.com")
@@ -160,6 +160,17 @@ def settle(seen: Arrivals, quiet: float = 0.05) -> None:
             return
 
 
+def reply_with(text: str) -> Callable[[str, Any], bool]:
+    def match(method: str, args: Any) -> bool:
+        return method == "chat.postMessage" and bool(args.get("thread_ts")) and text in str(args.get("text"))
+
+    return match
+
+
+def put_to(path: str) -> Callable[[str, Any], bool]:
+    return lambda method, got: method == "PUT" and got == path
+
+
 def pagerduty_to_slack(app_url: str, slack: Any, pd: Any, slack_seen: Arrivals, samples: int, warmup: int) -> list[float]:
     import httpx
 
@@ -187,12 +198,7 @@ def pagerduty_to_slack(app_url: str, slack: Any, pd: Any, slack_seen: Arrivals, 
             since = slack_seen.mark()
             began = time.perf_counter()
             deliver("incident.annotated", remote.id)
-            arrived = slack_seen.wait(
-                since,
-                lambda method, args, text=text: (
-                    method == "chat.postMessage" and bool(args.get("thread_ts")) and text in str(args.get("text"))
-                ),
-            )
+            arrived = slack_seen.wait(since, reply_with(text))
             if n >= warmup:
                 latencies.append(arrived - began)
             settle(slack_seen)
@@ -225,7 +231,7 @@ def slack_to_pagerduty(app_url: str, pd: Any, pd_seen: Arrivals, slack_seen: Arr
             began = time.perf_counter()
             answer = client.post(sr.block_actions(ACK_ACTION, f"INC-{number}", user_id=USER))
             assert answer.status_code == 200, answer.text
-            arrived = pd_seen.wait(since, lambda method, got, path=path: method == "PUT" and got == path)
+            arrived = pd_seen.wait(since, put_to(path))
             if k >= warmup:
                 latencies.append(arrived - began)
             settle(pd_seen)
