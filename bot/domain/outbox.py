@@ -8,7 +8,7 @@ lease ran out or when the process that claimed it is dead: stopped, or silent fo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -218,6 +218,21 @@ def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     return session.exec(query).one()
 
 
+def waiting_behind(session: Session, job: OutboxJob, *, limit: int) -> list[OutboxJob]:
+    """The jobs queued behind `job` under its ordering key, oldest first: none runs before `job` is done."""
+    query = (
+        select(OutboxJob)
+        .where(
+            col(OutboxJob.ordering_key) == job.ordering_key,
+            col(OutboxJob.id) > job.id,
+            col(OutboxJob.status) == JobStatus.PENDING,
+        )
+        .order_by(col(OutboxJob.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
 def step_done(store: Store, key: str) -> OutboxStep | None:
     with store.read() as session:
         return session.get(OutboxStep, key)
@@ -230,3 +245,24 @@ def record_step(store: Store, key: str, value: str | None = None) -> None:
                 session.add(OutboxStep(key=key, value=value))
     except IntegrityError:
         pass  # recorded by a twin a moment ago: the step is done either way
+
+
+def record_steps(store: Store, steps: Mapping[str, str | None]) -> None:
+    """Several steps done by one call (a coalesced Slack reply), recorded together: a crash leaves all
+    of them or none, so none is done again and none is lost."""
+    try:
+        with store.transaction() as session:
+            for key, value in steps.items():
+                if session.get(OutboxStep, key) is None:
+                    session.add(OutboxStep(key=key, value=value))
+    except IntegrityError:  # a twin recorded some of them a moment ago: the rest, one by one
+        for key, value in steps.items():
+            record_step(store, key, value)
+
+
+def set_step(store: Store, key: str, value: str) -> None:
+    """A step's note, replaced (a plan a job may redo until its outcome is unsure)."""
+    with store.transaction() as session:
+        row = session.get(OutboxStep, key) or OutboxStep(key=key)
+        row.value = value
+        session.add(row)
