@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import freezegun.api
 import httpx
 import jsonschema
 import pytest
@@ -51,7 +52,9 @@ class World:
 
     def post(self, source: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.http.post(f"/alerts/{source}", content=content, headers={"content-type": "application/json", **(headers or {})})
+        return self.http.post(
+            f"/alerts/{source}", content=content, headers={"content-type": "application/json", **(headers or {})}
+        )
 
     def drain(self) -> None:
         self.app.runtime.dispatcher.drain()
@@ -138,7 +141,9 @@ def test_trigger_declares_repeats_are_counted_grouping_joins_and_the_last_resolv
         clock.tick(31)
         world.drain()
         bursts = [t for t in world.thread(1) if "grouped in" in t or "repeated" in t]
-        assert bursts == [":information_source: 1 more alert grouped in; alerts repeated 3 times (2 still firing) — alerts (alert)"]
+        assert bursts == [
+            ":information_source: 1 more alert grouped in; alerts repeated 3 times (2 still firing) — alerts (alert)"
+        ]
         with world.app.im.store.read() as session:
             counts = {a.dedup_key: a.count for a in session.exec(select(Alert))}
         assert counts == {"db/1": 4, "db/2": 1}
@@ -234,9 +239,18 @@ def test_alertmanager_bearer_token_grouped_alerts_runbook_and_resolution(world: 
         }
 
     def notification(status: str, *alerts: dict[str, Any]) -> dict[str, Any]:
-        return {"version": "4", "groupKey": "{}:{alertname=\"HighLatency\"}", "truncatedAlerts": 0, "status": status,
-                "receiver": "im", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-                "externalURL": "http://alertmanager:9093", "alerts": list(alerts)}
+        return {
+            "version": "4",
+            "groupKey": '{}:{alertname="HighLatency"}',
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": "im",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": list(alerts),
+        }
 
     body = notification("firing", alert("a1"), alert("a2"))
     with freeze_time(START):
@@ -253,13 +267,19 @@ def test_alertmanager_bearer_token_grouped_alerts_runbook_and_resolution(world: 
         [incident] = world.incidents()
         assert (incident.severity, incident.services) == ("SEV-3", ["api"])
         assert "Runbook: https://runbooks.example.com/latency" in (incident.description or "")
-        assert world.post("prom", notification("resolved", alert("a1", "resolved"), alert("a2", "resolved")), bearer).status_code == 200
+        assert (
+            world.post("prom", notification("resolved", alert("a1", "resolved"), alert("a2", "resolved")), bearer).status_code
+            == 200
+        )
         world.drain()
         assert world.incidents()[0].status == "resolved"
 
 
 def test_a_flood_from_one_source_is_rate_limited_and_grouped(
-    database_url: str, fake_slack: FakeSlack, monkeypatch, capsys  # type: ignore[no-untyped-def]
+    database_url: str,
+    fake_slack: FakeSlack,
+    monkeypatch,
+    capsys,  # type: ignore[no-untyped-def]
 ) -> None:
     w = World(database_url, fake_slack, Terminal(monkeypatch, capsys, {}), IM_ALERTS_MAX_PER_SECOND="5")
     try:
@@ -315,7 +335,7 @@ def test_merge_and_split_by_hand_terminal_and_slack(world: World) -> None:
         assert [i.services for i in world.incidents()] == [["web"], ["db"]]
         out = world.terminal.ok("merge", "INC-2", "INC-1")
         assert "INC-2 merged into INC-1 (INC-2 closed, 1 alert moved)" in out
-        first, second = world.incidents()
+        second = world.incidents()[1]
         assert second.status == "closed"
         assert "Closed: Merged into INC-2" not in [e.text for e in world.timeline(2)]
         assert "Closed: Merged into INC-1" in [e.text for e in world.timeline(2)]
@@ -329,7 +349,7 @@ def test_merge_and_split_by_hand_terminal_and_slack(world: World) -> None:
 
         ran = world.terminal("split", "INC-1", "--alert", "nope")
         assert ran.code == 2 and "INC-1 has no alert with dedup key 'nope'" in ran.err
-        resp = world.app.slack.post(sr.slash_command("split INC-1 --alert b"), timestamp=int(__import__("freezegun").api.real_time()))
+        resp = world.app.slack.post(sr.slash_command("split INC-1 --alert b"), timestamp=int(freezegun.api.real_time()))
         assert resp.status_code == 200, resp.text
         world.drain()
         incidents = world.incidents()

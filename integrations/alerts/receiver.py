@@ -68,7 +68,9 @@ class AlertReceiver:
     async def endpoint(self, request: Request) -> Response:
         name = request.path_params["source"]
         try:
-            known = await run_in_threadpool(self.sources.known, name)
+            hit, known = self.sources.recent(name)
+            if not hit:
+                known = await run_in_threadpool(self.sources.known, name)
         except secrets.SecretError:
             log.error("alert source %s: its key cannot be opened (IM_SECRET_KEY?)", name)
             return JSONResponse({"status": "unavailable", "message": "the source's key cannot be opened"}, status_code=503)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets as random
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,8 @@ from bot.store import Store
 from bot.ttl_cache import TTLCache
 
 _KNOWN: TTLCache[tuple[str, str], Known | None] = TTLCache(ttl=10.0)
+_RECENT: dict[tuple[str, str], tuple[float, Known | None]] = {}  # the last answers, read without a thread hop
+RECENT_TTL = 10.0
 
 
 class SourceNotFound(DomainError):
@@ -40,6 +43,7 @@ class Known:
 
 def changed() -> None:
     _KNOWN.clear()
+    _RECENT.clear()
 
 
 def new_secret(kind: SourceKind) -> str:
@@ -106,4 +110,15 @@ class Sources:
                 return None
             return Known(row.name, SourceKind(row.kind), row.service, secrets.reveal(row.secret, self.keys))
 
-        return _KNOWN.get_or_load((str(self.store.url), name), load, fresh=fresh)
+        known = _KNOWN.get_or_load((str(self.store.url), name), load, fresh=fresh)
+        if len(_RECENT) > 1024:
+            _RECENT.clear()
+        _RECENT[(str(self.store.url), name)] = (time.monotonic(), known)
+        return known
+
+    def recent(self, name: str) -> tuple[bool, Known | None]:
+        """(True, what `known` said) when it said it within RECENT_TTL: no database, no thread needed."""
+        entry = _RECENT.get((str(self.store.url), name))
+        if entry is None or time.monotonic() - entry[0] >= RECENT_TTL:
+            return False, None
+        return True, entry[1]
