@@ -82,7 +82,13 @@ def source_list(ctx: Context, args: argparse.Namespace) -> Result:
     return Table(title="Alert sources", columns=["name", "kind", "service", "window", "auto-resolve", "key", "url"], rows=rows)
 
 
-@command("source remove", summary="remove an alert source (its URL stops taking alerts)", slack=False, group="connectors")
+@command(
+    "source remove",
+    summary="remove an alert source (its URL stops taking alerts)",
+    slack=False,
+    group="connectors",
+    examples=("source remove datadog",),
+)
 @argument("name", metavar="NAME", help="the source's name")
 def source_remove(ctx: Context, args: argparse.Namespace) -> Result:
     sources_for(ctx.im).remove(args.name)
