@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.clock import format_duration, human_duration, short
-from bot.domain.models import Status, TimelineEvent
+from bot.domain.models import Incident, Status, TimelineEvent
 from bot.domain.people import PersonView
 from bot.domain.views import IncidentView, SlaClockView
 from bot.reminders import SNOOZE
@@ -211,6 +211,14 @@ def owner_dm_text(ref: str, severity: str, title: str, thread_url: str | None, w
     """The direct message to a new owner; `who` (whoever assigned it) is mrkdwn already."""
     where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else ""
     return f":bust_in_silhouette: {who} made you the owner of *{mrkdwn.escape(f'{ref} [{severity}] {title}')}*. {where}".rstrip()
+
+
+def management_text(incident: Incident, thread_url: str | None, who: str, *, raised: bool) -> str:
+    """The notice management gets of a SEV-1; `who` (who declared or raised it) is mrkdwn already."""
+    what = "raised to SEV-1" if raised else "declared"
+    subject = mrkdwn.escape(f"{incident.ref} [{incident.severity}] {incident.title} ({', '.join(incident.services)})")
+    where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else "(no Slack thread yet)"
+    return f":rotating_light: Critical incident {what} by {who}: *{subject}*. {where}"
 
 
 def added_message_text(event: TimelineEvent, who: str) -> str:
