@@ -436,7 +436,6 @@ def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
         "connector webhook prod-pagerduty --enable",
         "connector webhook prod-pagerduty --test",
         "connector webhook prod-pagerduty --secret",
-        "pbpaste | im connector webhook prod-pagerduty --secret",
     ),
 )
 @NAME
