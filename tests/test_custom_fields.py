@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from bot.domain.models import Incident
 from bot.store import Store
 from tests.fakes import slack_requests as sr
@@ -79,30 +81,24 @@ def test_bad_fields_are_refused_and_change_nothing(sqlite_url: str, monkeypatch,
     assert "'environment' is not an incident field (known: region, tier)" in im("field", "INC-1", "environment=x").err
 
 
+def _declare_modal(app: AppHarness, fields: str) -> httpx.Response:
+    values = {
+        "title": {"value": sr.text_input("Checkout errors")},
+        "severity": {"value": sr.static_select("SEV-2")},
+        "services": {"value": sr.text_input("web")},
+        "fields": {"value": sr.text_input(fields)},
+    }
+    return app.submit("incident_declare_modal", values)
+
+
 def test_fields_from_slack_command_and_modal(app: AppHarness) -> None:
     body = app.command('declare --sev SEV-3 --title "Search slow" -s search --field environment=prod').json()
     assert "INC-1 declared" in body["text"]
     body = app.command("field INC-1 'root_cause=cache stampede'").json()
     assert body["text"] == "INC-1: Field root_cause: cache stampede"
-    bad = app.submit(
-        "incident_declare_modal",
-        {
-            "title": {"value": sr.text_input("Checkout errors")},
-            "severity": {"value": sr.static_select("SEV-2")},
-            "services": {"value": sr.text_input("web")},
-            "fields": {"value": sr.text_input("environment=prod\nservice=web")},
-        },
-    ).json()
+    bad = _declare_modal(app, "environment=prod\nservice=web").json()
     assert bad["response_action"] == "errors" and "'service' is not an incident field" in bad["errors"]["fields"]
-    good = app.submit(
-        "incident_declare_modal",
-        {
-            "title": {"value": sr.text_input("Checkout errors")},
-            "severity": {"value": sr.static_select("SEV-2")},
-            "services": {"value": sr.text_input("web")},
-            "fields": {"value": sr.text_input("environment=production\n\ncustomer_impact=high\n")},
-        },
-    )
+    good = _declare_modal(app, "environment=production\n\ncustomer_impact=high\n")
     assert good.json()["response_action"] == "update"
     app.wait_idle()
     first, second = sorted(_incidents(app.settings.database_url), key=lambda i: i.number)
