@@ -1,7 +1,7 @@
 """Alert intake: sources, received events, alerts, per-service groups and pending bursts
 
-Revision ID: 0013_alerts
-Revises: 0012_slack_people
+Revision ID: 0014_alerts
+Revises: 0013_incident_fields
 Create Date: 2026-12-10
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0013_alerts'
-down_revision = '0012_slack_people'
+revision = '0014_alerts'
+down_revision = '0013_incident_fields'
 branch_labels = None
 depends_on = None
 
