@@ -284,23 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         "workers woken by commits, 1 s poll fallback); fakes and client in this process",
         flush=True,
     )
-    with tempfile.TemporaryDirectory(prefix="im-bench-e2e-") as tmpdir:
-        run("sqlite", f"sqlite:///{Path(tmpdir) / 'im.db'}", args)
-    if args.postgres:
-        from sqlalchemy import create_engine, text
+    from bench.faults import database  # a database of the run's own on PostgreSQL, dropped after
 
-        from bot.store import normalise_url
-
-        name = f"im_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(normalise_url(args.postgres), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            run("postgresql", f"{args.postgres.rsplit('/', 1)[0]}/{name}", args)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    for label, postgres in [("sqlite", None), *([("postgresql", args.postgres)] if args.postgres else [])]:
+        with tempfile.TemporaryDirectory(prefix="im-bench-e2e-") as tmpdir, database(postgres, Path(tmpdir)) as url:
+            run(label, url, args)
     print(f"\ntotal {time.monotonic() - began:.0f}s")
     return 0
 
