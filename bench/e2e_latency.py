@@ -32,13 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import Child, pct, ready, served
+from bench.common import ROOT, Child, pct, ready, served
+from bench.pagerduty_sync import SECRET_KEY, WEBHOOK_SECRET
+from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET
 
-ROOT = Path(__file__).resolve().parents[1]
-SIGNING_SECRET = "bench-signing-secret-0123456789"
-BOT_TOKEN = "xoxb-bench-token"
-SECRET_KEY = "bench-im-secret-key-0123456789abcdef"
-WEBHOOK_SECRET = "bench-webhook-secret"
 PD_KEY = "pd-bench-key"
 CHANNEL = "C0INCIDENT"
 USER = "U0LAN0Z89"
