@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.alerts [--requests 2000] [--warmup 100] [--concurrency 8]
                                      [--alerts 10000] [--services 50] [--storm-cap 1000]
                                      [--postgres postgresql://postgres@127.0.0.1:5432/test]
+                                     [--only intake|storm] [--no-sqlite]
 
 1. Intake: `POST /alerts/{source}` (Events API v2 triggers, distinct dedup keys) against the bare
    HMAC+insert endpoint that bench.pagerduty_sync measures for webhooks (same bodies count, same client,
@@ -235,12 +236,13 @@ def storm_figures(database_url: str) -> dict[str, int]:
 def databases(args: argparse.Namespace) -> list[tuple[str, str, Callable[[], None]]]:
     found = []
     tmp = tempfile.mkdtemp(prefix="im-bench-alerts-")
-    for part in ("intake", "storm"):
+    parts = [args.only] if args.only else ["intake", "storm"]
+    for part in [] if args.no_sqlite else parts:
         found.append((f"sqlite {part}", f"sqlite:///{tmp}/{part}.db", lambda: None))
     if args.postgres:
         from sqlalchemy import create_engine, text
 
-        for part in ("intake", "storm"):
+        for part in parts:
             name = f"im_bench_{uuid.uuid4().hex[:8]}"
             admin = create_engine(
                 args.postgres.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
@@ -269,6 +271,8 @@ def main() -> None:
     parser.add_argument("--storm-cap", type=float, default=1000.0, help="IM_ALERTS_MAX_PER_SECOND during the storm")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--postgres")
+    parser.add_argument("--only", choices=["intake", "storm"], help="run one part (default: both)")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only (with --postgres)")
     args = parser.parse_args()
     for label, url, drop in databases(args):
         try:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from bot.clock import utcnow
@@ -117,13 +117,20 @@ class JobStatus(StrEnum):
     DEAD = "dead"
 
 
+_WAITING = text("status IN ('pending', 'running')")
+
+
 class OutboxJob(SQLModel, table=True):
     """Durable work for after the commit. `available_at` is the next try (pending) or the lease end (running);
     `claimed_by` is the worker process that claimed it last (a running job is due again once that process
     is dead, whatever its lease says)."""
 
     __tablename__ = "outbox_job"
-    __table_args__ = (Index("ix_outbox_claim", "status", "available_at"), Index("ix_outbox_order", "ordering_key", "id"))
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "id", "available_at"),  # a claim walks one status in id order
+        # only undelivered rows: whether an earlier job of the key still waits is one probe
+        Index("ix_outbox_waiting", "ordering_key", "id", sqlite_where=_WAITING, postgresql_where=_WAITING),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     destination: str  # "slack", "pagerduty:<connector>"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, func, insert, or_, update
+from sqlalchemy import ColumnElement, exists, func, insert, literal_column, or_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -27,6 +27,16 @@ HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
 LEASE = timedelta(seconds=30)  # a claim not renewed for this long lapses (a claim made with no process behind it)
 JOBS = OutboxJob.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+
+# Written inline, not as bound parameters: the partial index ix_outbox_waiting applies only to queries
+# whose condition visibly implies its own, which a parameter's value does not (SQLite, or a PostgreSQL
+# generic plan).
+_WAITING = (literal_column("'pending'"), literal_column("'running'"))
+
+
+def waiting(job: type[OutboxJob] = OutboxJob) -> ColumnElement[bool]:
+    """Not yet delivered (pending or running), in the form the partial index ix_outbox_waiting matches."""
+    return col(job.status).in_(_WAITING)
 
 
 @dataclass(frozen=True)
@@ -81,31 +91,36 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
 
     A running job is due again when its lease ran out or its process is dead. On PostgreSQL rows are
     locked with SKIP LOCKED so replicas never take the same job; on SQLite the transaction holds the write lock.
+
+    Two queries rather than one with an OR, each walking ix_outbox_claim in id order and stopping at
+    `limit` (one that gathered and sorted every due job made a backlog drain quadratically): the few
+    running jobs whose claim lapsed, then pending ones. Whether an earlier job of the key still waits
+    is one probe of the partial index ix_outbox_waiting.
     """
     now = now or utcnow()
     earlier = aliased(OutboxJob)
     blocked = exists().where(
-        col(earlier.ordering_key) == col(OutboxJob.ordering_key),
-        col(earlier.id) < col(OutboxJob.id),
-        col(earlier.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+        col(earlier.ordering_key) == col(OutboxJob.ordering_key), col(earlier.id) < col(OutboxJob.id), waiting(earlier)
     )
     holder_dead = exists().where(
         col(WorkerProcess.id) == col(OutboxJob.claimed_by),
         or_(col(WorkerProcess.stopped_at).is_not(None), col(WorkerProcess.heartbeat_at) < now - DEAD_AFTER),
     )
-    query = (
-        select(OutboxJob)
-        .where(
-            col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-            or_(col(OutboxJob.available_at) <= now, and_(col(OutboxJob.status) == JobStatus.RUNNING, holder_dead)),
-            ~blocked,
-        )
-        .order_by(col(OutboxJob.id))
-        .limit(limit)
+    lapsed = select(OutboxJob).where(
+        col(OutboxJob.status) == JobStatus.RUNNING, or_(col(OutboxJob.available_at) <= now, holder_dead), ~blocked
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=OutboxJob)
-    jobs = list(session.exec(query))
+    due = select(OutboxJob).where(
+        col(OutboxJob.status) == JobStatus.PENDING, col(OutboxJob.available_at) <= now, ~blocked
+    )
+    postgres = session.get_bind().dialect.name == "postgresql"
+    jobs: list[OutboxJob] = []
+    for query in (lapsed, due):
+        query = query.order_by(col(OutboxJob.id)).limit(limit - len(jobs))
+        if postgres:
+            query = query.with_for_update(skip_locked=True, of=OutboxJob)
+        jobs += session.exec(query)
+        if len(jobs) >= limit:
+            break
     for job in jobs:
         job.status = JobStatus.RUNNING
         job.attempts += 1
@@ -212,7 +227,7 @@ def dead_jobs(session: Session, incident_id: int | None = None) -> list[OutboxJo
 
 def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     """Jobs not yet delivered (optionally: written more than `older_than` ago)."""
-    query = select(func.count()).select_from(OutboxJob).where(col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]))
+    query = select(func.count()).select_from(OutboxJob).where(waiting())
     if older_than is not None:
         query = query.where(col(OutboxJob.created_at) < utcnow() - older_than)
     return session.exec(query).one()
@@ -225,6 +240,7 @@ def waiting_behind(session: Session, job: OutboxJob, *, limit: int) -> list[Outb
         .where(
             col(OutboxJob.ordering_key) == job.ordering_key,
             col(OutboxJob.id) > job.id,
+            waiting(),
             col(OutboxJob.status) == JobStatus.PENDING,
         )
         .order_by(col(OutboxJob.id))
