@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,16 +16,76 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd by every transaction that writes outbox jobs
+OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd after commits that wrote outbox jobs (see Notifier)
 NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
+NOTIFY_WINDOW = 0.02  # seconds: at most one NOTIFY per window from one process
 _ENQUEUED = "im_outbox_enqueued"  # set in a session's or connection's info by the writer of a job
+log = logging.getLogger(__name__)
 
 
-def note_enqueued(holder: Session | Connection, *, notified: bool = False) -> None:
+def note_enqueued(holder: Session | Connection) -> None:
     """The transaction `holder` runs in wrote outbox jobs: its commit wakes the workers (this process's
-    at once, other replicas' through NOTIFY on PostgreSQL). `notified`: the statement sent NOTIFY itself."""
-    if holder.info.get(_ENQUEUED) != "notified":
-        holder.info[_ENQUEUED] = "notified" if notified else "pending"
+    at once, other replicas' through NOTIFY on PostgreSQL)."""
+    holder.info[_ENQUEUED] = True
+
+
+class Notifier:
+    """PostgreSQL: tells other processes' workers (LISTEN, bot/workers.py) that jobs were committed.
+
+    Not a NOTIFY in each writing transaction: PostgreSQL serialises the commits of transactions that
+    notified (one global lock), which halved webhook ingest under load. Instead a thread of ours sends
+    NOTIFY on its own connection after the commits, at most once per `window`: a commit pokes it, and
+    every poke is followed by a NOTIFY sent after it, so a listener never misses a committed job (this
+    process's own workers are woken in-process anyway). A NOTIFY that fails (database away) is logged;
+    the listeners' polling covers it."""
+
+    def __init__(self, engine: Engine, window: float = NOTIFY_WINDOW) -> None:
+        self.engine = engine
+        self.window = window
+        self._wanted = threading.Condition()
+        self._pending = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        with self._wanted:
+            if self._stopped:  # the store was disposed and is used again: no thread to wait for
+                self._send()
+                return
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="im-outbox-notify", daemon=True)
+                self._thread.start()
+                atexit.register(self.stop)  # a terminal `im` exits right after its write: send what is owed
+            self._wanted.notify()
+
+    def stop(self) -> None:
+        """Send a NOTIFY still owed, then end the thread."""
+        with self._wanted:
+            self._stopped = True
+            owed, self._pending = self._pending, False
+            self._wanted.notify()
+        atexit.unregister(self.stop)
+        if owed:
+            self._send()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wanted:
+                while not self._pending and not self._stopped:
+                    self._wanted.wait()
+                if self._stopped:
+                    return
+                self._pending = False  # cleared before sending: a poke from now on gets a NOTIFY of its own
+            self._send()
+            time.sleep(self.window)
+
+    def _send(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(NOTIFY_OUTBOX)
+        except Exception:  # the database is away: other replicas poll meanwhile
+            log.warning("could not NOTIFY other replicas of new outbox jobs", exc_info=True)
 
 
 def normalise_url(url: str) -> str:
@@ -52,13 +115,14 @@ class Store:
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.engine
+        self.notifier = None if self.is_sqlite else Notifier(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any error."""
         with self._serialised(), Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
-            enqueued = self._notify_if_enqueued(session)
+            enqueued = self._enqueued(session)
         if enqueued:
             self._woken()
 
@@ -68,21 +132,20 @@ class Store:
         with self._serialised(), self.engine.begin() as conn:
             conn.info.pop(_ENQUEUED, None)  # the info outlives a checkout: a rolled-back mark is stale
             yield conn
-            enqueued = self._notify_if_enqueued(conn)
+            enqueued = self._enqueued(conn)
         if enqueued:
             self._woken()
 
-    def _notify_if_enqueued(self, holder: Session | Connection) -> bool:
-        """Before the commit: on PostgreSQL, NOTIFY in the same transaction (delivered when it commits,
-        never for one rolled back)."""
-        mark = holder.info.pop(_ENQUEUED, None)
-        if mark == "pending" and not self.is_sqlite:
-            holder.execute(text(NOTIFY_OUTBOX))
-        return mark is not None
+    @staticmethod
+    def _enqueued(holder: Session | Connection) -> bool:
+        return bool(holder.info.pop(_ENQUEUED, False))
 
     def _woken(self) -> None:
+        """After a commit that wrote jobs: this process's workers at once, other processes' by NOTIFY."""
         for callback in self.after_enqueue:
             callback()
+        if self.notifier is not None:
+            self.notifier.poke()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -118,6 +181,8 @@ class Store:
         command.upgrade(config, "head")
 
     def dispose(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
         self.engine.dispose()
         self.read_engine.dispose()
 

@@ -29,7 +29,7 @@ from bot.domain.errors import InvalidInput
 from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core, job_values
-from bot.store import OUTBOX_CHANNEL, note_enqueued
+from bot.store import note_enqueued
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 from integrations.pagerduty import users
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
@@ -131,8 +131,8 @@ class WebhookReceiver:
                         conn, JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}), None, ordering_key=ordering_key
                     )
                 else:
-                    conn.execute(_STORE_AND_NOTIFY, {**delivery, **_job_params(destination, ordering_key)})
-                    note_enqueued(conn, notified=True)
+                    conn.execute(_STORE, {**delivery, **_job_params(destination, ordering_key)})
+                    note_enqueued(conn)
         except IntegrityError:
             return 200, {"status": "duplicate", "event_id": event.id}
         return 202, {"status": "accepted", "event_id": event.id}
@@ -148,16 +148,16 @@ def _job_params(destination: str, ordering_key: str) -> dict[str, object]:
     }
 
 
-# PostgreSQL: the delivery, its job and the workers' NOTIFY in one statement, one round trip before the commit
+# PostgreSQL: the delivery and its job in one statement, one round trip before the commit (other
+# replicas' workers are told after it, by the store's Notifier: a NOTIFY in this transaction would
+# serialise every ingest commit on PostgreSQL's notify lock)
 _JOB_COLUMNS = ("destination", "kind", "ordering_key", "status", "attempts", "available_at", "created_at")
-_STORE_AND_NOTIFY = text(
+_STORE = text(
     "WITH delivery AS ("
     " INSERT INTO webhook_delivery (connector, event_id, event_type, occurred_at, received_at, body)"
-    " VALUES (:connector, :event_id, :event_type, :occurred_at, :received_at, :body) RETURNING id),"
-    f" job AS (INSERT INTO outbox_job ({', '.join(_JOB_COLUMNS)}, payload)"
+    " VALUES (:connector, :event_id, :event_type, :occurred_at, :received_at, :body) RETURNING id)"
+    f" INSERT INTO outbox_job ({', '.join(_JOB_COLUMNS)}, payload)"
     f" SELECT {', '.join(':job_' + c for c in _JOB_COLUMNS)}, json_build_object('delivery_id', delivery.id) FROM delivery"
-    " RETURNING id)"
-    f" SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM job"
 )
 
 
