@@ -2,7 +2,8 @@
 grouping by hand (`merge`, `split`). Incidents change only through IncidentService, as a person's
 declare or resolve does, so Slack, PagerDuty and every subscriber follow alike (origin `alert`).
 
-Exactly once under retries and replicas: an intake row's effect is written in the same transaction
+Exactly once under retries and replicas: the endpoint stores an event in its outbox job, whose worker
+writes the event's intake row (once per job); the row's effect is written in the same transaction
 that marks it processed (a declaration's through `on_declared`); the alert is unique per (source,
 dedup key) and a service's group is one row, so two first alerts racing each other cannot both
 declare: the loser's transaction fails on the unique key or finds its group moved, and starts over.
@@ -32,7 +33,7 @@ from bot.domain.models import Incident, Origin, OutboxStep, Severity, Status
 from bot.domain.outbox import JobSpec, enqueue
 from bot.store import Store
 
-DESTINATION = "alerts"  # outbox destination of alert work: `apply` an intake row, write a `burst` step
+DESTINATION = "alerts"  # outbox destination of alert work: `apply` a received event, write a `burst` step
 APPLY = "apply"
 BURST = "burst"
 ATTEMPTS = 5  # a lost race (unique key, moved group) starts over at once, this many times
@@ -41,6 +42,18 @@ T = TypeVar("T")
 
 class StartOver(Exception):
     """Another worker changed what this one decided on (a service's group): decide again."""
+
+
+def received(source: str, service: str, event: AlertEvent, at: datetime) -> dict[str, Any]:
+    """An alert event as the endpoint stores it, in its job's payload: the intake row's columns."""
+    return {
+        "source": source,
+        "dedup_key": event.dedup_key,
+        "action": event.action.value,
+        "service": service,
+        "received_at": at.isoformat(),
+        "event": event.to_json(),
+    }
 
 
 def source_actor(name: str) -> Actor:
@@ -78,6 +91,31 @@ class AlertFlow:
         self.severities = severities
 
     # -- the worker side ---------------------------------------------------------------------
+    def apply_job(self, job_id: int, event: Mapping[str, Any]) -> str:
+        """Apply the alert event the endpoint stored in job `job_id` (see `received`)."""
+        return self.apply(self._intake_of(job_id, event))
+
+    def _intake_of(self, job_id: int, event: Mapping[str, Any]) -> int:
+        """The job's intake row, written from its payload the first time; a retry finds it (job_id is
+        unique: a twin racing this one fails on it and retries)."""
+        with self.store.transaction() as session:
+            found = session.exec(select(AlertIntake.id).where(AlertIntake.job_id == job_id)).first()
+            if found is not None:
+                return found
+            row = AlertIntake(
+                job_id=job_id,
+                source=event["source"],
+                dedup_key=event["dedup_key"],
+                action=event["action"],
+                service=event["service"],
+                received_at=datetime.fromisoformat(event["received_at"]),
+                event=event["event"],
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            return row.id
+
     def apply(self, intake_id: int) -> str:
         """Apply one received alert event; what happened, in words (stored on the intake row)."""
         for attempt in range(ATTEMPTS):

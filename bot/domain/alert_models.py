@@ -26,11 +26,15 @@ class AlertSource(SQLModel, table=True):
 
 
 class AlertIntake(SQLModel, table=True):
-    """An alert event as received (one per alert of an Alertmanager body), applied by a worker."""
+    """An alert event as received (one per alert of an Alertmanager body), applied by a worker. The
+    endpoint stores the event in its outbox job alone (one insert); the worker writes this row from
+    it, once per job (`job_id` is unique), and marks it processed with the event's effect."""
 
     __tablename__ = "alert_intake"
+    __table_args__ = (Index("uq_alert_intake_job", "job_id", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
+    job_id: int | None = None  # the outbox job that carried the event (None: stored by an older im)
     source: str = Field(index=True)
     dedup_key: str
     action: str

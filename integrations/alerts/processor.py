@@ -21,11 +21,17 @@ class AlertProcessor:
         self.kinds = kind_table(JobKind(APPLY, self._apply), JobKind(BURST, self._burst))
 
     def _apply(self, job: OutboxJob) -> None:
-        intake_id = job.payload.get("intake_id") if isinstance(job.payload, dict) else None
-        if not isinstance(intake_id, int):
-            raise GiveUp("the job names no stored alert event")
+        payload = job.payload if isinstance(job.payload, dict) else {}
+        event, intake_id = payload.get("received"), payload.get("intake_id")  # intake_id: stored by an older im
+        if not (isinstance(event, dict) and job.id is not None) and not isinstance(intake_id, int):
+            raise GiveUp("the job carries no alert event")
         try:
-            self.flow.apply(intake_id)
+            if isinstance(event, dict) and job.id is not None:
+                self.flow.apply_job(job.id, event)
+            else:
+                self.flow.apply(intake_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GiveUp(f"the job's alert event cannot be read ({type(exc).__name__}: {exc})") from None
         except (IntegrityError, StartOver):
             raise RetryLater("other alerts of the same service were being applied at the same time", delay=0.2) from None
         except DomainError as exc:

@@ -6,7 +6,7 @@ after the JSON is read when it is in the body (Events API v2's `routing_key`), w
 compare (401 for Alertmanager; for Events API v2 PagerDuty's 400 shape, since its API answers nothing
 else for an event it will not take). Only then the source's rate cap (429 with Retry-After: a forger
 cannot use up a real source's allowance), the 512 KB cap and the event's checks (400 with the reason).
-A good request is stored (intake row + outbox job per alert, one transaction) and answered 202.
+A good request is stored (one outbox job per alert carrying the event, one insert) and answered 202.
 """
 
 from __future__ import annotations
@@ -25,16 +25,15 @@ from bot.app import Im
 from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.webhook_guard import RateLimiter
-from bot.domain.alert_flow import APPLY, DESTINATION
-from bot.domain.alert_models import AlertIntake
+from bot.domain.alert_flow import APPLY, DESTINATION, received
 from bot.domain.alerts import AlertEvent, SourceKind, SourceRules, service_for
-from bot.domain.outbox import JobSpec, enqueue_core
+from bot.domain.outbox import JOBS, JobSpec, job_values
+from bot.store import note_enqueued
 from integrations.alerts import alertmanager, events_v2
 from integrations.alerts.sources import Known, Sources
 
 log = logging.getLogger(__name__)
 MAX_BODY = 512 * 1024  # PagerDuty's limit for an event
-INTAKE = AlertIntake.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
@@ -123,25 +122,23 @@ class AlertReceiver:
         return 429, {"status": "throttle event", "message": message, "errors": [message]}, {"Retry-After": seconds}
 
     def _store(self, known: Known, events: list[AlertEvent]) -> None:
+        """One insert: each event travels in its outbox job, whose worker writes the intake row."""
         rules = SourceRules(known.name, known.kind, known.service)
         now = utcnow()
+        jobs = [
+            # one alert's events in order; different alerts side by side (their races end on unique keys)
+            job_values(
+                JobSpec(DESTINATION, APPLY, {"received": received(known.name, service_for(rules, event), event, now)}),
+                None,
+                f"{DESTINATION}:{known.name}:{event.dedup_key}",
+            )
+            for event in events
+        ]
+        if not jobs:
+            return
         with self.im.store.core() as conn:
-            for event in events:
-                intake_id = conn.execute(
-                    insert(INTAKE).returning(INTAKE.c.id),
-                    {
-                        "source": known.name,
-                        "dedup_key": event.dedup_key,
-                        "action": event.action.value,
-                        "service": service_for(rules, event),
-                        "received_at": now,
-                        "event": event.to_json(),
-                    },
-                ).scalar_one()
-                # one alert's events in order; different alerts side by side (their races end on unique keys)
-                ordering = f"{DESTINATION}:{known.name}:{event.dedup_key}"
-                enqueue_core(conn, JobSpec(DESTINATION, APPLY, {"intake_id": intake_id}), None, ordering_key=ordering)
-        self.im.outbox_ready.set()
+            conn.execute(insert(JOBS), jobs)
+            note_enqueued(conn)
 
 
 def _bearer(header: str | None) -> str | None:
