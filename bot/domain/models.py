@@ -127,7 +127,7 @@ class OutboxJob(SQLModel, table=True):
 
     __tablename__ = "outbox_job"
     __table_args__ = (
-        Index("ix_outbox_claim", "status", "id", "available_at"),  # a claim walks one status in id order
+        Index("ix_outbox_claim", "status", "available_at", "id"),  # a claim walks one status, longest due first
         # only undelivered rows: whether an earlier job of the key still waits is one probe
         Index("ix_outbox_waiting", "ordering_key", "id", sqlite_where=_WAITING, postgresql_where=_WAITING),
     )

@@ -92,10 +92,11 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
     A running job is due again when its lease ran out or its process is dead. On PostgreSQL rows are
     locked with SKIP LOCKED so replicas never take the same job; on SQLite the transaction holds the write lock.
 
-    Two queries rather than one with an OR, each walking ix_outbox_claim in id order and stopping at
-    `limit` (one that gathered and sorted every due job made a backlog drain quadratically): the few
-    running jobs whose claim lapsed, then pending ones. Whether an earlier job of the key still waits
-    is one probe of the partial index ix_outbox_waiting.
+    Two queries rather than one with an OR, each walking ix_outbox_claim (status, available_at, id)
+    in its order and stopping at `limit`: the few running jobs whose claim lapsed, then pending ones,
+    longest due first. (By id, a planner walks the primary key past every delivered job; one that
+    gathered and sorted every due job made a backlog drain quadratically.) Whether an earlier job of
+    the key still waits is one probe of the partial index ix_outbox_waiting.
     """
     now = now or utcnow()
     earlier = aliased(OutboxJob)
@@ -109,13 +110,11 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
     lapsed = select(OutboxJob).where(
         col(OutboxJob.status) == JobStatus.RUNNING, or_(col(OutboxJob.available_at) <= now, holder_dead), ~blocked
     )
-    due = select(OutboxJob).where(
-        col(OutboxJob.status) == JobStatus.PENDING, col(OutboxJob.available_at) <= now, ~blocked
-    )
+    due = select(OutboxJob).where(col(OutboxJob.status) == JobStatus.PENDING, col(OutboxJob.available_at) <= now, ~blocked)
     postgres = session.get_bind().dialect.name == "postgresql"
     jobs: list[OutboxJob] = []
     for query in (lapsed, due):
-        query = query.order_by(col(OutboxJob.id)).limit(limit - len(jobs))
+        query = query.order_by(col(OutboxJob.available_at), col(OutboxJob.id)).limit(limit - len(jobs))
         if postgres:
             query = query.with_for_update(skip_locked=True, of=OutboxJob)
         jobs += session.exec(query)
