@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -106,4 +106,26 @@ class FileOutput(BaseModel):
     output: str | None = None  # where the terminal writes it (checked writable before anything was computed)
 
 
-Result = FileOutput | Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal | OnCallResult
+class DocumentRequest(BaseModel):
+    """Slack only: a document asked for and checked, to be computed and uploaded after the ack. `params`
+    is what computing it again needs (JSON-safe), so a retried job computes the same document."""
+
+    kind: str = "document_request"
+    document: Literal["report", "postmortem"]
+    params: dict[str, Any]
+    incident: int | None = None  # a postmortem's incident number
+
+
+Result = (
+    DocumentRequest
+    | FileOutput
+    | Done
+    | IncidentDetail
+    | IncidentList
+    | Timeline
+    | Table
+    | Lines
+    | HelpText
+    | OpenDeclareModal
+    | OnCallResult
+)

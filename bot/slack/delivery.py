@@ -31,6 +31,8 @@ from bot.domain.people import Person, PersonView
 from bot.slack import marks, render
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
+from bot.slack.uploads import KIND as FILE_UPLOAD
+from bot.slack.uploads import FileUploads
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class SlackDelivery:
             JobKind("timeline_event", self._timeline_event),
             JobKind("ephemeral", self._ephemeral),
             JobKind("dm", self._dm),
+            JobKind(FILE_UPLOAD, FileUploads(self, client).deliver),  # reports and postmortems asked for in Slack
         )
 
     # -- job kinds ---------------------------------------------------------------------------
