@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -121,8 +122,10 @@ class Figures:
         self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
         self.where = self._where()
         self.trend_unit, self.bounds = self._bounds()
+        if not self.postgres:  # the temporary tables below stay in memory: no temp-file writes on a busy disk
+            conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
         self.base = self._materialise(resolved_end)
-        self.services = _services_of(conn.dialect.name, self.base.c.services)
+        self.by_service = self._materialise_services()
 
     def seconds(self, start: Any, end: Any) -> ColumnElement[float]:
         if self.postgres:
@@ -176,15 +179,33 @@ class Figures:
         self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
         return base
 
+    def _materialise_services(self) -> Table:
+        """One row per (incident, service) of the range, so the JSON of services is read once, not by
+        every per-service aggregate."""
+        table = Table(
+            f"im_report_svc_{uuid.uuid4().hex[:12]}",
+            MetaData(),
+            Column("service", String),
+            Column("tta", Float),
+            Column("ttr", Float),
+            Column("minutes", Float),
+            prefixes=["TEMPORARY"],
+        )
+        table.create(self.conn)
+        b = self.base.c
+        services = _services_of(self.conn.dialect.name, b.services)
+        source = select(services.c.value, b.tta, b.ttr, b.minutes).select_from(self.base.join(services, true()))
+        self.conn.execute(insert(table).from_select([col.name for col in table.columns], source))
+        return table
+
     # -- the report ------------------------------------------------------------------------
     def report(self, now: datetime) -> Report:
         b = self.base.c
         total, reopened = self.conn.execute(select(func.count(), func.coalesce(func.sum(b.reopened), 0))).one()
-        by_service_from = self.base.join(self.services, true())
-        svc = self.services.c.value
+        svc = self.by_service.c.service
         overall = self.group_figures(literal("all"), self.base)
         by_severity = self.group_figures(b.severity, self.base)
-        by_service = self.group_figures(svc, by_service_from)
+        by_service = self.group_figures(svc, self.by_service)
         report = Report(
             start=self.request.start.astimezone(self.request.tz),
             end=self.request.end.astimezone(self.request.tz),
@@ -200,7 +221,7 @@ class Figures:
             minutes_by_service=[
                 ServiceMinutes(service=key, minutes=round(float(minutes or 0), 1))
                 for key, minutes in self.conn.execute(
-                    select(svc, func.sum(b.minutes)).select_from(by_service_from).group_by(svc).order_by(svc)
+                    select(svc, func.sum(self.by_service.c.minutes)).group_by(svc).order_by(svc)
                 )
             ],
             overall=overall[0] if overall else _no_figures("all", 0),
@@ -216,6 +237,7 @@ class Figures:
             report.notes.append("No incident was declared in this range with these filters.")
         if not self.request.targets:
             report.notes.append("No SLA targets are set (IM_SLA_ACK, IM_SLA_RESOLVE or a connector's SLA mapping).")
+        self.by_service.drop(self.conn)
         self.base.drop(self.conn)
         return report
 
@@ -223,9 +245,9 @@ class Figures:
         query = select(key, func.count()).select_from(from_).group_by(key).order_by(key)
         return [Count(key=k, count=n) for k, n in self.conn.execute(query)]
 
-    def group_figures(self, key: Any, from_: FromClause) -> list[GroupFigures]:
-        counts = {c.key: c.count for c in self.counts(key, from_)}
-        mtta, mttr = self.stats(key, from_)
+    def group_figures(self, key: Any, table: Table) -> list[GroupFigures]:
+        counts = {c.key: c.count for c in self.counts(key, table)}
+        mtta, mttr = self.stats(key, table)
         return [
             GroupFigures(
                 key=k,
@@ -236,10 +258,10 @@ class Figures:
             for k, n in counts.items()
         ]
 
-    def stats(self, key: Any, from_: FromClause) -> tuple[dict[str, Stat], dict[str, Stat]]:
-        """MTTA and MTTR per group: percentile_cont on PostgreSQL; on SQLite one read of two float
-        columns per grouping, sorted here."""
-        b = self.base.c
+    def stats(self, key: Any, from_: Table) -> tuple[dict[str, Stat], dict[str, Stat]]:
+        """MTTA and MTTR per group (the table's tta and ttr columns): percentile_cont on PostgreSQL; on
+        SQLite ranked by window functions (_ranked)."""
+        b = from_.c
         if self.postgres:
             found: list[dict[str, Stat]] = []
             for value in (b.tta, b.ttr):
@@ -264,32 +286,24 @@ class Figures:
             return found[0], found[1]
         return self._ranked(key, from_, b.tta), self._ranked(key, from_, b.ttr)
 
-    def _ranked(self, key: Any, from_: FromClause, value: Any) -> dict[str, Stat]:
-        """SQLite has no percentile_cont: the database ranks each group's values (window functions) and
-        sends back only the two values around each percentile's position, interpolated here as
-        PostgreSQL does."""
-        counted = select(key, func.count(), func.avg(value)).select_from(from_).where(value.isnot(None)).group_by(key)
+    def _ranked(self, key: Any, table: Table, value: Any) -> dict[str, Stat]:
+        """SQLite has no percentile_cont: an index on (group, value) of the temporary table makes each
+        percentile a short walk in the database (ORDER BY value LIMIT 2 OFFSET rank), and only the two
+        values around each percentile's rank come back, interpolated here as PostgreSQL does. (Ranking
+        with window functions sorted and numbered every row of every group, several times slower.)"""
+        grouped = isinstance(key, Column)
+        counted = select(key, func.count(), func.avg(value)).select_from(table).where(value.isnot(None)).group_by(key)
         sizes = {k: (n, mean) for k, n, mean in self.conn.execute(counted)}
-        ranked = (
-            select(
-                key.label("k"),
-                value.label("v"),
-                (func.row_number().over(partition_by=key, order_by=value) - 1).label("rn"),
-                func.count().over(partition_by=key).label("n"),
-            )
-            .select_from(from_)
-            .where(value.isnot(None))
-            .subquery()
-        )
-        near = [sql_cast((ranked.c.n - 1) * p, Integer) + d for p in PERCENTILES for d in (0, 1)]
-        picked: dict[str, dict[int, float]] = {}
-        for k, v, rn in self.conn.execute(
-            select(ranked.c.k, ranked.c.v, ranked.c.rn).where(or_(*(ranked.c.rn == n for n in near)))
-        ):
-            picked.setdefault(k, {})[rn] = float(v)
+        Index(f"{table.name}_{value.name}_{'k' if grouped else 'all'}", *([key] if grouped else []), value).create(self.conn)
         found = {}
         for k, (n, mean) in sizes.items():
-            at = picked.get(k, {})
+            rows = select(value).select_from(table).where(value.isnot(None)).order_by(value).limit(2)
+            if grouped:
+                rows = rows.where(key == k)
+            at: dict[int, float] = {}
+            for rank in sorted({int(p * (n - 1)) for p in PERCENTILES}):
+                for offset, (v,) in enumerate(self.conn.execute(rows.offset(rank))):
+                    at[rank + offset] = float(v)
             median, p90 = (_interpolate(at, n, p) for p in PERCENTILES)
             found[k] = Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
         return found
