@@ -157,21 +157,12 @@ class Figures:
         buckets = len(self.bounds) - 1
         bucket = case(*[(c.declared_at < self.bounds[k + 1], k) for k in range(buckets)], else_=buckets - 1)
         minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
-        base = Table(
-            f"im_report_{uuid.uuid4().hex[:12]}",
-            MetaData(),
-            Column("severity", String),
-            Column("status", String),
-            Column("services", JSON),
-            Column("reopened", Integer),
-            Column("tta", Float),
-            Column("ttr", Float),
-            Column("elapsed", Float),
-            Column("minutes", Float),
-            Column("bucket", Integer),
-            prefixes=["TEMPORARY"],
+        base = self._temporary(
+            "im_report",
+            [("severity", String), ("status", String), ("services", JSON), ("reopened", Integer)]
+            + [(name, Float) for name in ("tta", "ttr", "elapsed", "minutes")]
+            + [("bucket", Integer)],
         )
-        base.create(self.conn)
         reopened = case((c.reopened_at.isnot(None), 1), else_=0)
         source = select(
             c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
@@ -179,19 +170,17 @@ class Figures:
         self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
         return base
 
+    def _temporary(self, prefix: str, columns: list[tuple[str, Any]]) -> Table:
+        table = Table(
+            f"{prefix}_{uuid.uuid4().hex[:12]}", MetaData(), *(Column(n, t) for n, t in columns), prefixes=["TEMPORARY"]
+        )
+        table.create(self.conn)
+        return table
+
     def _materialise_services(self) -> Table:
         """One row per (incident, service) of the range, so the JSON of services is read once, not by
         every per-service aggregate."""
-        table = Table(
-            f"im_report_svc_{uuid.uuid4().hex[:12]}",
-            MetaData(),
-            Column("service", String),
-            Column("tta", Float),
-            Column("ttr", Float),
-            Column("minutes", Float),
-            prefixes=["TEMPORARY"],
-        )
-        table.create(self.conn)
+        table = self._temporary("im_report_svc", [("service", String)] + [(name, Float) for name in ("tta", "ttr", "minutes")])
         b = self.base.c
         services = _services_of(self.conn.dialect.name, b.services)
         source = select(services.c.value, b.tta, b.ttr, b.minutes).select_from(self.base.join(services, true()))
