@@ -154,3 +154,18 @@ def test_bad_input_is_answered_at_once_and_nothing_is_queued(app: AppHarness, te
     assert body["response_type"] == "ephemeral" and ":warning:" in body["text"] and said in body["text"], body
     assert upload_jobs(app) == []
     assert not app.fake.calls_to("files.getUploadURLExternal")
+
+
+def test_a_file_that_cannot_be_shared_is_dead_lettered_and_the_asker_told(app: AppHarness) -> None:
+    two_incidents(app)
+    app.fake.add_channel("G0PRIVATE1", "secret-ops", members=["U0LAN0Z89"])
+    app.fake.channels["G0PRIVATE1"].is_private = True  # the bot cannot join it: only an invitation helps
+    answer = app.command("report --since 7d --format csv", channel_id="G0PRIVATE1", response_url=app.fake.response_url())
+    assert "being prepared" in answer.json()["text"]
+    assert app.fake.wait_for(lambda: bool(app.fake.responses), timeout=20)
+    [told] = app.fake.responses
+    assert told["response_type"] == "ephemeral" and "invite the bot to the channel" in told["text"]
+    [job] = upload_jobs(app)
+    assert job.status == "dead" and "invite the bot" in (job.last_error or "")
+    assert not app.fake.shared_files("G0PRIVATE1")
+    assert app.fake.violations == []

@@ -24,7 +24,8 @@ from sqlmodel import Session
 from bot.domain import outbox
 from bot.domain.models import OutboxJob, OutboxStep
 from bot.domain.outbox import JobSpec, enqueue
-from bot.slack import marks, mrkdwn
+from bot.slack import marks, mrkdwn, render
+from bot.slack.responses import queue_ephemeral
 from bot.slack.subscriber import DESTINATION
 from bot.workers import GiveUp, RetryLater
 from commands.grammar import UsageError
@@ -48,6 +49,7 @@ def queue_upload(
     channel: str | None,
     thread_ts: str | None = None,
     direct: bool = False,
+    response_url: str | None = None,
 ) -> None:
     """The durable job, written in the request's own transaction (the ack waits for this, nothing else).
     `direct`: asked from a direct message, so the file goes to the asker's DM with the bot."""
@@ -56,6 +58,7 @@ def queue_upload(
         "user": user,
         "channel": None if direct else channel,
         "thread_ts": None if direct else thread_ts,
+        "response_url": response_url,  # to tell the asker if the file cannot be delivered
     }
     # its own ordering key: a report that takes seconds to compute holds up nobody else's messages
     enqueue(session, JobSpec(DESTINATION, KIND, payload), None, ordering_key=f"{DESTINATION}:{KIND}:{uuid.uuid4().hex}")
@@ -83,6 +86,23 @@ class FileUploads:
         self.client = client  # its timeout also bounds the POST of the bytes
 
     def deliver(self, job: OutboxJob) -> None:
+        try:
+            self._deliver(job)
+        except GiveUp as exc:  # dead-lettered: the asker is told rather than left waiting
+            payload = job.payload
+            with self.store.transaction() as session:
+                queue_ephemeral(
+                    session,
+                    response_url=payload.get("response_url"),
+                    channel=payload.get("channel"),
+                    user=payload["user"],
+                    text=render.warning_text(f"The file could not be delivered: {exc}"),
+                    thread_ts=payload.get("thread_ts"),
+                )
+            self.im.outbox_ready.set()
+            raise
+
+    def _deliver(self, job: OutboxJob) -> None:
         step = f"slack-file:{job.id}"
         if outbox.step_done(self.store, step):
             return

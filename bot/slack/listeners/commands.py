@@ -66,8 +66,14 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
         if isinstance(result, DocumentRequest):  # computed and uploaded by a worker, after this answer
             channel = command.get("channel_id")
             with im.store.transaction() as session:
+                direct = is_dm(channel, command.get("channel_name"))
                 queue_upload(
-                    session, result, user=command["user_id"], channel=channel, direct=is_dm(channel, command.get("channel_name"))
+                    session,
+                    result,
+                    user=command["user_id"],
+                    channel=channel,
+                    direct=direct,
+                    response_url=command.get("response_url"),
                 )
             im.outbox_ready.set()
         ack(render.command_answer(result, as_json=ctx.as_json))
