@@ -25,6 +25,7 @@ from bot.logging_setup import configure as configure_logging
 from bot.logging_setup import log_context
 from bot.metrics import Endpoint, Metrics
 from bot.metrics import install as install_metrics
+from bot.pacing import in_job
 from bot.probes import Probes
 from bot.scheduler import Clocks, Periodic, Scheduler
 from bot.slack import inbound as slack_inbound
@@ -79,10 +80,12 @@ class Runtime:
 
 class JobLogContext:
     """A destination's job kinds, each handler run so every line it logs carries its job, incident,
-    destination and connector."""
+    destination and connector, and known to the pacer (a call whose turn has not come defers its job)."""
 
     def __init__(self, delivery: Delivery) -> None:
-        self.kinds = kind_table(*(replace(kind, handler=_in_job_context(kind.handler)) for kind in delivery.kinds.values()))
+        self.kinds = kind_table(
+            *(replace(kind, handler=_in_job_context(in_job(kind.handler))) for kind in delivery.kinds.values())
+        )
 
 
 def _in_job_context(handler: Handler) -> Handler:

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.app", "core"),
     ("bot.domain", "core"),
     ("bot.workers", "core"),
+    ("bot.pacing", "core"),
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
     ("bot.reminders", "core"),

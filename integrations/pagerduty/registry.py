@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
+from bot.pacing import Pacer
 from bot.store import Store
 from bot.ttl_cache import TTLCache
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
@@ -54,9 +55,10 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, keys: secrets.Keyring) -> None:
+    def __init__(self, store: Store, keys: secrets.Keyring, rate_limits: Mapping[str, tuple[int, int]] | None = None) -> None:
         self.store = store
         self.keys = keys
+        self.pacer = Pacer(store, {} if rate_limits is None else rate_limits)  # each API key's budget, shared by replicas
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
