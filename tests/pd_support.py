@@ -91,6 +91,7 @@ class PagerDutyWorld:
         capsys: pytest.CaptureFixture[str],
         *,
         direction: str = "bidirectional",
+        rate_limits: str = "off",
         **custom: Any,
     ) -> None:
         sock = reserve_socket()
@@ -106,7 +107,14 @@ class PagerDutyWorld:
         }
         self.slack, self.pd = slack, pd
         self.app = AppHarness(
-            make_settings(database_url, slack, IM_SECRET_KEY=SECRET_KEY, IM_PUBLIC_URL=self.url, IM_SLACK_CHANNEL="C0INCIDENT"),
+            make_settings(
+                database_url,
+                slack,
+                IM_SECRET_KEY=SECRET_KEY,
+                IM_PUBLIC_URL=self.url,
+                IM_SLACK_CHANNEL="C0INCIDENT",
+                IM_RATE_LIMITS=rate_limits,
+            ),
             slack,
             sock=sock,
         )
