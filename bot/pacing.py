@@ -43,6 +43,7 @@ BURST_SHARE = 0.05  # of a limit's count, spent at once when the bucket is full
 RESERVE_SHARE = 0.03  # of a limit's count left unused each period: calls that borrow, turns taken late
 HOLD_PREFIX = "pace:"
 DEFERRED_REASON = "paced"
+PACED_BY_DEFAULT: Mapping[str, tuple[int, int]] = {}  # no overrides: the vendors' own limits
 MAX_SLEEP = 30.0  # outside the outbox a call waits at most this long for its turn, then goes (its debt stays)  # how a deferral reads in the job's last_error
 
 
@@ -125,13 +126,14 @@ class Pacer:
         store: Store,
         limits: Mapping[str, tuple[int, int]] | None = None,
         *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.store = store
         self.overrides = limits
-        self.clock = clock
-        self.sleep = sleep
+        # looked up at each call, not bound here: a frozen clock (freezegun) is seen by the pacer too
+        self.clock = clock or (lambda: time.time())
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     @property
     def enabled(self) -> bool:

@@ -104,6 +104,7 @@ class PagerDutyWorld:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack.base_url,
+            "IM_RATE_LIMITS": rate_limits,
         }
         self.slack, self.pd = slack, pd
         self.app = AppHarness(

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
-from bot.pacing import Pacer
+from bot.pacing import PACED_BY_DEFAULT, Pacer
 from bot.store import Store
 from bot.ttl_cache import TTLCache
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
@@ -55,10 +55,12 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, keys: secrets.Keyring, rate_limits: Mapping[str, tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self, store: Store, keys: secrets.Keyring, rate_limits: Mapping[str, tuple[int, int]] | None = PACED_BY_DEFAULT
+    ) -> None:
         self.store = store
         self.keys = keys
-        self.pacer = Pacer(store, {} if rate_limits is None else rate_limits)  # each API key's budget, shared by replicas
+        self.pacer = Pacer(store, rate_limits)  # each API key's budget, shared by replicas (None: pacing off)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
