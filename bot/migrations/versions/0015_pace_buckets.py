@@ -1,7 +1,7 @@
 """Pace buckets: tokens per rate-limited key, shared by every replica (bot/pacing.py)
 
-Revision ID: 0013_pace_buckets
-Revises: 0012_slack_people
+Revision ID: 0015_pace_buckets
+Revises: 0014_alerts
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0013_pace_buckets'
-down_revision = '0012_slack_people'
+revision = '0015_pace_buckets'
+down_revision = '0014_alerts'
 branch_labels = None
 depends_on = None
 
