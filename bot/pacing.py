@@ -82,7 +82,7 @@ class Deferred(RetryLater):
     """Not this call's turn yet: the job is put back until `delay` seconds from now (a turn it holds)."""
 
     def __init__(self, key: str, delay: float) -> None:
-        super().__init__(f"{DEFERRED_REASON}: {key} turn in {delay:.2f}s", delay=delay, rate_limited=True)
+        super().__init__(f"{DEFERRED_REASON}: {key} turn in {delay:.2f}s", delay=delay, rate_limited=True, free=True)
         self.key = key
 
 

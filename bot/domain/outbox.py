@@ -194,6 +194,19 @@ def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -
     )
 
 
+def defer(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
+    """Put a job back until its turn: like `retry_later`, but the claim does not count as an attempt."""
+    return _finish(
+        session,
+        job,
+        status=JobStatus.PENDING,
+        available_at=utcnow() + timedelta(seconds=delay),
+        attempts=job.attempts - 1,
+        last_error=error,
+        claim_token=None,
+    )
+
+
 def release(session: Session, job: OutboxJob) -> bool:
     """Hand an untried job back (shutdown): due now, and the claim does not count as an attempt."""
     return _finish(session, job, status=JobStatus.PENDING, available_at=utcnow(), attempts=job.attempts - 1, claim_token=None)
