@@ -25,6 +25,7 @@ from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
 from integrations.pagerduty.connection import client_for
+from integrations.pagerduty.debug import KEYS as DEBUG_KEYS
 from integrations.pagerduty.metrics import ago, connector_state, figures, percent
 from integrations.pagerduty.oncall import on_call
 from integrations.pagerduty.plugin import registry_for
@@ -289,6 +290,9 @@ def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
 @argument("--sync-direction", choices=["bidirectional", "outbound", "inbound"])
 @argument("--sync-interval", metavar="DURATION", help="e.g. 2m, 5m")
 @argument("--from-email", metavar="EMAIL", help="email of a PagerDuty user for changes made by non-PagerDuty users")
+@argument("--debug", choices=["on", "off"], help="log each PagerDuty call (secrets masked)")
+@argument("--log-requests", choices=["on", "off"], help="debug mode, with request bodies")
+@argument("--log-responses", choices=["on", "off"], help="debug mode, with response bodies")
 def connector_config(ctx: Context, args: argparse.Namespace) -> Result:
     changes = {k: v for k, v in vars(args).items() if k != "name" and k not in GLOBAL_DESTS and v is not None}
     if not changes:
@@ -309,6 +313,7 @@ def connector_config(ctx: Context, args: argparse.Namespace) -> Result:
             data["sync_direction"] = args.sync_direction
         if args.sync_interval:
             data["sync_interval"] = args.sync_interval
+        data.update({key: getattr(args, key) == "on" for key in DEBUG_KEYS if getattr(args, key) is not None})
 
     row = _registry(ctx).configure(args.name, apply)
     return Lines(lines=[f"{row.name}: updated {', '.join(k.replace('_', '-') for k in changes)}"])

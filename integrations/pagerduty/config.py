@@ -92,6 +92,10 @@ class PagerDutyConfig(BaseModel):
     enable_webhook: bool = True
     custom: PagerDutyCustom = Field(default_factory=PagerDutyCustom)
     custom_field_mappings: dict[str, str] = Field(default_factory=dict)
+    # debug mode (integrations/pagerduty/debug.py): each call logged, its bodies too with log_requests / log_responses
+    debug: bool = False
+    log_requests: bool = False
+    log_responses: bool = False
 
     @field_validator("base_url")
     @classmethod

@@ -6,13 +6,25 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from bot.connectors.models import Connector
+from bot.connectors.secrets import SecretError
 from bot.store import Store
+from integrations.pagerduty import debug
 from integrations.pagerduty.api.client import CallStats, PagerDutyClient
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall
 
 log = logging.getLogger(__name__)
+
+
+def _webhook_secrets(registry: ConnectorRegistry, connector: Connector) -> list[str]:
+    """What debug mode masks besides the API key (a secret that does not open is not in any line either)."""
+    try:
+        return registry.webhook_secrets(connector)
+    except SecretError:
+        return []
 
 
 def call_recorder(store: Store, connector: str) -> Callable[[CallStats], None]:
@@ -39,9 +51,15 @@ def call_recorder(store: Store, connector: str) -> Callable[[CallStats], None]:
 def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: Any) -> PagerDutyClient:
     config = registry.config(connector)
     options: dict[str, Any] = {"timeout": float(config.request_timeout), **kwargs}
+    api_key = registry.api_key(connector)
+    wanted = debug.switches(config.debug, config.log_requests, config.log_responses, everything=registry.debug)
+    if wanted is not None:
+        inner = options.pop("transport", None) or httpx.HTTPTransport()
+        known = [api_key, *_webhook_secrets(registry, connector)]
+        options["transport"] = debug.DebugTransport(inner, connector=connector.name, switches=wanted, secrets=known)
     return PagerDutyClient(
         config.base_url,
-        registry.api_key(connector),
+        api_key,
         from_email=config.custom.from_email,
         on_response=call_recorder(registry.store, connector.name),
         **options,

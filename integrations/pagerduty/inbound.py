@@ -100,6 +100,7 @@ class WebhookReceiver:
     def receive(self, name: str, body: bytes, signature: str | None) -> tuple[int, dict[str, object]]:
         try:
             if not self._signed(name, body, signature):
+                log.warning("connector %s: PagerDuty webhook refused (401): invalid signature", name)
                 return 401, {"error": "invalid signature"}
         except ConnectorNotFound:
             return 404, {"error": f"no connector named {name}"}
@@ -133,7 +134,9 @@ class WebhookReceiver:
                     ordering_key=f"{destination}:{event.incident_id or '-'}",
                 )
         except IntegrityError:
+            log.info("connector %s: PagerDuty webhook %s %s is a duplicate", name, event.event_type, event.id)
             return 200, {"status": "duplicate", "event_id": event.id}
+        log.info("connector %s: PagerDuty webhook %s %s accepted", name, event.event_type, event.id)
         self.im.outbox_ready.set()
         return 202, {"status": "accepted", "event_id": event.id}
 

@@ -54,9 +54,10 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, keys: secrets.Keyring) -> None:
+    def __init__(self, store: Store, keys: secrets.Keyring, *, debug: bool = False) -> None:
         self.store = store
         self.keys = keys
+        self.debug = debug  # PAGERDUTY_DEBUG: every connector's calls logged (integrations/pagerduty/debug.py)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
