@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.clock import parse_duration
+from bot.domain import fields as custom_fields
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
     )
     sla_warn_fraction: float = Field(0.8, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION")  # 1: no warning
     reminders: Annotated[dict[str, int], NoDecode] = Field({"SEV-1": 900, "SEV-2": 1800}, validation_alias="IM_REMINDERS")
+    # custom fields an incident may carry (`declare --field environment=production`, `field INC-3 ...`)
+    incident_fields: Annotated[tuple[str, ...], NoDecode] = Field(
+        custom_fields.DEFAULT_FIELDS, validation_alias="IM_INCIDENT_FIELDS"
+    )
+    # who hears of every SEV-1 (declared, or raised to it): Slack channel IDs and/or user IDs, comma-separated
+    management_notify: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_MANAGEMENT_NOTIFY")
 
     @field_validator("sla_ack", "sla_resolve", "reminders", mode="before")
     @classmethod
@@ -146,7 +153,7 @@ class Settings(BaseSettings):
             raise ValueError("a metrics token needs at least 16 characters (any long random string)")
         return value
 
-    @field_validator("admins", "roles", "protected_severities", mode="before")
+    @field_validator("admins", "roles", "protected_severities", "incident_fields", "management_notify", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -160,6 +167,19 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"(group:S[A-Z0-9]{2,}|[UW][A-Z0-9]{2,})", entry):
                 raise ValueError(f"'{entry}' is neither a Slack user ID (U0123...) nor group:S0123... (a user group)")
         return value
+
+    @field_validator("incident_fields")
+    @classmethod
+    def _incident_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return custom_fields.check_names(value)
+
+    @field_validator("management_notify")
+    @classmethod
+    def _management_notify(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not re.fullmatch(r"[CGUW][A-Z0-9]{2,}", entry):
+                raise ValueError(f"'{entry}' is neither a Slack channel ID (C0123...) nor a user ID (U0123...)")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("roles")
     @classmethod

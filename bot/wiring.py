@@ -28,7 +28,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
     if migrate:
         store.upgrade()
     subscribers: list[Subscriber] = []
-    service = IncidentService(store, subscribers, policy=settings.policy())
+    service = IncidentService(store, subscribers, policy=settings.policy(), field_names=settings.incident_fields)
     im = Im(settings=settings, store=store, incidents=service)
     service.after_commit.append(im.outbox_ready.set)
 

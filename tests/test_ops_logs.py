@@ -148,7 +148,7 @@ def test_debug_mode_logs_each_call_and_no_secret_anywhere(
     config = connector_config(pd) | {"debug": True, "log_requests": True, "log_responses": True}
     im("connector", "add", "pagerduty", "prod", "--config", json.dumps(config))  # the seed's keys, accepted at add time
     assert "updated debug, log-requests, log-responses" in im(
-        "connector", "config", "prod", "--debug", "on", "--log-requests", "on", "--log-responses", "on"
+        "connector", "config", "prod", "--debug", "true", "--log-requests", "true", "--log-responses", "true"
     )
     im("connector", "webhook", "prod", "--enable")  # PagerDuty answers with the new signing secret
     im("connector", "test", "prod")

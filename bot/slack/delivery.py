@@ -29,6 +29,7 @@ from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
 from bot.slack import marks, render
+from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
@@ -77,6 +78,7 @@ class SlackDelivery:
             JobKind("timeline_event", self._timeline_event),
             JobKind("ephemeral", self._ephemeral),
             JobKind("dm", self._dm),
+            JobKind("management", ManagementNotice(self)),
         )
 
     # -- job kinds ---------------------------------------------------------------------------
@@ -139,8 +141,20 @@ class SlackDelivery:
         if incident.owner_id != person_id:
             return  # the incident changed hands again before this was sent: the newer owner is told instead
         user_id = self._match_person(person_id)
-        step = f"slack-dm:{event.id}"
-        if user_id is None or outbox.step_done(self.store, step):
+        if user_id is None:
+            return
+        with self.store.read() as session:
+            name = self.im.display_name(session, event.actor)
+            thread_url = next((link.url for link in slack_links(session, incident)), None)
+        text = render.owner_dm_text(
+            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
+        )
+        self.dm_once(f"slack-dm:{event.id}", user_id, text)
+
+    def dm_once(self, step: str, user_id: str, text: str) -> None:
+        """A direct message sent once for `step`: a try that ended without an answer is not sent again
+        (a DM is found by nobody's look-up, and a second one is worse than a missing one)."""
+        if outbox.step_done(self.store, step):
             return
         if marks.unsure_since(self.store, step) is not None:
             log.info("DM for %s may have been sent by an earlier try: not sent again", step)
@@ -149,14 +163,8 @@ class SlackDelivery:
         try:
             opened = self._call("conversations.open", users=user_id, passthrough=_UNREACHABLE)
         except _Passthrough as exc:
-            log.info("no DM to %s for %s: %s", user_id, incident.ref, exc)
+            log.info("no DM to %s for %s: %s", user_id, step, exc)
             return
-        with self.store.read() as session:
-            name = self.im.display_name(session, event.actor)
-            thread_url = next((link.url for link in slack_links(session, incident)), None)
-        text = render.owner_dm_text(
-            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
-        )
         answer = self._call("chat.postMessage", channel=opened["channel"]["id"], text=text, unsure=step)
         outbox.record_step(self.store, step, answer.get("ts"))
         with self.store.transaction() as session:
