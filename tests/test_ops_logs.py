@@ -52,9 +52,10 @@ def test_im_logs_shows_what_the_server_did_filtered_as_the_seed_asks(
     pd.send_webhook(f"{world.url}/connectors/prod/webhook", "incident.acknowledged", remote.id, secrets=["forged-secret-1"])
     app.wait_idle()
 
-    lines = wait_until(
-        lambda: [r for r in logged(world, "--component", "webhook") if "accepted" in str(r["message"])], 10, "webhook lines"
+    wait_until(
+        lambda: any("invalid signature" in str(r["message"]) for r in logged(world, "--level", "warning")), 10, "the refusal"
     )
+    lines = [r for r in logged(world, "--component", "webhook") if "accepted" in str(r["message"])]
     assert lines[0]["component"] == "webhook" and lines[0]["fields"]["connector"] == "prod"  # type: ignore[index]
     text = world.terminal.ok("logs", "--component", "webhook", "--filter", "pagerduty")  # the seed's troubleshooting command
     assert "PagerDuty webhook incident.acknowledged" in text and "accepted" in text
@@ -139,10 +140,10 @@ def test_debug_mode_logs_each_call_and_no_secret_anywhere(
     )
     outputs: list[str] = []
 
-    def im(*argv: str) -> str:
+    def im(*argv: str, check: bool = True) -> str:
         ran = run_im(env, tmp_path, *argv)
         outputs.append(ran.stderr)  # the logs (stdout is the command's answer: `connector test` names the From user)
-        assert ran.returncode == 0, f"im {' '.join(argv)} -> {ran.returncode}\n{ran.stdout}\n{ran.stderr}"
+        assert ran.returncode == 0 or not check, f"im {' '.join(argv)} -> {ran.returncode}\n{ran.stdout}\n{ran.stderr}"
         return ran.stdout
 
     config = connector_config(pd) | {"debug": True, "log_requests": True, "log_responses": True}
@@ -151,7 +152,7 @@ def test_debug_mode_logs_each_call_and_no_secret_anywhere(
         "connector", "config", "prod", "--debug", "true", "--log-requests", "true", "--log-responses", "true"
     )
     im("connector", "webhook", "prod", "--enable")  # PagerDuty answers with the new signing secret
-    im("connector", "test", "prod")
+    im("connector", "test", "prod", check=False)  # its check of IM_PUBLIC_URL fails here: nobody serves it yet
     setup = build(make_settings(database, IM_SECRET_KEY=SECRET_KEY))
     registry = registry_for(setup)
     webhook_secrets = registry.webhook_secrets(registry.get("prod"))

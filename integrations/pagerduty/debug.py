@@ -26,7 +26,6 @@ from bot.logging_setup import MASK, Redactor
 
 log = logging.getLogger("integrations.pagerduty.debug")
 
-KEYS = ("debug", "log_requests", "log_responses")
 BODY_LIMIT = 2000  # characters of a body kept in a line
 RATE_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after")
 _SECRET_FIELD = re.compile(r"(?i)(secret|token|password|api_key|apikey|authorization)")
