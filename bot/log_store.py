@@ -26,6 +26,7 @@ COMPONENTS = ("webhook", "slack", "pagerduty", "outbox", "scheduler", "http")
 _BY_LOGGER = {
     "integrations.pagerduty.inbound": "webhook",
     "bot.connectors.webhook_guard": "webhook",
+    "integrations.alerts": "webhook",  # alert intake from monitoring is a webhook too
     "integrations.pagerduty": "pagerduty",
     "bot.slack": "slack",
     "slack_bolt": "slack",

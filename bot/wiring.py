@@ -12,6 +12,7 @@ from bot.store import Store
 def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
     import bot.serve_commands  # noqa: F401
+    import commands.alert_commands
     import commands.completion
     import commands.incident_commands
     import commands.log_commands
@@ -19,6 +20,7 @@ def register_commands() -> None:
     import commands.ownership_commands
     import commands.report_commands
     import commands.secret_commands  # noqa: F401
+    import integrations.alerts.commands
     import integrations.pagerduty.commands  # noqa: F401
 
 
@@ -30,13 +32,15 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
     subscribers: list[Subscriber] = []
     service = IncidentService(store, subscribers, policy=settings.policy(), field_names=settings.incident_fields)
     im = Im(settings=settings, store=store, incidents=service)
-    service.after_commit.append(im.outbox_ready.set)
+    store.after_enqueue.append(im.outbox_ready.set)  # a commit that wrote jobs wakes this process's workers
 
     from bot.slack.subscriber import install as install_slack
+    from integrations.alerts.plugin import install as install_alerts
     from integrations.pagerduty.plugin import install as install_pagerduty
 
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
+    install_alerts(im)
     _install_report_sources(im)
     return im
 

@@ -1,7 +1,7 @@
 """log entries: what `im serve` logged, for `im logs` (bounded by IM_LOG_MAX_RECORDS and IM_LOG_RETENTION)
 
-Revision ID: 0014_log_entries
-Revises: 0013_incident_fields
+Revision ID: 0015_log_entries
+Revises: 0014_alerts
 Create Date: 2026-12-03
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0014_log_entries'
-down_revision = '0013_incident_fields'
+revision = '0015_log_entries'
+down_revision = '0014_alerts'
 branch_labels = None
 depends_on = None
 
