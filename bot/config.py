@@ -134,6 +134,27 @@ class Settings(BaseSettings):
     log_level: str | None = Field(None, validation_alias="IM_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="IM_LOG_FORMAT")
     metrics_token: SecretStr | None = Field(None, validation_alias="IM_METRICS_TOKEN")
+    # what `im logs` reads (bot/log_store.py): a table every replica writes, bounded by count and by age
+    log_max_records: int = Field(
+        100_000,
+        ge=0,
+        le=10_000_000,
+        validation_alias="IM_LOG_MAX_RECORDS",
+        description="log records kept for `im logs` (0: none)",
+    )
+    log_retention: int = Field(
+        "7d",  # validated into seconds (validate_default), shown as written by `im help`
+        validate_default=True,
+        validation_alias="IM_LOG_RETENTION",
+        description="how long `im logs` keeps a record",
+    )
+    # the seed's debug mode: every PagerDuty request and response logged (secrets masked), for every connector
+    pagerduty_debug: bool = Field(False, validation_alias="PAGERDUTY_DEBUG", description="log every PagerDuty call")
+
+    @field_validator("log_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> int:
+        return parse_duration(value if isinstance(value, int | str) else str(value))
 
     @field_validator("log_level")
     @classmethod

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from bot import log_store as _logs  # noqa: F401
 from bot import pacing as _pacing  # noqa: F401
 from bot.connectors import models as _connectors  # noqa: F401
 from bot.domain import alert_models as _alerts  # noqa: F401

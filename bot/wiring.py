@@ -15,6 +15,8 @@ def register_commands() -> None:
     import commands.alert_commands
     import commands.completion
     import commands.incident_commands
+    import commands.log_commands
+    import commands.outbox_commands
     import commands.ownership_commands
     import commands.report_commands
     import commands.secret_commands  # noqa: F401

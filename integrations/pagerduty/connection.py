@@ -7,9 +7,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from bot.connectors.models import Connector
+from bot.connectors.secrets import SecretError
 from bot.pacing import Limit, Pacer, current_job, secret_key
 from bot.store import Store
+from integrations.pagerduty import debug
 from integrations.pagerduty.api.client import CallStats, PagerDutyClient
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall
@@ -17,6 +21,14 @@ from integrations.pagerduty.tables import ConnectorCall
 log = logging.getLogger(__name__)
 
 BUDGET = Limit(960, 60)  # per API key; IM_RATE_LIMITS=pagerduty=N/period overrides it
+
+
+def _webhook_secrets(registry: ConnectorRegistry, connector: Connector) -> list[str]:
+    """What debug mode masks besides the API key (a secret that does not open is not in any line either)."""
+    try:
+        return registry.webhook_secrets(connector)
+    except SecretError:
+        return []
 
 
 def call_recorder(
@@ -87,6 +99,11 @@ def client_for(registry: ConnectorRegistry, connector: Connector, *, admit: bool
     api_key = registry.api_key(connector)
     turns = turns_for(registry, api_key, admit=admit)
     options: dict[str, Any] = {"timeout": float(config.request_timeout), **kwargs}
+    wanted = debug.switches(config.debug, config.log_requests, config.log_responses, everything=registry.debug)
+    if wanted is not None:
+        inner = options.pop("transport", None) or httpx.HTTPTransport()
+        known = [api_key, *_webhook_secrets(registry, connector)]
+        options["transport"] = debug.DebugTransport(inner, connector=connector.name, switches=wanted, secrets=known)
     return PagerDutyClient(
         config.base_url,
         api_key,

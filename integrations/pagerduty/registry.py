@@ -70,11 +70,13 @@ class ConnectorRegistry:
         incident_fields: tuple[str, ...] = DEFAULT_FIELDS,
         *,
         rate_limits: Mapping[str, tuple[int, int]] | None = PACED_BY_DEFAULT,
+        debug: bool = False,
     ) -> None:
         self.store = store
         self.keys = keys
         self.incident_fields = incident_fields  # what custom_field_mappings may name (IM_INCIDENT_FIELDS)
         self.pacer = Pacer(store, rate_limits)  # each API key's budget, shared by replicas (None: pacing off)
+        self.debug = debug  # PAGERDUTY_DEBUG: every connector's calls logged (integrations/pagerduty/debug.py)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
