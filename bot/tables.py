@@ -3,8 +3,10 @@
 from sqlmodel import SQLModel
 
 from bot.connectors import models as _connectors  # noqa: F401
+from bot.domain import gameday as _gameday  # noqa: F401
 from bot.domain import models as _domain  # noqa: F401
 from bot.domain import people as _people  # noqa: F401
+from bot.domain import runbooks as _runbooks  # noqa: F401
 from bot.slack import models as _slack  # noqa: F401
 from integrations.pagerduty import tables as _pagerduty  # noqa: F401
 

@@ -21,6 +21,11 @@ from bot.store import Store
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
+DRILL_PREFIX = "[DRILL] "  # every game day incident's title starts so, wherever it is shown
+
+# Timeline steps that follow a declaration in its own transaction (kind, text, data), e.g. the runbooks
+# that match it; given the declaration's context (what an alert said, say).
+DeclareExtra = Callable[[Session, Incident, dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class IncidentService:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     field_names: tuple[str, ...] = custom_fields.DEFAULT_FIELDS  # custom fields an incident may carry
+    declare_extras: list[DeclareExtra] = field(default_factory=list)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
@@ -148,6 +154,7 @@ class IncidentService:
         at: datetime | None = None,
         once_key: str | None = None,
         on_declared: Callable[[Session, Incident], None] | None = None,
+        drill: bool = False,
     ) -> Incident | None:
         """A new incident; None when `once_key` says this very request was applied before.
 
@@ -169,6 +176,7 @@ class IncidentService:
                 services=names,
                 description=description,
                 fields=values,
+                drill=drill,
                 declared_by=actor.key,
                 declared_origin=actor.origin.value,
                 declared_at=now,
@@ -181,6 +189,9 @@ class IncidentService:
                 on_declared(session, incident)
             text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
             self._record(session, incident, actor, "declared", text, context or {}, at=now)
+            for extra in self.declare_extras:
+                for kind, extra_text, data in extra(session, incident, context or {}):
+                    self._record(session, incident, actor, kind, extra_text, data, at=now)
         self._notify()
         return incident
 
