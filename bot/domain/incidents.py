@@ -159,9 +159,11 @@ class IncidentService:
         """A new incident; None when `once_key` says this very request was applied before.
 
         `on_declared` runs in the declaration's own transaction once the incident has its id (an adapter
-        recording its side of an incident born elsewhere), before the subscribers see the event."""
+        recording its side of an incident born elsewhere), before the subscribers see the event. A `drill` (game day) is marked so, and its title says it."""
         self.policy.check_may_change(actor, "declare incidents")
-        title = _clean(title, "title", MAX_TITLE, required=True)
+        title = _clean(title, "title", MAX_TITLE - (len(DRILL_PREFIX) if drill else 0), required=True)
+        if drill and not title.startswith(DRILL_PREFIX.strip()):
+            title = DRILL_PREFIX + title
         sev = _severity(severity)
         names = _services(services)
         description = _clean(description, "description", MAX_TEXT) if description else None
