@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str | None = Field(None, validation_alias="IM_WEBHOOK_ALLOWED_NETWORKS")
     trust_forwarded_for: bool = Field(False, validation_alias="IM_TRUST_FORWARDED_FOR")
     webhook_max_per_second: float = Field(50.0, gt=0, le=100_000, validation_alias="IM_WEBHOOK_MAX_PER_SECOND")
+    # alert intake (integrations/alerts): each source's rate cap, and alert severity -> incident severity
+    alerts_max_per_second: float = Field(100.0, gt=0, le=100_000, validation_alias="IM_ALERTS_MAX_PER_SECOND")
+    alert_severities: Annotated[dict[str, str], NoDecode] = Field(
+        {"critical": "SEV-1", "error": "SEV-2", "warning": "SEV-3", "info": "SEV-4"}, validation_alias="IM_ALERT_SEVERITIES"
+    )
     # who may do what (bot/domain/permissions.py): Slack user IDs, or group:S0123 for a Slack user group
     admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_ADMINS")
     roles: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_ROLES, validation_alias="IM_ROLES")
@@ -184,6 +189,28 @@ class Settings(BaseSettings):
         admins = frozenset(a if a.startswith(GROUP_PREFIX) else f"slack:{a}" for a in self.admins)
         extra = {"group_members": group_members} if group_members else {}
         return Policy(roles=self.roles, admins=admins, protected_severities=frozenset(self.protected_severities), **extra)
+
+    @field_validator("alert_severities", mode="before")
+    @classmethod
+    def _alert_severities(cls, value: object) -> dict[str, str]:
+        """`critical=SEV-1,error=SEV-2,...`: every alert severity im takes (critical, error, warning, info) mapped."""
+        if isinstance(value, dict):
+            pairs = list(value.items())
+        else:
+            pairs = [part.partition("=")[::2] for part in str(value).split(",") if part.strip()]
+        found: dict[str, str] = {}
+        for key, sev in pairs:
+            name = str(key).strip().lower()
+            if name not in ("critical", "error", "warning", "info"):
+                raise ValueError(f"'{key}' is not an alert severity (critical, error, warning, info)")
+            try:
+                found[name] = Severity.parse(str(sev)).value
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        missing = {"critical", "error", "warning", "info"} - set(found)
+        if missing:
+            raise ValueError(f"no incident severity for {', '.join(sorted(missing))} (e.g. critical=SEV-1,error=SEV-2,...)")
+        return found
 
     @field_validator("war_room_min_sev")
     @classmethod

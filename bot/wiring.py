@@ -12,6 +12,7 @@ from bot.store import Store
 def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
     import bot.serve_commands  # noqa: F401
+    import commands.alert_commands
     import commands.completion
     import commands.gameday_commands
     import commands.incident_commands
@@ -19,6 +20,7 @@ def register_commands() -> None:
     import commands.report_commands
     import commands.runbook_commands
     import commands.secret_commands  # noqa: F401
+    import integrations.alerts.commands
     import integrations.pagerduty.commands  # noqa: F401
 
 
@@ -33,10 +35,12 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
     service.after_commit.append(im.outbox_ready.set)
 
     from bot.slack.subscriber import install as install_slack
+    from integrations.alerts.plugin import install as install_alerts
     from integrations.pagerduty.plugin import install as install_pagerduty
 
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
+    install_alerts(im)
     _install_report_sources(im)
     _install_runbooks_and_drills(im)
     return im

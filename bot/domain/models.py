@@ -55,6 +55,7 @@ class Origin(StrEnum):
     CLI = "cli"
     PAGERDUTY = "pagerduty"
     SCHEDULER = "scheduler"
+    ALERT = "alert"  # monitoring, through an alert source (bot/domain/alerts.py)
 
 
 class Incident(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """Runbooks by service (and match), game day runs, and the drill mark on incidents
 
 Revision ID: 0016_runbooks
-Revises: 0013_incident_fields
+Revises: 0014_alerts
 Create Date: 2026-12-10
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0016_runbooks'
-down_revision = '0013_incident_fields'
+down_revision = '0014_alerts'
 branch_labels = None
 depends_on = None
 
