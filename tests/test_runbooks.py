@@ -130,3 +130,27 @@ def test_hostile_alert_links_never_become_markup(app: AppHarness) -> None:
         text = json.dumps(message.blocks) + message.text
         assert "<!channel>" not in text and "<!here" not in text and "evil.example.com" not in text
         assert not any(b.get("block_id") == "runbooks" for b in message.blocks or [])
+
+
+def test_an_alert_through_the_real_endpoint_brings_its_runbooks(database_url: str, fake_slack, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_alerts import World
+
+    world = World(database_url, fake_slack, Terminal(monkeypatch, capsys, {}))
+    try:
+        world.terminal.ok("runbook", "set", "--service", "payments", WIKI_DB, "--match", "class=db")
+        world.terminal.ok("runbook", "set", "--service", "payments", WIKI, "--match", "class=network")
+        key = world.add_source("mon", "--service", "payments")
+        body = {
+            "routing_key": key,
+            "event_action": "trigger",
+            "dedup_key": "lag-1",
+            "payload": {"summary": "Replica lag 30s", "source": "db-3", "severity": "error", "class": "db"},
+        }
+        assert world.post("mon", body).status_code == 202
+        world.drain()
+        root = fake_slack.messages(CHANNEL)[0]
+        line = next(b for b in root.blocks or [] if b.get("block_id") == "runbooks")["elements"][0]["text"]
+        assert "payments-db" in line and f"{WIKI}|" not in line, line
+        assert any("payments-db" in text for text in world.thread(1))
+    finally:
+        world.close()

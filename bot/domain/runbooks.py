@@ -133,6 +133,19 @@ def remove_runbook(store: Store, *, service: str, match: str | None) -> Runbook 
 
 
 # -- at declaration ------------------------------------------------------------------------------
+def alert_context(runbook_url: str | None, component: str | None, details: Mapping[str, Any]) -> dict[str, Any]:
+    """What an alert adds to its incident's declaration for runbooks: its own link, and its attributes (the
+    component, scalar details such as class and group, Alertmanager's labels) for `--match`."""
+    found: dict[str, str] = {"component": component} if component else {}
+    for key, value in details.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            found[str(key)] = str(value)
+    labels = details.get("labels")
+    if isinstance(labels, Mapping):
+        found |= {str(k): str(v) for k, v in labels.items() if isinstance(v, str)}
+    return {RUNBOOK_URL: runbook_url, ALERT_ATTRIBUTES: found}
+
+
 def attributes(incident: Incident, context: Mapping[str, Any]) -> dict[str, str]:
     """What a match is compared with: severity, custom fields, then an alert's attributes."""
     found = {"severity": incident.severity, **{k.lower(): str(v) for k, v in (incident.fields or {}).items()}}
