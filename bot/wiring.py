@@ -32,7 +32,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Im:
     subscribers: list[Subscriber] = []
     service = IncidentService(store, subscribers, policy=settings.policy(), field_names=settings.incident_fields)
     im = Im(settings=settings, store=store, incidents=service)
-    service.after_commit.append(im.outbox_ready.set)
+    store.after_enqueue.append(im.outbox_ready.set)  # a commit that wrote jobs wakes this process's workers
 
     from bot.slack.subscriber import install as install_slack
     from integrations.alerts.plugin import install as install_alerts

@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
+from bot.slack import delivery_batch as batch
 from bot.slack import marks, render
 from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
@@ -97,19 +98,36 @@ class SlackDelivery:
             self._match_person(int(event.data["person_id"]))
         thread = self._ensure_root(incident, event, thread)
         if event.kind != "declared":
-            # escalations and SLA breaches are also shown in the channel: someone new is being paged
-            broadcast = bool(event.data.get("notify_channel"))
-            text = self._event_text(event)
-            self._post_once(
-                f"slack-reply:{event.id}",
-                channel=thread.channel,
-                thread_ts=thread.ts,
-                text=text,
-                reply_broadcast=broadcast,
-                **render.reply_blocks(event, text),
-            )
+            self._reply(job, event, thread)
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
+
+    def _reply(self, job: OutboxJob, event: TimelineEvent, thread: SlackThread) -> None:
+        """The step's thread reply, with the steps of this incident queued behind it (delivery_batch)."""
+        step = batch.reply_step(event.id)
+        if outbox.step_done(self.store, step):
+            return
+        kept = batch.kept_plan(self.store, event)
+        steps = kept or batch.waiting_steps(self.store, job, event)
+        for later in steps[1:]:
+            self._learn_user(later.actor)
+            if later.kind in PEOPLE_EVENTS and later.data.get("person_id"):
+                self._match_person(int(later.data["person_id"]))
+        texts = [self._event_text(each) for each in steps]
+        if kept is None:
+            steps = steps[: batch.fit(texts)]
+            batch.keep_plan(self.store, event, steps)
+        text = "\n".join(texts[: len(steps)])
+        self._post_once(
+            step,
+            covers=[batch.reply_step(each.id) for each in steps[1:]],
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            text=text,
+            # escalations and SLA breaches are also shown in the channel: someone new is being paged
+            reply_broadcast=bool(event.data.get("notify_channel")),
+            **(render.reply_blocks(event, text) if len(steps) == 1 else {}),
+        )
 
     def _ephemeral(self, job: OutboxJob) -> None:
         """An answer only its asker sees: through the response_url when there is one."""
@@ -403,13 +421,13 @@ class SlackDelivery:
         except IntegrityError:
             return None  # another worker or replica cached the same user a moment ago
 
-    def _post_once(self, step: str, **args: Any) -> None:
+    def _post_once(self, step: str, *, covers: Collection[str] = (), **args: Any) -> None:
         """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)
-        does not post it again."""
+        does not post it again. `covers`: other steps this message delivers, recorded with it."""
         if outbox.step_done(self.store, step):
             return
         answer = self._post(step, **args)
-        outbox.record_step(self.store, step, answer.get("ts"))
+        outbox.record_steps(self.store, dict.fromkeys([step, *covers], answer.get("ts")))
         if answer.get("adopted"):
             with self.store.transaction() as session:
                 marks.settle(session, step)
