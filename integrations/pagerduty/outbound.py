@@ -61,7 +61,10 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
+    only = event.data.get("drill_connector") if event.kind == "declared" else None  # a game day pages the one it names
     for name, config in outbound_connectors(session):
+        if only and name != only:
+            continue
         if _concerns(session, name, config, incident):
             specs += _jobs_for(name, config, incident, event)
     return specs
