@@ -1,7 +1,7 @@
 """Runbooks by service (and match), game day runs, and the drill mark on incidents
 
-Revision ID: 0016_runbooks
-Revises: 0014_alerts
+Revision ID: 0017_runbooks
+Revises: 0016_log_entries
 Create Date: 2026-12-10
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision = '0016_runbooks'
-down_revision = '0014_alerts'
+revision = '0017_runbooks'
+down_revision = '0016_log_entries'
 branch_labels = None
 depends_on = None
 
