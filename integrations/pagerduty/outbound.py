@@ -23,6 +23,7 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
+from bot.pacing import Deferred
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
 from integrations.pagerduty import events_delivery, links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
@@ -60,7 +61,10 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
+    only = event.data.get("drill_connector") if event.kind == "declared" else None  # a game day pages the one it names
     for name, config in outbound_connectors(session):
+        if only and name != only:
+            continue
         if _concerns(session, name, config, incident):
             specs += _jobs_for(name, config, incident, event)
     return specs
@@ -131,7 +135,7 @@ class PagerDutyDelivery:
         errors into retry or give-up, and records the call (SyncRun) whatever the outcome."""
         name = job.destination.split(":", 1)[1]
         started = time.monotonic()
-        ok, error = True, None
+        ok, error, paced = True, None, False
         try:
             connector = self.registry.get(name)
             config = self.registry.config(connector)
@@ -139,7 +143,8 @@ class PagerDutyDelivery:
                 error = self.events.deliver(connector, config, job)  # a skipped job's reason, kept on its SyncRun
                 return
             # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
-            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+            # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
+            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None
@@ -158,21 +163,25 @@ class PagerDutyDelivery:
         except (secrets.SecretError, DomainError) as exc:
             ok, error = False, str(exc)
             raise GiveUp(str(exc)) from None
+        except Deferred:
+            paced = True
+            raise
         except (RetryLater, GiveUp) as exc:
             ok, error = False, str(exc)
             raise
         finally:
-            with self.im.store.transaction() as session:
-                session.add(
-                    SyncRun(
-                        connector=name,
-                        kind=job.kind,
-                        incident_id=job.incident_id,
-                        ok=ok,
-                        duration_ms=(time.monotonic() - started) * 1000,
-                        error=error,
+            if not paced:  # a deferred job was not tried: nothing to record
+                with self.im.store.transaction() as session:
+                    session.add(
+                        SyncRun(
+                            connector=name,
+                            kind=job.kind,
+                            incident_id=job.incident_id,
+                            ok=ok,
+                            duration_ms=(time.monotonic() - started) * 1000,
+                            error=error,
+                        )
                     )
-                )
 
     # -- job kinds ---------------------------------------------------------------------------
     def _create(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -14,6 +14,7 @@ from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
 from bot.domain.fields import DEFAULT_FIELDS
+from bot.pacing import PACED_BY_DEFAULT, Pacer
 from bot.store import Store
 from bot.ttl_cache import TTLCache
 from integrations.pagerduty.config import (
@@ -79,10 +80,20 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, keys: secrets.Keyring, incident_fields: tuple[str, ...] = DEFAULT_FIELDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: secrets.Keyring,
+        incident_fields: tuple[str, ...] = DEFAULT_FIELDS,
+        *,
+        rate_limits: Mapping[str, tuple[int, int]] | None = PACED_BY_DEFAULT,
+        debug: bool = False,
+    ) -> None:
         self.store = store
         self.keys = keys
         self.incident_fields = incident_fields  # what custom_field_mappings may name (IM_INCIDENT_FIELDS)
+        self.pacer = Pacer(store, rate_limits)  # each API key's budget, shared by replicas (None: pacing off)
+        self.debug = debug  # PAGERDUTY_DEBUG: every connector's calls logged (integrations/pagerduty/debug.py)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
