@@ -89,14 +89,21 @@ def test_terminal_declare_ack_resolve_go_out_as_events(rk: RoutingKeyWorld) -> N
     assert stored is not None and stored.api_key is None and stored.routing_key and stored.routing_key.startswith("fernet2:")
     assert ROUTING_KEY not in json.dumps(stored.config)
 
-    rk.terminal.ok("declare", "--sev", "SEV-1", "--title", "Payments down", "--service", "db", "--field", "environment=production")
+    rk.terminal.ok(
+        "declare", "--sev", "SEV-1", "--title", "Payments down", "--service", "db", "--field", "environment=production"
+    )
     rk.app.wait_idle()
     key = "im:prod:INC-1:db"
     assert key == incident_key("prod", 1, "db"), "the REST path's incident_key: a REST key added later recognises it"
     [trigger] = rk.pd.events.accepted("triggered")
     assert trigger["dedup_key"] == key and trigger["routing_key"] == ROUTING_KEY
     payload = trigger["payload"]
-    assert (payload["severity"], payload["source"], payload["component"], payload["summary"]) == ("critical", "im", "db", "Payments down")
+    assert (payload["severity"], payload["source"], payload["component"], payload["summary"]) == (
+        "critical",
+        "im",
+        "db",
+        "Payments down",
+    )
     assert payload["custom_details"]["environment"] == "production" and payload["custom_details"]["incident"] == "INC-1"
     [incident] = rk.pd.incidents.values()
     assert (incident.incident_key, incident.status, incident.urgency) == (key, "triggered", "high")

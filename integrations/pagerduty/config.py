@@ -197,8 +197,7 @@ def check_routing_key(value: Any, field: str) -> str:
     """An Events API v2 integration key (32 letters and digits) or env:VAR_NAME; never echoed back."""
     if not isinstance(value, str) or not (is_routing_key(value.strip()) or ENV_REF.match(value.strip())):
         raise ConnectorConfigError(
-            f"{field}: not an Events API v2 routing key (the service integration's 32-character Integration Key), "
-            "or env:VAR_NAME"
+            f"{field}: not an Events API v2 routing key (the service integration's 32-character Integration Key), or env:VAR_NAME"
         )
     return value.strip()
 

@@ -28,16 +28,18 @@ from bot.app import Im
 from bot.connectors.models import Connector
 from bot.domain.models import Incident, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
+from bot.pacing import Limit
 from bot.workers import GiveUp, RetryLater
 from integrations.pagerduty import mapping, outbound
 from integrations.pagerduty.api.events import Action, EventsClient, Link, Payload
 from integrations.pagerduty.config import PagerDutyConfig
-from integrations.pagerduty.connection import call_recorder
+from integrations.pagerduty.connection import call_recorder, turns_for
 from integrations.pagerduty.registry import ConnectorRegistry
 
 log = logging.getLogger(__name__)
 
 SOURCE = "im"
+EVENTS_BUDGET = Limit(120, 60)  # PagerDuty takes about 120 events a minute per routing key (IM_RATE_LIMITS=pagerduty-events=N/1m)
 NO_EVENTS = "Events API v2 has no {what}; it stays in im (a REST API key would send it)"
 SKIPPED = {
     "note": NO_EVENTS.format(what="notes"),
@@ -72,8 +74,15 @@ class EventsDelivery:
         if event is None or incident is None:
             raise GiveUp("the timeline step is gone")
         routing_key = self.registry.routing_key(connector)
-        recorder = call_recorder(self.im.store, connector.name)
-        with EventsClient(routing_key, url=config.events_url, timeout=float(config.request_timeout), on_response=recorder) as client:
+        # admitted before it starts (or deferred to the key's next turn), as REST jobs are
+        turns = turns_for(self.registry, routing_key, admit=True, name="pagerduty-events", budget=EVENTS_BUDGET)
+        with EventsClient(
+            routing_key,
+            url=config.events_url,
+            timeout=float(config.request_timeout),
+            on_response=call_recorder(self.im.store, connector.name, turns.hold_off),
+            before_request=turns,
+        ) as client:
             step(client, connector.name, config, incident, event, job)
         return None
 

@@ -60,7 +60,9 @@ def _key_check(registry: ConnectorRegistry, connector: Connector) -> Check:
 def _not_available(name: str) -> list[Check]:
     return [
         Check("na", "api", f"REST API, services, from email, escalation policies: {NEEDS_REST.format(name=name)}"),
-        Check("na", "events", "Notes, urgency changes, reassign, escalate, page: Events API v2 has none of them; they stay in im"),
+        Check(
+            "na", "events", "Notes, urgency changes, reassign, escalate, page: Events API v2 has none of them; they stay in im"
+        ),
         Check("na", "webhook", f"Reconciliation and webhooks (PagerDuty's changes into im): {NEEDS_REST.format(name=name)}"),
     ]
 

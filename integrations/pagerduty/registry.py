@@ -127,7 +127,9 @@ class ConnectorRegistry:
 
     def routing_key(self, connector: Connector) -> str:
         if not connector.routing_key:
-            raise ConnectorConfigError(f"{connector.name} has no routing key (im connector update {connector.name} --routing-key)")
+            raise ConnectorConfigError(
+                f"{connector.name} has no routing key (im connector update {connector.name} --routing-key)"
+            )
         return secrets.reveal(connector.routing_key, self.keys)
 
     def cached_webhook_secrets(self, name: str, *, fresh: bool = False) -> list[str]:

@@ -91,7 +91,9 @@ class FakeEventsApi:
     def enqueue(self, headers: dict[str, str], body: Any, bad_json: bool) -> tuple[int, Any]:
         """Under the fake's lock, after its fault rules."""
         if bad_json or not isinstance(body, dict):
-            return self._invalid(body, ["JSON parse error"], status="Unrecognized object", message="Event object format is unrecognized")
+            return self._invalid(
+                body, ["JSON parse error"], status="Unrecognized object", message="Event object format is unrecognized"
+            )
         problems = self._check(body)
         if not headers.get("content-type", "").startswith("application/json"):
             problems.append("Content-Type must be application/json")
@@ -104,7 +106,9 @@ class FakeEventsApi:
         outcome = self._apply(service_id, body)
         answer = {"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}
         if self.validator is not None:
-            self.fake.response_violations.extend(f"POST {EVENTS_PATH} -> 202 {e}" for e in self.validator.errors(_SUCCESS, answer))
+            self.fake.response_violations.extend(
+                f"POST {EVENTS_PATH} -> 202 {e}" for e in self.validator.errors(_SUCCESS, answer)
+            )
         self.received.append(ReceivedEvent(body, 202, outcome))
         return 202, answer
 
@@ -155,7 +159,11 @@ class FakeEventsApi:
 
     def _open(self, service_id: str, key: str) -> FakeIncident | None:
         return next(
-            (i for i in self.fake.incidents.values() if i.service_id == service_id and i.incident_key == key and i.status != "resolved"),
+            (
+                i
+                for i in self.fake.incidents.values()
+                if i.service_id == service_id and i.incident_key == key and i.status != "resolved"
+            ),
             None,
         )
 

@@ -124,10 +124,12 @@ class EventsClient:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[CallStats], None] | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         self._routing_key = routing_key
         self.url = url.rstrip("/")
         self._on_response = on_response
+        self._before_request = before_request  # pacing: returns when the event may leave (or raises)
         self._http = httpx.Client(
             base_url=self.url,
             timeout=httpx.Timeout(timeout),
@@ -147,13 +149,17 @@ class EventsClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, action: Action, dedup_key: str, *, payload: Payload | None = None, links: list[Link] | None = None) -> Accepted:
+    def send(
+        self, action: Action, dedup_key: str, *, payload: Payload | None = None, links: list[Link] | None = None
+    ) -> Accepted:
         try:
             event = Event(
                 routing_key=self._routing_key, event_action=action, dedup_key=dedup_key, payload=payload, links=links or []
             )
         except ValidationError as exc:
             raise RequestRejectedError(f"not a valid Events API v2 event: {exc.errors()[0]['msg']}") from None
+        if self._before_request is not None:
+            self._before_request()
         started = time.monotonic()
         try:
             resp = self._http.post(ENQUEUE, json=event.body())
@@ -164,7 +170,7 @@ class EventsClient:
             self._emit(None, started)
             log.info("PagerDuty Events API %s failed: %s", action, type(exc).__name__)
             raise UnavailableError("Could not reach PagerDuty's Events API; the event will be sent again") from None
-        self._emit(resp.status_code, started)
+        self._emit(resp.status_code, started, _retry_after(resp) if resp.status_code == 429 else None)
         if resp.status_code == 202 or resp.is_success:
             try:
                 return Accepted.model_validate(resp.json())
@@ -183,15 +189,19 @@ class EventsClient:
                 retry_after=_retry_after(resp),
             )
         if status >= 500:
-            return UnavailableError(f"PagerDuty's Events API is unavailable (HTTP {status}); the event will be sent again", status=status)
+            return UnavailableError(
+                f"PagerDuty's Events API is unavailable (HTTP {status}); the event will be sent again", status=status
+            )
         return RequestRejectedError(rejected_message(status, message, errors), status=status, pd_errors=errors)
 
-    def _emit(self, status: int | None, started: float) -> None:
+    def _emit(self, status: int | None, started: float, retry_after: float | None = None) -> None:
         duration = time.monotonic() - started
         log.debug("PagerDuty POST %s -> %s in %.3fs", ENQUEUE, status, duration)
         if self._on_response is None:
             return
-        stats = CallStats(method="POST", path=ENQUEUE, endpoint=ENQUEUE, status=status, duration_s=duration, attempt=1)
+        stats = CallStats(
+            method="POST", path=ENQUEUE, endpoint=ENQUEUE, status=status, duration_s=duration, attempt=1, retry_after=retry_after
+        )
         try:
             self._on_response(stats)
         except Exception:  # metrics must never break a PagerDuty call

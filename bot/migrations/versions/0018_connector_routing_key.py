@@ -1,7 +1,7 @@
 """A connector may hold an Events API v2 routing key instead of (or beside) a REST API key
 
-Revision ID: 0015_connector_routing_key
-Revises: 0014_alerts
+Revision ID: 0018_connector_routing_key
+Revises: 0017_runbooks
 Create Date: 2026-12-11
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0015_connector_routing_key'
-down_revision = '0014_alerts'
+revision = '0018_connector_routing_key'
+down_revision = '0017_runbooks'
 branch_labels = None
 depends_on = None
 
