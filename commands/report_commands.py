@@ -187,6 +187,7 @@ def _no_output_in_slack(ctx: Context, given: str | None) -> None:
 @argument("--service", action="append", metavar="NAME[,NAME...]", help="only incidents touching these services")
 @argument("--severity", "--sev", dest="severity", action="append", metavar="SEV[,SEV...]", help="only these severities")
 @argument("--include-pagerduty", action="store_true", help="add PagerDuty's response figures and on-call load")
+@argument("--include-drills", action="store_true", help="count game day drills too (left out by default)")
 @argument(
     "--max-incidents",
     type=int,
@@ -223,6 +224,7 @@ def report(ctx: Context, args: argparse.Namespace) -> Result:
         "severities": list(severities),
         "max_listed": args.max_incidents,
         "include_pagerduty": bool(args.include_pagerduty),
+        "include_drills": bool(args.include_drills),
         "format": fmt,
         "paper": args.paper,
     }
@@ -250,6 +252,7 @@ def report_document(im: Im, params: dict[str, Any], output: str | None = None) -
         targets=im.sla_targets(),
         max_listed=params["max_listed"] or None,
         include_external=params["include_pagerduty"],
+        include_drills=params.get("include_drills", False),
     )
     result = make_report(im, request)
     if params["include_pagerduty"] and not result.external:
