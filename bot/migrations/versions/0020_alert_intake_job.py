@@ -1,8 +1,8 @@
 """alert intake in one insert: the endpoint stores an event in its outbox job only, and the worker
 writes the intake row from it, once per job (alert_intake.job_id, unique)
 
-Revision ID: 0016_alert_intake_job
-Revises: 0015_outbox_claim_indexes
+Revision ID: 0020_alert_intake_job
+Revises: 0019_outbox_claim_indexes
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0016_alert_intake_job'
-down_revision = '0015_outbox_claim_indexes'
+revision = '0020_alert_intake_job'
+down_revision = '0019_outbox_claim_indexes'
 branch_labels = None
 depends_on = None
 

@@ -6,8 +6,8 @@ partial: only rows not yet delivered, so it stays small as done jobs pile up; it
 ix_outbox_order). Before, the claim gathered and sorted every due job on each claim: with 10,000
 pending, a quadratic drain.
 
-Revision ID: 0015_outbox_claim_indexes
-Revises: 0014_alerts
+Revision ID: 0019_outbox_claim_indexes
+Revises: 0018_connector_routing_key
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0015_outbox_claim_indexes'
-down_revision = '0014_alerts'
+revision = '0019_outbox_claim_indexes'
+down_revision = '0018_connector_routing_key'
 branch_labels = None
 depends_on = None
 
