@@ -102,15 +102,18 @@ class AlertFlow:
             found = session.exec(select(AlertIntake.id).where(AlertIntake.job_id == job_id)).first()
             if found is not None:
                 return found
-            row = AlertIntake(
-                job_id=job_id,
-                source=event["source"],
-                dedup_key=event["dedup_key"],
-                action=event["action"],
-                service=event["service"],
-                received_at=datetime.fromisoformat(event["received_at"]),
-                event=event["event"],
-            )
+            try:
+                row = AlertIntake(
+                    job_id=job_id,
+                    source=event["source"],
+                    dedup_key=event["dedup_key"],
+                    action=event["action"],
+                    service=event["service"],
+                    received_at=datetime.fromisoformat(event["received_at"]),
+                    event=event["event"],
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise InvalidInput(f"the job's alert event cannot be read ({type(exc).__name__}: {exc})") from None
             session.add(row)
             session.flush()
             assert row.id is not None

@@ -32,7 +32,7 @@ JOBS = OutboxJob.__table__  # type: ignore[attr-defined]  # SQLModel declares __
 # Written inline, not as bound parameters: the partial index ix_outbox_waiting applies only to queries
 # whose condition visibly implies its own, which a parameter's value does not (SQLite, or a PostgreSQL
 # generic plan).
-_WAITING = (literal_column("'pending'"), literal_column("'running'"))
+_WAITING: tuple[ColumnElement[str], ...] = (literal_column("'pending'"), literal_column("'running'"))
 
 
 def waiting(job: type[OutboxJob] = OutboxJob) -> ColumnElement[bool]:
