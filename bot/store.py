@@ -13,6 +13,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The newest migration's revision id, so a start at the head needs one plain query and no Alembic
+# (tests/unit/test_store_head.py keeps it equal to the head of bot/migrations/versions).
+HEAD_REVISION = "0012_slack_people"
 
 
 def normalise_url(url: str) -> str:
@@ -76,6 +79,19 @@ class Store:
             return "ok"
         except Exception as exc:  # noqa: BLE001 - any failure is reported on /healthz, never raised
             return f"error: {type(exc).__name__}"
+
+    def upgrade_if_behind(self) -> None:
+        """Migrate only when the database is not at HEAD_REVISION (a new database, or an older schema)."""
+        if self.revision() != HEAD_REVISION:
+            self.upgrade()
+
+    def revision(self) -> str | None:
+        """The database's Alembic revision; None before the first migration (or with several heads)."""
+        with self.read_engine.connect() as conn:
+            if not conn.dialect.has_table(conn, "alembic_version"):
+                return None
+            rows = conn.execute(text("select version_num from alembic_version")).scalars().all()
+        return rows[0] if len(rows) == 1 else None
 
     def upgrade(self) -> None:
         from alembic import command
