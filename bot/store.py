@@ -41,7 +41,10 @@ class Store:
             self.read_engine = create_engine(self.url, connect_args=args, pool_size=10, max_overflow=20)
             _sqlite_pragmas(self.read_engine, immediate=False)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: it is one more round trip on every checkout, the Slack ack path included. A
+            # connection found dead (a restarted server) fails that one unit of work, and SQLAlchemy then
+            # replaces every pooled connection made before it.
+            self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
             self.read_engine = self.engine
 
     @contextmanager
