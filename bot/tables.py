@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from bot.connectors import models as _connectors  # noqa: F401
+from bot.domain import alert_models as _alerts  # noqa: F401
 from bot.domain import models as _domain  # noqa: F401
 from bot.domain import people as _people  # noqa: F401
 from bot.slack import models as _slack  # noqa: F401

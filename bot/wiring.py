@@ -19,12 +19,14 @@ def register_commands() -> None:
     """Every command module registers itself on the grammar when imported: the core's, each adapter's.
     A new one is added here, then `python -m bot.command_index` records its commands for the terminal."""
     import bot.serve_commands  # noqa: F401
+    import commands.alert_commands
     import commands.completion
     import commands.help_command
     import commands.incident_commands
     import commands.ownership_commands
     import commands.report_commands
     import commands.secret_commands  # noqa: F401
+    import integrations.alerts.commands
     import integrations.pagerduty.commands  # noqa: F401
 
 
@@ -34,6 +36,7 @@ def build(settings: Settings, *, migrate: bool = True, register: bool = True) ->
     from bot.domain.outbox import Subscriber
     from bot.slack.subscriber import install as install_slack
     from bot.store import Store
+    from integrations.alerts.plugin import install as install_alerts
     from integrations.pagerduty.plugin import install as install_pagerduty
 
     if register:
@@ -42,11 +45,12 @@ def build(settings: Settings, *, migrate: bool = True, register: bool = True) ->
     if migrate:
         store.upgrade_if_behind()
     subscribers: list[Subscriber] = []
-    service = IncidentService(store, subscribers, policy=settings.policy())
+    service = IncidentService(store, subscribers, policy=settings.policy(), field_names=settings.incident_fields)
     im = Im(settings=settings, store=store, incidents=service)
-    service.after_commit.append(im.outbox_ready.set)
+    store.after_enqueue.append(im.outbox_ready.set)  # a commit that wrote jobs wakes this process's workers
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
+    install_alerts(im)
     _install_report_sources(im)
     return im
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from bot.domain import outbox
 from bot.domain.models import OutboxJob
-from bot.store import Store
+from bot.store import OUTBOX_CHANNEL, Store
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +244,63 @@ class Heartbeat:
                 log.exception("worker process heartbeat failed")
 
 
+class OutboxListener:
+    """PostgreSQL: LISTEN on the outbox channel on a connection of its own, and wake this process's
+    workers when another process (a replica, a terminal `im`) commits jobs. A lost connection is
+    opened again (with a wake on reconnecting: a notice sent meanwhile is gone); polling stays the
+    fallback in between."""
+
+    def __init__(self, store: Store, wake: threading.Event, *, retry: float = 1.0, max_retry: float = 30.0) -> None:
+        self.store = store
+        self.wake = wake
+        self.retry, self.max_retry = retry, max_retry
+        self.listening = threading.Event()  # set while LISTEN is in force (tests wait for it)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="im-outbox-listen", daemon=True)
+
+    def start(self, wait: float = 5.0) -> None:
+        self.thread.start()
+        self.listening.wait(wait)  # best effort: if the database is away, polling covers until it is back
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(5)
+
+    def _loop(self) -> None:
+        delay = self.retry
+        while not self.stop_event.is_set():
+            try:
+                self._listen()
+                delay = self.retry
+            except Exception:  # the database went away: listen again later, poll meanwhile
+                self.listening.clear()
+                log.warning("outbox LISTEN connection lost: reconnecting in %.0fs", delay, exc_info=True)
+                self.stop_event.wait(delay)
+                delay = min(self.max_retry, delay * 2)
+
+    def _listen(self) -> None:
+        raw = self.store.engine.raw_connection()  # the engine's connect arguments, then out of its pool for good
+        conn = raw.driver_connection
+        assert conn is not None, "a checked-out connection is open"
+        raw.detach()
+        try:
+            conn.autocommit = True
+            conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+            self.listening.set()
+            self.wake.set()  # whatever was notified while we were not listening
+            while not self.stop_event.is_set():
+                for _ in conn.notifies(timeout=1.0):  # returns each second to look at stop_event
+                    self.wake.set()
+        finally:
+            self.listening.clear()
+            raw.close()
+
+
 class WorkerPool:
-    """Threads that run the dispatcher when woken (a local commit) or every `poll` seconds (other
-    processes), under this process's heartbeat."""
+    """Threads that run the dispatcher when woken (a commit of this process that wrote jobs, or on
+    PostgreSQL another process's, through LISTEN/NOTIFY) or every `poll` seconds as a fallback, under
+    this process's heartbeat."""
 
     def __init__(
         self,
@@ -263,15 +317,21 @@ class WorkerPool:
         self.heartbeat = Heartbeat(dispatcher, heartbeat)
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._loop, name=f"im-outbox-{n}", daemon=True) for n in range(threads)]
+        store = dispatcher.store
+        self.listener = None if store.is_sqlite else OutboxListener(store, wake)
 
     def start(self) -> None:
         self.heartbeat.start()  # before the first claim: every claim names its process
+        if self.listener is not None:
+            self.listener.start()
         for thread in self.threads:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
         self.wake.set()
+        if self.listener is not None:
+            self.listener.stop()
         for thread in self.threads:
             thread.join(timeout)
         self.heartbeat.stop(mark_stopped=not any(thread.is_alive() for thread in self.threads))

@@ -171,6 +171,7 @@ def _detail(v: IncidentView, style: Style) -> str:
     lines += [f"  {clock.kind + ' SLA:':<13} {_clock(clock, style)}" for clock in v.sla]
     if v.description:
         lines.append(f"  description:  {v.description}")
+    lines += [f"  {key + ':':<13} {value}" for key, value in v.fields.items()]
     if v.resolution:
         lines.append(f"  resolution:   {v.resolution}")
     for link in v.links:

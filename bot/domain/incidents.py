@@ -15,13 +15,14 @@ from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
+from bot.domain import fields as custom_fields
 from bot.domain import people
 from bot.domain.errors import DomainError, IncidentNotFound, InvalidInput, InvalidTransition
 from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, TimelineEvent
 from bot.domain.outbox import JOBS, Subscriber, job_values
 from bot.domain.people import IncidentRole, Person, PersonRef
 from bot.domain.permissions import Policy
-from bot.store import Store, rows_changed
+from bot.store import Store, note_enqueued, rows_changed
 
 # The hot paths (declare, a status change from a button) write with Core statements on one connection:
 # no unit of work, no object validation; rows read back (RETURNING) become model objects unvalidated.
@@ -106,6 +107,7 @@ class IncidentService:
     subscribers: Sequence[Subscriber] = ()
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
+    field_names: tuple[str, ...] = custom_fields.DEFAULT_FIELDS  # custom fields an incident may carry
 
     def __post_init__(self) -> None:
         configure_mappers()  # objects made with model_construct need the mappers set up (normally done by the first query)
@@ -155,6 +157,7 @@ class IncidentService:
         services: Sequence[str],
         actor: Actor,
         description: str | None = None,
+        fields: Sequence[str] = (),
         context: dict[str, Any] | None = None,
         at: datetime | None = None,
         once_key: str | None = None,
@@ -169,13 +172,15 @@ class IncidentService:
         sev = _severity(severity)
         names = _services(services)
         description = _clean(description, "description", MAX_TEXT) if description else None
+        values = custom_fields.merged({}, custom_fields.parse_assignments(fields, self.field_names))
         now = as_utc(at) if at else utcnow()
-        values = {
+        row = {
             "title": title,
             "severity": sev,
             "status": Status.OPEN.value,
             "services": names,
             "description": description,
+            "fields": values,
             "declared_by": actor.key,
             "declared_origin": actor.origin.value,
             "declared_at": now,
@@ -185,12 +190,13 @@ class IncidentService:
         with self._writing() as (conn, session):
             if not claim_key(conn, once_key):
                 return None
-            number = conn.execute(_INSERT_INCIDENT, values).scalar_one()
-            incident = _incident({**dict.fromkeys(INCIDENTS.c.keys()), **values, "id": number})
+            number = conn.execute(_INSERT_INCIDENT, row).scalar_one()
+            incident = _incident({**dict.fromkeys(INCIDENTS.c.keys()), **row, "id": number})
             if on_declared is not None:
                 on_declared(session, incident)
                 session.flush()
-            self._record(conn, session, incident, actor, "declared", f"Declared {sev}: {title}", context or {}, at=now)
+            text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
+            self._record(conn, session, incident, actor, "declared", text, context or {}, at=now)
         self._notify()
         return incident
 
@@ -266,6 +272,34 @@ class IncidentService:
             event = self._record_orm(
                 session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})}
             )
+        self._notify()
+        return Change(incident, event)
+
+    def set_fields(
+        self,
+        ref: str | int,
+        assignments: Sequence[str],
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        """Set custom fields (`key=value`; `key=` clears one). Values it already has change nothing."""
+        self.policy.check_may_change(actor, "change incidents")
+        wanted = custom_fields.parse_assignments(assignments, self.field_names, clearing=True)
+        if not wanted:
+            raise InvalidInput("which field? (key=value, e.g. environment=production)")
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            current = dict(incident.fields or {})
+            changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+            if not changes or not first_time(session, once_key):
+                return Change(incident, None)
+            incident.fields = custom_fields.merged(current, changes)
+            incident.updated_at = utcnow()
+            text = "Field " + custom_fields.describe_changes(current, changes)
+            data = {"fields": changes, "previous": {k: current.get(k) for k in changes}, **(context or {})}
+            event = self._record_orm(session, incident, actor, "field", text, data)
         self._notify()
         return Change(incident, event)
 
@@ -453,8 +487,10 @@ class IncidentService:
         text: str | None,
         data: dict[str, Any],
         at: datetime | None = None,
+        marks: Session | None = None,
     ) -> TimelineEvent:
-        """The timeline event and the jobs the subscribers choose for it (the incident row is written)."""
+        """The timeline event and the jobs the subscribers choose for it (the incident row is written).
+        `marks`: the ORM session whose commit wakes the workers, when the change was made through one."""
         values: dict[str, Any] = {
             "incident_id": incident.number,
             "kind": kind,
@@ -470,6 +506,7 @@ class IncidentService:
         jobs = [job_values(spec, incident.id) for subscriber in self.subscribers for spec in subscriber(session, incident, event)]
         if jobs:
             conn.execute(insert(JOBS), jobs)
+            note_enqueued(marks or conn)
         return event
 
     def _record_orm(
@@ -485,7 +522,7 @@ class IncidentService:
         """`_record` for the changes made through the ORM: the incident's changes are flushed first."""
         session.add(incident)
         session.flush()
-        return self._record(session.connection(), session, incident, actor, kind, text, data, at=at)
+        return self._record(session.connection(), session, incident, actor, kind, text, data, at=at, marks=session)
 
     def _notify(self) -> None:
         for callback in self.after_commit:

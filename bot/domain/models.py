@@ -55,6 +55,7 @@ class Origin(StrEnum):
     CLI = "cli"
     PAGERDUTY = "pagerduty"
     SCHEDULER = "scheduler"
+    ALERT = "alert"  # monitoring, through an alert source (bot/domain/alerts.py)
 
 
 class Incident(SQLModel, table=True):
@@ -67,6 +68,7 @@ class Incident(SQLModel, table=True):
     status: str = Field(default=Status.OPEN, index=True)
     services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     description: str | None = Field(default=None, sa_column=Column(Text))
+    fields: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     resolution: str | None = Field(default=None, sa_column=Column(Text))
     declared_by: str
     declared_origin: str

@@ -8,7 +8,7 @@ lease ran out or when the process that claimed it is dead: stopped, or silent fo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
-from bot.store import Store, rows_changed
+from bot.store import Store, note_enqueued, rows_changed
 
 HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
@@ -65,12 +65,14 @@ def job_values(spec: JobSpec, incident_id: int | None, ordering_key: str | None 
 def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
     job = OutboxJob(**job_values(spec, incident_id, ordering_key))
     session.add(job)
+    note_enqueued(session)
     return job
 
 
 def enqueue_core(conn: Connection, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
     """`enqueue` as one plain Core insert, for hot paths with no ORM session (webhook ingestion)."""
     conn.execute(insert(JOBS), job_values(spec, incident_id, ordering_key))
+    note_enqueued(conn)
 
 
 def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
@@ -216,6 +218,21 @@ def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     return session.exec(query).one()
 
 
+def waiting_behind(session: Session, job: OutboxJob, *, limit: int) -> list[OutboxJob]:
+    """The jobs queued behind `job` under its ordering key, oldest first: none runs before `job` is done."""
+    query = (
+        select(OutboxJob)
+        .where(
+            col(OutboxJob.ordering_key) == job.ordering_key,
+            col(OutboxJob.id) > job.id,
+            col(OutboxJob.status) == JobStatus.PENDING,
+        )
+        .order_by(col(OutboxJob.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
 def step_done(store: Store, key: str) -> OutboxStep | None:
     with store.read() as session:
         return session.get(OutboxStep, key)
@@ -228,3 +245,24 @@ def record_step(store: Store, key: str, value: str | None = None) -> None:
                 session.add(OutboxStep(key=key, value=value))
     except IntegrityError:
         pass  # recorded by a twin a moment ago: the step is done either way
+
+
+def record_steps(store: Store, steps: Mapping[str, str | None]) -> None:
+    """Several steps done by one call (a coalesced Slack reply), recorded together: a crash leaves all
+    of them or none, so none is done again and none is lost."""
+    try:
+        with store.transaction() as session:
+            for key, value in steps.items():
+                if session.get(OutboxStep, key) is None:
+                    session.add(OutboxStep(key=key, value=value))
+    except IntegrityError:  # a twin recorded some of them a moment ago: the rest, one by one
+        for key, value in steps.items():
+            record_step(store, key, value)
+
+
+def set_step(store: Store, key: str, value: str) -> None:
+    """A step's note, replaced (a plan a job may redo until its outcome is unsure)."""
+    with store.transaction() as session:
+        row = session.get(OutboxStep, key) or OutboxStep(key=key)
+        row.value = value
+        session.add(row)

@@ -44,6 +44,7 @@ class IncidentView(BaseModel):
     status: str
     services: list[str]
     description: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)  # custom fields (environment, customer_impact, ...)
     resolution: str | None = None
     declared_by: str
     declared_at: datetime
@@ -79,6 +80,7 @@ class IncidentView(BaseModel):
             status=incident.status,
             services=list(incident.services),
             description=incident.description,
+            fields=dict(incident.fields or {}),
             resolution=incident.resolution,
             declared_by=declared_by or incident.declared_by,
             declared_at=incident.declared_at,

@@ -28,7 +28,9 @@ from bot.config import Settings
 from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
+from bot.slack import delivery_batch as batch
 from bot.slack import marks, render
+from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
@@ -77,6 +79,7 @@ class SlackDelivery:
             JobKind("timeline_event", self._timeline_event),
             JobKind("ephemeral", self._ephemeral),
             JobKind("dm", self._dm),
+            JobKind("management", ManagementNotice(self)),
         )
 
     # -- job kinds ---------------------------------------------------------------------------
@@ -95,19 +98,36 @@ class SlackDelivery:
             self._match_person(int(event.data["person_id"]))
         thread = self._ensure_root(incident, event, thread)
         if event.kind != "declared":
-            # escalations and SLA breaches are also shown in the channel: someone new is being paged
-            broadcast = bool(event.data.get("notify_channel"))
-            text = self._event_text(event)
-            self._post_once(
-                f"slack-reply:{event.id}",
-                channel=thread.channel,
-                thread_ts=thread.ts,
-                text=text,
-                reply_broadcast=broadcast,
-                **render.reply_blocks(event, text),
-            )
+            self._reply(job, event, thread)
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
+
+    def _reply(self, job: OutboxJob, event: TimelineEvent, thread: SlackThread) -> None:
+        """The step's thread reply, with the steps of this incident queued behind it (delivery_batch)."""
+        step = batch.reply_step(event.id)
+        if outbox.step_done(self.store, step):
+            return
+        kept = batch.kept_plan(self.store, event)
+        steps = kept or batch.waiting_steps(self.store, job, event)
+        for later in steps[1:]:
+            self._learn_user(later.actor)
+            if later.kind in PEOPLE_EVENTS and later.data.get("person_id"):
+                self._match_person(int(later.data["person_id"]))
+        texts = [self._event_text(each) for each in steps]
+        if kept is None:
+            steps = steps[: batch.fit(texts)]
+            batch.keep_plan(self.store, event, steps)
+        text = "\n".join(texts[: len(steps)])
+        self._post_once(
+            step,
+            covers=[batch.reply_step(each.id) for each in steps[1:]],
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            text=text,
+            # escalations and SLA breaches are also shown in the channel: someone new is being paged
+            reply_broadcast=bool(event.data.get("notify_channel")),
+            **(render.reply_blocks(event, text) if len(steps) == 1 else {}),
+        )
 
     def _ephemeral(self, job: OutboxJob) -> None:
         """An answer only its asker sees: through the response_url when there is one."""
@@ -139,8 +159,20 @@ class SlackDelivery:
         if incident.owner_id != person_id:
             return  # the incident changed hands again before this was sent: the newer owner is told instead
         user_id = self._match_person(person_id)
-        step = f"slack-dm:{event.id}"
-        if user_id is None or outbox.step_done(self.store, step):
+        if user_id is None:
+            return
+        with self.store.read() as session:
+            name = self.im.display_name(session, event.actor)
+            thread_url = next((link.url for link in slack_links(session, incident)), None)
+        text = render.owner_dm_text(
+            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
+        )
+        self.dm_once(f"slack-dm:{event.id}", user_id, text)
+
+    def dm_once(self, step: str, user_id: str, text: str) -> None:
+        """A direct message sent once for `step`: a try that ended without an answer is not sent again
+        (a DM is found by nobody's look-up, and a second one is worse than a missing one)."""
+        if outbox.step_done(self.store, step):
             return
         if marks.unsure_since(self.store, step) is not None:
             log.info("DM for %s may have been sent by an earlier try: not sent again", step)
@@ -149,14 +181,8 @@ class SlackDelivery:
         try:
             opened = self._call("conversations.open", users=user_id, passthrough=_UNREACHABLE)
         except _Passthrough as exc:
-            log.info("no DM to %s for %s: %s", user_id, incident.ref, exc)
+            log.info("no DM to %s for %s: %s", user_id, step, exc)
             return
-        with self.store.read() as session:
-            name = self.im.display_name(session, event.actor)
-            thread_url = next((link.url for link in slack_links(session, incident)), None)
-        text = render.owner_dm_text(
-            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
-        )
         answer = self._call("chat.postMessage", channel=opened["channel"]["id"], text=text, unsure=step)
         outbox.record_step(self.store, step, answer.get("ts"))
         with self.store.transaction() as session:
@@ -395,13 +421,13 @@ class SlackDelivery:
         except IntegrityError:
             return None  # another worker or replica cached the same user a moment ago
 
-    def _post_once(self, step: str, **args: Any) -> None:
+    def _post_once(self, step: str, *, covers: Collection[str] = (), **args: Any) -> None:
         """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)
-        does not post it again."""
+        does not post it again. `covers`: other steps this message delivers, recorded with it."""
         if outbox.step_done(self.store, step):
             return
         answer = self._post(step, **args)
-        outbox.record_step(self.store, step, answer.get("ts"))
+        outbox.record_steps(self.store, dict.fromkeys([step, *covers], answer.get("ts")))
         if answer.get("adopted"):
             with self.store.transaction() as session:
                 marks.settle(session, step)

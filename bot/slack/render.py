@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bot.clock import format_duration, human_duration, short
-from bot.domain.models import Status, TimelineEvent
+from bot.domain.models import Incident, Status, TimelineEvent
 from bot.domain.people import PersonView
 from bot.domain.views import IncidentView, SlaClockView
 from bot.reminders import SNOOZE
@@ -79,6 +80,8 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         blocks.append({"type": "context", "block_id": "sla_clock", "elements": [{"type": "mrkdwn", "text": clock}]})
     if view.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
+    if custom := mrkdwn.join([mrkdwn.escape(f"{k}: {v}") for k, v in view.fields.items()], " · ", 2900):
+        blocks.append({"type": "context", "block_id": "fields", "elements": [{"type": "mrkdwn", "text": custom}]})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
         resolution = mrkdwn.escape(view.resolution, 2800)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{resolution}"}})
@@ -210,6 +213,14 @@ def owner_dm_text(ref: str, severity: str, title: str, thread_url: str | None, w
     return f":bust_in_silhouette: {who} made you the owner of *{mrkdwn.escape(f'{ref} [{severity}] {title}')}*. {where}".rstrip()
 
 
+def management_text(incident: Incident, thread_url: str | None, who: str, *, raised: bool) -> str:
+    """The notice management gets of a SEV-1; `who` (who declared or raised it) is mrkdwn already."""
+    what = "raised to SEV-1" if raised else "declared"
+    subject = mrkdwn.escape(f"{incident.ref} [{incident.severity}] {incident.title} ({', '.join(incident.services)})")
+    where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else "(no Slack thread yet)"
+    return f":rotating_light: Critical incident {what} by {who}: *{subject}*. {where}"
+
+
 def added_message_text(event: TimelineEvent, who: str) -> str:
     """A Slack message added to the timeline (message shortcut): who added it, whose it is, where it is."""
     author = event.data.get("slack_author")
@@ -255,7 +266,7 @@ def error_answer(message: str, usage: str = "") -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": warning_text(message, usage)}
 
 
-def declare_modal(channel_id: str) -> dict[str, Any]:
+def declare_modal(channel_id: str, field_names: Sequence[str] = ()) -> dict[str, Any]:
     options = [{"text": {"type": "plain_text", "text": s}, "value": s} for s in ("SEV-1", "SEV-2", "SEV-3", "SEV-4")]
     return {
         "type": "modal",
@@ -289,6 +300,19 @@ def declare_modal(channel_id: str) -> dict[str, Any]:
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Description"},
                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+            {
+                "type": "input",
+                "block_id": "fields",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Custom fields (one key=value a line)"},
+                "hint": {"type": "plain_text", "text": f"Known fields: {', '.join(field_names) or 'none'}"[:150]},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "placeholder": {"type": "plain_text", "text": "environment=production"},
+                },
             },
         ],
     }

@@ -61,14 +61,21 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
         return []  # no echo
     specs: list[JobSpec] = []
     for name, config in outbound_connectors(session):
-        specs += _jobs_for(name, config, incident, event)
+        if _concerns(session, name, config, incident):
+            specs += _jobs_for(name, config, incident, event)
     return specs
+
+
+def _concerns(session: Session, name: str, config: PagerDutyConfig, incident: Incident) -> bool:
+    """A connector pages only for the services it covers (a dev and a prod connector do not both page for
+    everything); an incident it is linked to already (one PagerDuty started) stays its own."""
+    return any(config.covers(s) for s in incident.services) or bool(links.for_incident(session, incident.number, name))
 
 
 def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
     dest, payload = destination(name), {"event_id": event.id}
     if event.kind == "declared":
-        return [JobSpec(dest, "create", {**payload, "service": s}) for s in incident.services]
+        return [JobSpec(dest, "create", {**payload, "service": s}) for s in incident.services if config.covers(s)]
     if event.kind == "status":
         jobs = [JobSpec(dest, "status", payload)]
         if event.data.get("note") and config.custom.sync_notes:
@@ -76,6 +83,8 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
         return jobs
     if event.kind in ("note", "sla") and config.custom.sync_notes:
         return [JobSpec(dest, "note", payload)]
+    if event.kind == "field" and config.custom.sync_notes and set(event.data["fields"]) & set(config.custom_field_mappings):
+        return [JobSpec(dest, "note", payload)]  # a mapped field changed after the create: PagerDuty hears it as a note
     if event.kind == "owner" and event.data.get("person_id") is not None:
         return [JobSpec(dest, "reassign", payload)]  # clearing the owner leaves PagerDuty's assignees be
     if event.kind in ("escalate", "page"):
@@ -429,11 +438,13 @@ class PagerDutyDelivery:
             "severity": incident.severity,
             "services": ", ".join(incident.services),
             "description": incident.description or "",
+            "status": incident.status,
             "declared_by": view.declared_by,
+            **incident.fields,
         }
         for im_field, pd_field in config.custom_field_mappings.items():
-            if im_field in fields:
-                lines.append(f"{pd_field}: {fields[im_field]}")
+            if fields.get(im_field):
+                lines.append(f"{pd_field.removeprefix('custom_details.')}: {fields[im_field]}")
         return "\n".join(lines)
 
     def _thread_url(self, incident: Incident) -> str | None:

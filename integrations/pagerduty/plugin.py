@@ -20,7 +20,7 @@ from integrations.pagerduty.tables import PagerDutyLink
 
 
 def registry_for(im: Im) -> ConnectorRegistry:
-    return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
+    return ConnectorRegistry(im.store, Keyring.from_settings(im.settings), im.settings.incident_fields)
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:

@@ -8,5 +8,5 @@ from bot import command_index
 def test_the_index_is_current() -> None:
     entries, environment = command_index.current()
     hint = "run `python -m bot.command_index` to record the commands and settings as they are now"
-    assert command_index.ENTRIES == entries, hint
-    assert command_index.ENVIRONMENT == environment, hint
+    assert entries == command_index.ENTRIES, hint
+    assert environment == command_index.ENVIRONMENT, hint
