@@ -196,7 +196,7 @@ class IncidentService:
                 on_declared(session, incident)
                 session.flush()
             text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
-            self._record(conn, session, incident, actor, "declared", text, context or {}, at=now)
+            self._record(session, incident, actor, "declared", text, context or {}, at=now, conn=conn)
         self._notify()
         return incident
 
@@ -240,7 +240,7 @@ class IncidentService:
             incident = _incident(row._mapping)
             text = _status_text(rule.verb, note)
             data = {"from": previous, "to": rule.target.value, "verb": verb, "note": note, **(context or {})}
-            event = self._record(conn, session, incident, actor, "status", text, data, at=when)
+            event = self._record(session, incident, actor, "status", text, data, at=when, conn=conn)
         self._notify()
         return Change(incident, event)
 
@@ -269,7 +269,7 @@ class IncidentService:
             self._check(session, incident, actor, "lower" if self.policy.lowers(incident.severity, sev) else "severity")
             old, incident.severity = incident.severity, sev
             incident.updated_at = utcnow()
-            event = self._record_orm(
+            event = self._record(
                 session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})}
             )
         self._notify()
@@ -299,7 +299,7 @@ class IncidentService:
             incident.updated_at = utcnow()
             text = "Field " + custom_fields.describe_changes(current, changes)
             data = {"fields": changes, "previous": {k: current.get(k) for k in changes}, **(context or {})}
-            event = self._record_orm(session, incident, actor, "field", text, data)
+            event = self._record(session, incident, actor, "field", text, data)
         self._notify()
         return Change(incident, event)
 
@@ -321,7 +321,7 @@ class IncidentService:
             if not first_time(session, once_key):
                 return Change(incident, None)
             incident.updated_at = utcnow()
-            event = self._record_orm(session, incident, actor, kind, text, context or {}, at=as_utc(at) if at else None)
+            event = self._record(session, incident, actor, kind, text, context or {}, at=as_utc(at) if at else None)
         self._notify()
         return Change(incident, event)
 
@@ -361,7 +361,7 @@ class IncidentService:
             if old is not None:
                 text += f" (was {_label(old)})"
             data = {"person_id": new.id if new else None, "previous_person_id": old.id if old else None, **(context or {})}
-            event = self._record_orm(session, incident, actor, "owner", text, data, at=when)
+            event = self._record(session, incident, actor, "owner", text, data, at=when)
         self._notify()
         return Change(incident, event)
 
@@ -401,7 +401,7 @@ class IncidentService:
                 text = f"{name.title()}: {_label(new)}"
             incident.updated_at = utcnow()
             data = {"role": name, "person_id": new.id if new else None, **(context or {})}
-            event = self._record_orm(session, incident, actor, "role", text, data)
+            event = self._record(session, incident, actor, "role", text, data)
         self._notify()
         return Change(incident, event)
 
@@ -414,7 +414,7 @@ class IncidentService:
             incident.reminders_snoozed_until = as_utc(until)
             incident.updated_at = utcnow()
             text = f"Status-update reminders snoozed until {as_utc(until).strftime('%H:%M UTC')}"
-            event = self._record_orm(session, incident, actor, "snooze", text, {"until": as_utc(until).isoformat()})
+            event = self._record(session, incident, actor, "snooze", text, {"until": as_utc(until).isoformat()})
         self._notify()
         return Change(incident, event)
 
@@ -479,7 +479,6 @@ class IncidentService:
 
     def _record(
         self,
-        conn: Connection,
         session: Session,
         incident: Incident,
         actor: Actor,
@@ -487,10 +486,19 @@ class IncidentService:
         text: str | None,
         data: dict[str, Any],
         at: datetime | None = None,
-        marks: Session | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> TimelineEvent:
-        """The timeline event and the jobs the subscribers choose for it (the incident row is written).
-        `marks`: the ORM session whose commit wakes the workers, when the change was made through one."""
+        """The timeline event and the jobs the subscribers choose for it. `conn`: the connection of a
+        change written with Core statements (`_writing`); without it, the session's changes are flushed
+        first and the session's commit wakes the workers."""
+        holder: Session | Connection
+        if conn is None:
+            session.add(incident)
+            session.flush()
+            conn, holder = session.connection(), session
+        else:
+            holder = conn
         values: dict[str, Any] = {
             "incident_id": incident.number,
             "kind": kind,
@@ -509,26 +517,11 @@ class IncidentService:
         if conn.dialect.name == "postgresql":  # the jobs and the workers' NOTIFY in one round trip
             written = insert(JOBS).values(jobs).returning(JOBS.c.id).cte("job")
             conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(written).limit(1))
-            note_enqueued(marks or conn, notified=True)
+            note_enqueued(holder, notified=True)
         else:
             conn.execute(insert(JOBS), jobs)
-            note_enqueued(marks or conn)
+            note_enqueued(holder)
         return event
-
-    def _record_orm(
-        self,
-        session: Session,
-        incident: Incident,
-        actor: Actor,
-        kind: str,
-        text: str | None,
-        data: dict[str, Any],
-        at: datetime | None = None,
-    ) -> TimelineEvent:
-        """`_record` for the changes made through the ORM: the incident's changes are flushed first."""
-        session.add(incident)
-        session.flush()
-        return self._record(session.connection(), session, incident, actor, kind, text, data, at=at, marks=session)
 
     def _notify(self) -> None:
         for callback in self.after_commit:

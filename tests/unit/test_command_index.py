@@ -1,4 +1,4 @@
-"""The terminal's command index (bot/command_index.py) says what the command modules register."""
+"""The terminal's command index (bot/command_index.json) says what the command modules register."""
 
 from __future__ import annotations
 
