@@ -18,10 +18,10 @@ from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
 from bot.domain.people import PersonRef
 from bot.domain.views import ExternalLink, IncidentView
-from bot.reports.facts import FactsProvider
 from bot.store import Store
 
 if TYPE_CHECKING:
+    from bot.reports.facts import FactsProvider
     from bot.scheduler import Periodic
 
 
