@@ -106,10 +106,55 @@ class Settings(BaseSettings):
                 raise ValueError(f"{severity}: {exc}") from None
         return found
 
+    # pacing ahead of remote rate limits (bot/pacing.py): "name=count/period" overrides of the vendors' limits,
+    # e.g. "pagerduty=960/1m,slack.post=1/1s"; "off": no pacing (a test double that enforces nothing)
+    rate_limits: Annotated[dict[str, tuple[int, int]] | None, NoDecode] = Field({}, validation_alias="IM_RATE_LIMITS")
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rate_limits(cls, value: object) -> dict[str, tuple[int, int]] | None:
+        """`pagerduty=960/1m, slack.post=1/1s` (or a mapping of name -> (count, seconds)); `off` -> None."""
+        if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        if isinstance(value, dict):
+            return {str(k): (int(v[0]), int(v[1])) for k, v in value.items()}
+        found: dict[str, tuple[int, int]] = {}
+        for part in filter(None, (p.strip() for p in str(value).split(","))):
+            name, _, limit = part.partition("=")
+            count, _, period = limit.partition("/")
+            try:
+                found[name.strip()] = (int(count), parse_duration(period.strip()))
+            except ValueError:
+                raise ValueError(f"'{part}' is not a limit (expected name=count/period, e.g. pagerduty=960/1m)") from None
+            if found[name.strip()][0] < 1 or found[name.strip()][1] < 1 or not name.strip():
+                raise ValueError(f"'{part}' is not a limit (a name, at least 1 call, a period of at least 1s)")
+        return found
+
     # logs and metrics (bot/logging_setup.py, bot/metrics.py); no level set: each entry point has its default
     log_level: str | None = Field(None, validation_alias="IM_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="IM_LOG_FORMAT")
     metrics_token: SecretStr | None = Field(None, validation_alias="IM_METRICS_TOKEN")
+    # what `im logs` reads (bot/log_store.py): a table every replica writes, bounded by count and by age
+    log_max_records: int = Field(
+        100_000,
+        ge=0,
+        le=10_000_000,
+        validation_alias="IM_LOG_MAX_RECORDS",
+        description="log records kept for `im logs` (0: none)",
+    )
+    log_retention: int = Field(
+        "7d",  # validated into seconds (validate_default), shown as written by `im help`
+        validate_default=True,
+        validation_alias="IM_LOG_RETENTION",
+        description="how long `im logs` keeps a record",
+    )
+    # the seed's debug mode: every PagerDuty request and response logged (secrets masked), for every connector
+    pagerduty_debug: bool = Field(False, validation_alias="PAGERDUTY_DEBUG", description="log every PagerDuty call")
+
+    @field_validator("log_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> int:
+        return parse_duration(value if isinstance(value, int | str) else str(value))
 
     @field_validator("log_level")
     @classmethod

@@ -15,7 +15,7 @@ from sqlmodel import Session, create_engine
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration's revision id, so a start at the head needs one plain query and no Alembic
 # (tests/unit/test_store_head.py keeps it equal to the head of bot/migrations/versions).
-HEAD_REVISION = "0014_alerts"
+HEAD_REVISION = "0018_connector_routing_key"
 OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd by every transaction that writes outbox jobs
 NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
 _ENQUEUED = "im_outbox_enqueued"  # set in a session's or connection's info by the writer of a job

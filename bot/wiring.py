@@ -21,10 +21,14 @@ def register_commands() -> None:
     import bot.serve_commands  # noqa: F401
     import commands.alert_commands
     import commands.completion
+    import commands.gameday_commands
     import commands.help_command
     import commands.incident_commands
+    import commands.log_commands
+    import commands.outbox_commands
     import commands.ownership_commands
     import commands.report_commands
+    import commands.runbook_commands
     import commands.secret_commands  # noqa: F401
     import integrations.alerts.commands
     import integrations.pagerduty.commands  # noqa: F401
@@ -52,12 +56,28 @@ def build(settings: Settings, *, migrate: bool = True, register: bool = True) ->
     install_pagerduty(im, subscribers)
     install_alerts(im)
     _install_report_sources(im)
+    _install_runbooks_and_drills(im)
     return im
 
 
 def build_for_terminal(settings: Settings) -> Im:
     """`build` without importing every command module: the terminal imported the one it runs."""
     return build(settings, register=False)
+
+
+def _install_runbooks_and_drills(im: Im) -> None:
+    """Runbooks join each declaration and are shown as links; game days get each adapter's proof of its hop."""
+    from bot.domain import runbooks
+    from bot.domain.gameday import DESTINATION, GamedayDelivery
+    from bot.slack.drill import install as slack_drill
+    from integrations.pagerduty.drill import install as pagerduty_drill
+
+    im.incidents.declare_extras.append(runbooks.declare_extra)
+    im.link_providers.append(runbooks.runbook_links)
+    im.bulk_link_providers.append(runbooks.runbook_links_bulk)
+    slack_drill(im)
+    pagerduty_drill(im)
+    im.runtime_hooks.append(lambda runtime: runtime.deliveries.__setitem__(DESTINATION, GamedayDelivery(im)))
 
 
 def _install_report_sources(im: Im) -> None:

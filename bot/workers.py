@@ -26,13 +26,15 @@ log = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):
-    """The remote side is busy or away: try again later. `delay` is what it asked for (Retry-After)."""
+    """The remote side is busy or away: try again later. `delay` is what it asked for (Retry-After).
+    `free`: a wait for a turn the job holds (pacing), not a failed try, so it does not count as an attempt."""
 
-    def __init__(self, reason: str, delay: float | None = None, rate_limited: bool = False) -> None:
+    def __init__(self, reason: str, delay: float | None = None, rate_limited: bool = False, free: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
         self.rate_limited = rate_limited
+        self.free = free
 
 
 class GiveUp(Exception):
@@ -145,7 +147,10 @@ class Dispatcher:
             kind.handler(job)
         except RetryLater as exc:
             limit = policy.max_rate_limited_attempts if exc.rate_limited else policy.max_attempts
-            if job.attempts >= limit and policy.give_up_quietly:
+            if exc.free and exc.delay is not None:
+                log.debug("job %s (%s %s) waits %.2fs for its turn", job.id, job.destination, job.kind, exc.delay)
+                self._record(outbox.defer, job, delay=exc.delay, error=exc.reason)
+            elif job.attempts >= limit and policy.give_up_quietly:
                 log.info("job %s (%s %s) given up after %s attempts: %s", job.id, job.destination, job.kind, job.attempts, exc)
                 self._record(outbox.complete, job, error=exc.reason)
             elif job.attempts >= limit:

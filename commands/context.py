@@ -37,6 +37,8 @@ class Context:
     once_key: str | None = None  # an inbound request's id: a retry of it changes nothing
     as_json: bool = False  # set from the parsed --json flag
     warnings: list[str] = field(default_factory=list)  # said after the result (stderr in a terminal)
+    # a terminal's way to show results as they come, before the command ends (`im logs --follow`)
+    follow: Callable[[Any], None] | None = None
 
     def default_incident(self) -> int | None:
         return self.find_default_incident() if self.find_default_incident else None

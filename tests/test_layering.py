@@ -17,11 +17,14 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.clock", "core"),
     ("bot.config", "core"),
     ("bot.logging_setup", "core"),
+    ("bot.log_store", "core"),  # the table `im logs` reads
+    ("bot.log_shipper", "core"),  # the handler that fills it, off the hot path
     ("bot.store", "core"),
     ("bot.ttl_cache", "core"),
     ("bot.app", "core"),
     ("bot.domain", "core"),
     ("bot.workers", "core"),
+    ("bot.pacing", "core"),
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
     ("bot.reminders", "core"),

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.clock import as_utc, utcnow
-from bot.domain import alerts
+from bot.domain import alerts, runbooks
 from bot.domain.alert_models import Alert, AlertBurst, AlertGroup, AlertIntake, AlertSource
 from bot.domain.alerts import AlertAction, AlertEvent, AlertStatus, Burst, SourceKind, SourceRules
 from bot.domain.errors import DomainError, InvalidInput, InvalidTransition
@@ -212,7 +212,7 @@ class AlertFlow:
             services=[intake.service],
             description=alerts.description_for(rules.name, event),
             actor=source_actor(rules.name),
-            context=_context(rules, event),
+            context={**_context(rules, event), **runbooks.alert_context(event.runbook_url, event.component, event.details)},
             at=at,
             once_key=f"alert-intake:{intake_id}",
             on_declared=record,

@@ -32,6 +32,11 @@ KEYS = InboundKey.__table__  # type: ignore[attr-defined]
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
+DRILL_PREFIX = "[DRILL] "  # every game day incident's title starts so, wherever it is shown
+
+# Timeline steps that follow a declaration in its own transaction (kind, text, data), e.g. the runbooks
+# that match it; given the declaration's context (what an alert said, say).
+DeclareExtra = Callable[[Session, Incident, dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class IncidentService:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
     field_names: tuple[str, ...] = custom_fields.DEFAULT_FIELDS  # custom fields an incident may carry
+    declare_extras: list[DeclareExtra] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         configure_mappers()  # objects made with model_construct need the mappers set up (normally done by the first query)
@@ -162,13 +168,16 @@ class IncidentService:
         at: datetime | None = None,
         once_key: str | None = None,
         on_declared: Callable[[Session, Incident], None] | None = None,
+        drill: bool = False,
     ) -> Incident | None:
         """A new incident; None when `once_key` says this very request was applied before.
 
         `on_declared` runs in the declaration's own transaction once the incident has its id (an adapter
-        recording its side of an incident born elsewhere), before the subscribers see the event."""
+        recording its side of an incident born elsewhere), before the subscribers see the event. A `drill` (game day) is marked so, and its title says it."""
         self.policy.check_may_change(actor, "declare incidents")
-        title = _clean(title, "title", MAX_TITLE, required=True)
+        title = _clean(title, "title", MAX_TITLE - (len(DRILL_PREFIX) if drill else 0), required=True)
+        if drill and not title.startswith(DRILL_PREFIX.strip()):
+            title = DRILL_PREFIX + title
         sev = _severity(severity)
         names = _services(services)
         description = _clean(description, "description", MAX_TEXT) if description else None
@@ -181,6 +190,7 @@ class IncidentService:
             "services": names,
             "description": description,
             "fields": values,
+            "drill": drill,
             "declared_by": actor.key,
             "declared_origin": actor.origin.value,
             "declared_at": now,
@@ -197,6 +207,9 @@ class IncidentService:
                 session.flush()
             text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
             self._record(session, incident, actor, "declared", text, context or {}, at=now, conn=conn)
+            for extra in self.declare_extras:
+                for kind, extra_text, data in extra(session, incident, context or {}):
+                    self._record(session, incident, actor, kind, extra_text, data, at=now, conn=conn)
         self._notify()
         return incident
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
+from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
 from bot.store import Store, note_enqueued, rows_changed
 
@@ -194,6 +195,19 @@ def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -
     )
 
 
+def defer(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
+    """Put a job back until its turn: like `retry_later`, but the claim does not count as an attempt."""
+    return _finish(
+        session,
+        job,
+        status=JobStatus.PENDING,
+        available_at=utcnow() + timedelta(seconds=delay),
+        attempts=job.attempts - 1,
+        last_error=error,
+        claim_token=None,
+    )
+
+
 def release(session: Session, job: OutboxJob) -> bool:
     """Hand an untried job back (shutdown): due now, and the claim does not count as an attempt."""
     return _finish(session, job, status=JobStatus.PENDING, available_at=utcnow(), attempts=job.attempts - 1, claim_token=None)
@@ -245,6 +259,49 @@ def record_step(store: Store, key: str, value: str | None = None) -> None:
                 session.add(OutboxStep(key=key, value=value))
     except IntegrityError:
         pass  # recorded by a twin a moment ago: the step is done either way
+
+
+# -- operators' tools: `im outbox list|show|retry` --------------------------------------------------
+def _destination_filter(query: Any, destination: str | None) -> Any:
+    """`slack`, `pagerduty:NAME`, or a bare prefix (`pagerduty`: every PagerDuty connector's jobs)."""
+    if destination is None:
+        return query
+    if ":" in destination:
+        return query.where(col(OutboxJob.destination) == destination)
+    return query.where(or_(col(OutboxJob.destination) == destination, col(OutboxJob.destination).startswith(f"{destination}:")))
+
+
+def list_jobs(session: Session, *, dead_only: bool = False, destination: str | None = None, limit: int = 100) -> list[OutboxJob]:
+    """Jobs not delivered (pending, running, dead; only dead with `dead_only`), the newest `limit`, oldest first."""
+    statuses = [JobStatus.DEAD] if dead_only else [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD]
+    query = _destination_filter(select(OutboxJob).where(col(OutboxJob.status).in_(statuses)), destination)
+    return sorted(session.exec(query.order_by(col(OutboxJob.id).desc()).limit(limit)), key=lambda job: job.id or 0)
+
+
+def find_job(session: Session, job_id: int) -> OutboxJob:
+    job = session.get(OutboxJob, job_id)
+    if job is None:
+        raise InvalidInput(f"no outbox job {job_id} (see: im outbox list)")
+    return job
+
+
+def retry_dead(session: Session, *, job_id: int | None = None, destination: str | None = None) -> list[OutboxJob]:
+    """A second chance for dead-lettered jobs: one (refused unless it is dead), or every dead one (of a
+    destination). Due at once with a fresh count of attempts; the last error is kept until the next try."""
+    if job_id is not None:
+        job = find_job(session, job_id)
+        if job.status != JobStatus.DEAD:
+            raise InvalidInput(f"job {job_id} is {job.status}, not dead: only dead-lettered jobs are retried")
+        jobs = [job]
+    else:
+        query = _destination_filter(select(OutboxJob).where(col(OutboxJob.status) == JobStatus.DEAD), destination)
+        jobs = list(session.exec(query.order_by(col(OutboxJob.id))))
+    now = utcnow()
+    for job in jobs:
+        job.status, job.attempts, job.available_at, job.finished_at, job.claim_token = JobStatus.PENDING, 0, now, None, None
+        session.add(job)
+    session.flush()
+    return jobs
 
 
 def record_steps(store: Store, steps: Mapping[str, str | None]) -> None:

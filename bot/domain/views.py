@@ -45,6 +45,7 @@ class IncidentView(BaseModel):
     services: list[str]
     description: str | None = None
     fields: dict[str, str] = Field(default_factory=dict)  # custom fields (environment, customer_impact, ...)
+    drill: bool = False  # a game day's synthetic incident (`im gameday`)
     resolution: str | None = None
     declared_by: str
     declared_at: datetime
@@ -81,6 +82,7 @@ class IncidentView(BaseModel):
             services=list(incident.services),
             description=incident.description,
             fields=dict(incident.fields or {}),
+            drill=bool(incident.drill),
             resolution=incident.resolution,
             declared_by=declared_by or incident.declared_by,
             declared_at=incident.declared_at,

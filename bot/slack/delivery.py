@@ -28,8 +28,10 @@ from bot.config import Settings
 from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
+from bot.pacing import Pacer
 from bot.slack import delivery_batch as batch
 from bot.slack import marks, render
+from bot.slack.delivery_pacing import SlackPacing
 from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
@@ -74,6 +76,7 @@ class SlackDelivery:
         self.settings: Settings = im.settings
         self.client = client
         self._bot_user: str | None = None
+        self.pacing = SlackPacing(im.store, Pacer(im.store, im.settings.rate_limits))
         # every kind of Slack job, each with the dispatcher's default retry policy
         self.kinds = kind_table(
             JobKind("timeline_event", self._timeline_event),
@@ -255,6 +258,7 @@ class SlackDelivery:
             raise GiveUp("no incidents channel: set IM_SLACK_CHANNEL (or declare from a Slack channel)")
         text, blocks = self._root_content(incident)
         step = f"slack-root:{incident.id}"
+        self.pacing.root_turn(incident.number, channel)
         answer = self._post(step, channel=channel, text=text, blocks=blocks)
         with self.store.transaction() as session:
             row = session.get(SlackThread, incident.number) or SlackThread(incident_id=incident.number, channel=answer["channel"])
@@ -501,6 +505,7 @@ class SlackDelivery:
         this process killed mid-call) leaves the note, and the next try looks before it posts again. A
         refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
         dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work)."""
+        self.pacing.before(method, args)  # before the unsure note: a deferred call has not left
         noted = self._unsure(unsure, utcnow().timestamp())
         try:
             return getattr(self.client, method.replace(".", "_"))(**args).data
@@ -513,6 +518,7 @@ class SlackDelivery:
                 raise _Passthrough(error) from None
             if status == 429 or error == "ratelimited":
                 retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)) or 1)
+                self.pacing.rate_limited(method, args, retry_after)
                 raise RetryLater(f"Slack {method} rate-limited", delay=retry_after, rate_limited=True) from None
             if status >= 500:
                 raise RetryLater(f"Slack {method} answered HTTP {status}") from None

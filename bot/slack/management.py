@@ -20,7 +20,10 @@ KIND = "management"
 
 
 def management_jobs(session: Session, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
-    """One notice per incident, when it first becomes SEV-1 (lowered and raised again: no second one)."""
+    """One notice per incident, when it first becomes SEV-1 (lowered and raised again: no second one);
+    never for a drill (a game day must not wake management)."""
+    if incident.drill:
+        return []
     became = (event.kind == "declared" and incident.severity == Severity.SEV1) or (
         event.kind == "severity" and event.data.get("to") == Severity.SEV1
     )

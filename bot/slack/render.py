@@ -85,7 +85,12 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
         resolution = mrkdwn.escape(view.resolution, 2800)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{resolution}"}})
-    links = [link for link in view.links if link.system != "slack"]  # the root message is the Slack thread
+    if view.drill:
+        blocks.append({"type": "context", "block_id": "drill", "elements": [{"type": "mrkdwn", "text": DRILL_LINE}]})
+    if runbooks := runbook_line(view):
+        blocks.append({"type": "context", "block_id": "runbooks", "elements": [{"type": "mrkdwn", "text": runbooks}]})
+    # the root message is the Slack thread; runbooks have their own line
+    links = [link for link in view.links if link.system not in ("slack", "runbook")]
     parts = [f"{mrkdwn.link(link.url, link.label)} {mrkdwn.escape(link.status)}".strip() for link in links]
     if context := mrkdwn.join(parts, " · ", 2900):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
@@ -110,6 +115,15 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
             )
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": elements})
     return blocks
+
+
+DRILL_LINE = ":test_tube: *Drill* (game day): a synthetic incident, no action needed"
+
+
+def runbook_line(view: IncidentView) -> str:
+    """The incident's runbooks as links (a URL that fails the check shows as text, never as a link)."""
+    parts = [mrkdwn.link(link.url, link.label) for link in view.links if link.system == "runbook"]
+    return f":books: {mrkdwn.join(parts, ' · ', 2900)}" if parts else ""
 
 
 def clock_line(view: IncidentView) -> str:
@@ -175,7 +189,27 @@ def event_text(event: TimelineEvent, who: str, person: PersonView | None = None)
         return f":speech_balloon: {addressee(person)}: {text}"
     if event.kind == "link":
         return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
+    if event.kind == "runbook":
+        items = event.data.get("runbooks") or []
+        links = [mrkdwn.link(i.get("url"), str(i.get("label") or "Runbook")) for i in items if isinstance(i, dict)]
+        return f":books: {mrkdwn.join(links, ' · ', 2900)}"
+    if event.kind == "drill":
+        return drill_result_text(event)
     return f":information_source: {text} — {who}"
+
+
+def drill_result_text(event: TimelineEvent) -> str:
+    """A game day's outcome in its thread: each hop, its time, and the verdict (what went wrong is escaped)."""
+    passed = event.data.get("outcome") == "PASS"
+    lines = [f"{':white_check_mark:' if passed else ':x:'} *Game day {'PASS' if passed else 'FAIL'}*"]
+    for hop in event.data.get("hops") or []:
+        mark = {"passed": ":white_check_mark:", "failed": ":x:"}.get(hop.get("state"), ":white_small_square:")
+        when = f" +{hop['elapsed']:.1f}s" if isinstance(hop.get("elapsed"), int | float) else ""
+        detail = f" — {mrkdwn.escape(str(hop['detail']), 500)}" if hop.get("detail") else ""
+        lines.append(f"{mark} {mrkdwn.escape(str(hop.get('name')))}{when}{detail}")
+    if event.data.get("cleanup"):
+        lines.append(f"_{mrkdwn.escape(str(event.data['cleanup']), 500)}_")
+    return mrkdwn.join(lines, "\n", 3900)
 
 
 def reply_blocks(event: TimelineEvent, text: str) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class WebhookReceiver:
     def receive(self, name: str, body: bytes, signature: str | None) -> tuple[int, dict[str, object]]:
         try:
             if not self._signed(name, body, signature):
+                log.warning("connector %s: PagerDuty webhook refused (401): invalid signature", name)
                 return 401, {"error": "invalid signature"}
         except ConnectorNotFound:
             return 404, {"error": f"no connector named {name}"}
@@ -134,7 +135,9 @@ class WebhookReceiver:
                     conn.execute(_STORE_AND_NOTIFY, {**delivery, **_job_params(destination, ordering_key)})
                     note_enqueued(conn, notified=True)
         except IntegrityError:
+            log.info("connector %s: PagerDuty webhook %s %s is a duplicate", name, event.event_type, event.id)
             return 200, {"status": "duplicate", "event_id": event.id}
+        log.info("connector %s: PagerDuty webhook %s %s accepted", name, event.event_type, event.id)
         return 202, {"status": "accepted", "event_id": event.id}
 
 

@@ -23,8 +23,9 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
+from bot.pacing import Deferred
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
-from integrations.pagerduty import links, mapping, users
+from integrations.pagerduty import events_delivery, links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Incident as PDIncident
@@ -32,7 +33,7 @@ from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.paging import Paging
-from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
+from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors, pages_by_routing_key
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
+    only = event.data.get("drill_connector") if event.kind == "declared" else None  # a game day pages the one it names
     for name, config in outbound_connectors(session):
+        if only and name != only:
+            continue
         if _concerns(session, name, config, incident):
             specs += _jobs_for(name, config, incident, event)
     return specs
@@ -110,6 +114,7 @@ class PagerDutyDelivery:
         self.im = im
         self.registry = registry
         paging = Paging(im, self)
+        self.events = events_delivery.EventsDelivery(im, registry)  # a connector with a routing key only
         # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
         self.kinds = kind_table(
             JobKind("create", self._on_incident(self._create)),
@@ -130,12 +135,16 @@ class PagerDutyDelivery:
         errors into retry or give-up, and records the call (SyncRun) whatever the outcome."""
         name = job.destination.split(":", 1)[1]
         started = time.monotonic()
-        ok, error = True, None
+        ok, error, paced = True, None, False
         try:
             connector = self.registry.get(name)
             config = self.registry.config(connector)
+            if pages_by_routing_key(connector):
+                error = self.events.deliver(connector, config, job)  # a skipped job's reason, kept on its SyncRun
+                return
             # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
-            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+            # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
+            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None
@@ -154,21 +163,25 @@ class PagerDutyDelivery:
         except (secrets.SecretError, DomainError) as exc:
             ok, error = False, str(exc)
             raise GiveUp(str(exc)) from None
+        except Deferred:
+            paced = True
+            raise
         except (RetryLater, GiveUp) as exc:
             ok, error = False, str(exc)
             raise
         finally:
-            with self.im.store.transaction() as session:
-                session.add(
-                    SyncRun(
-                        connector=name,
-                        kind=job.kind,
-                        incident_id=job.incident_id,
-                        ok=ok,
-                        duration_ms=(time.monotonic() - started) * 1000,
-                        error=error,
+            if not paced:  # a deferred job was not tried: nothing to record
+                with self.im.store.transaction() as session:
+                    session.add(
+                        SyncRun(
+                            connector=name,
+                            kind=job.kind,
+                            incident_id=job.incident_id,
+                            ok=ok,
+                            duration_ms=(time.monotonic() - started) * 1000,
+                            error=error,
+                        )
                     )
-                )
 
     # -- job kinds ---------------------------------------------------------------------------
     def _create(

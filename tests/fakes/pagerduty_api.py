@@ -22,6 +22,7 @@ Every change to an incident is also written to an account-wide change log served
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import math
 import random
@@ -41,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from integrations.pagerduty.api.webhook_signature import sign
+from tests.fakes.pagerduty_events import EVENTS_PATH, FakeEventsApi
 from tests.fakes.served import ServedFake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -569,6 +571,7 @@ class RecordedRequest:
     json: Any
     status: int = 0
     template: str | None = None
+    at: float | None = None  # the fake's clock when it came
 
 
 @dataclass
@@ -676,8 +679,21 @@ class _Ctx:
 
 
 class FakePagerDuty(ServedFake):
-    def __init__(self, *, api_key: str = "pd-test-key", shared_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "pd-test-key",
+        shared_dir: Path | None = None,
+        budget: tuple[int, float] | None = (RATE_LIMIT, 60.0),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`budget`: (requests, seconds) each API key may make in any window that long (PagerDuty: 960 a
+        minute); beyond it a 429 with `ratelimit-*` headers. None: unlimited. `clock`: seconds, injectable."""
         self.api_key = api_key
+        self.budget = budget
+        self.clock = clock
+        self._served: dict[str, collections.deque[float]] = {}  # per Authorization: when each request in the window came
+        self.over_budget = 0  # 429s answered because a key was over its budget
         self.shared_dir = shared_dir if shared_dir is not None else DEFAULT_SHARED_DIR
         self.validator: SpecValidator | None = spec_validator(self.shared_dir)
         self.users: dict[str, FakeUser] = {}
@@ -690,6 +706,7 @@ class FakePagerDuty(ServedFake):
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.response_violations: list[str] = []
+        self.events = FakeEventsApi(self, self.shared_dir)  # Events API v2 (routing keys), same server
         self.down = False
         self.response_delay = 0.0
         self.offset_cap = 10_000
@@ -700,8 +717,6 @@ class FakePagerDuty(ServedFake):
         self.faults: list[tuple[str, str, str]] = []  # (mode, method, path) of every fault served
         self._lock = threading.RLock()
         self._counter = 0
-        self._window_start = time.monotonic()
-        self._window_count = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], str, Route]] = []
@@ -1281,14 +1296,38 @@ class FakePagerDuty(ServedFake):
         }
 
     # ---------------------------------------------------------------- HTTP plumbing
-    def _ratelimit_headers(self) -> dict[str, str]:
-        now = time.monotonic()
-        if now - self._window_start >= 60:
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        remaining = max(0, RATE_LIMIT - self._window_count)
-        reset = max(1, math.ceil(60 - (now - self._window_start)))
-        return {"ratelimit-limit": str(RATE_LIMIT), "ratelimit-remaining": str(remaining), "ratelimit-reset": str(reset)}
+    def _ratelimit_headers(self, authorization: str, *, spend: bool = True) -> dict[str, str]:
+        """Count this request against its key's budget (a sliding window): its ratelimit headers, or a 429
+        when the key has spent its budget (the refused request is not counted). Under the lock."""
+        count, window = self.budget or (RATE_LIMIT, 60.0)
+        now = self.clock()
+        served = self._served.setdefault(authorization, collections.deque())
+        while served and served[0] <= now - window:
+            served.popleft()
+        over = spend and self.budget is not None and len(served) >= count
+        if spend and not over:
+            served.append(now)
+        reset = max(1, math.ceil(served[0] + window - now)) if served else 1
+        headers = {
+            "ratelimit-limit": str(count),
+            "ratelimit-remaining": str(max(0, count - len(served))),
+            "ratelimit-reset": str(reset),
+        }
+        if over:
+            self.over_budget += 1
+            raise _Answer(429, _DEFAULT_FAIL_BODIES[429], headers)
+        return headers
+
+    def served_per_window(self, window: float | None = None) -> int:
+        """The most requests served (not refused) in any window of `window` seconds (default: the budget's)."""
+        window = window or (self.budget or (RATE_LIMIT, 60.0))[1]
+        times = sorted(r.at for r in self.requests if r.at is not None and r.status != 429)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while times[start] <= at - window:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method = handler.command.upper()
@@ -1309,7 +1348,7 @@ class FakePagerDuty(ServedFake):
                 body = json.loads(raw)
             except ValueError:
                 bad_json = True
-        record = RecordedRequest(method, path, query, redacted, body)
+        record = RecordedRequest(method, path, query, redacted, body, at=self.clock())
         with self._lock:
             self.requests.append(record)
         if self.response_delay:
@@ -1373,13 +1412,17 @@ class FakePagerDuty(ServedFake):
         deliver: list[tuple[FakeSubscription, dict[str, Any]]] = []
         late = 0.0
         with self._lock:
-            headers: dict[str, str | None] = dict(self._ratelimit_headers())
+            headers: dict[str, str | None] = dict(self._ratelimit_headers(ctx.headers.get("authorization", ""), spend=False))
             route = next(
                 ((m, t, fn, mt) for m, p, t, fn in self._routes if (mt := p.match(ctx.path)) and m == ctx.method),
                 None,
             )
             template = route[1] if route else None
             try:
+                if ctx.method == "POST" and ctx.path == EVENTS_PATH:  # the Events API v2: tests/fakes/pagerduty_events.py
+                    self._failure(ctx, headers)
+                    status, payload = self.events.enqueue(ctx.headers, ctx.body, bad_json)
+                    return status, payload, {}, None, 0.0
                 if route is None:
                     self._violate(f"{ctx.method} {ctx.path}: no such endpoint in the fake")
                     raise _not_found()
@@ -1390,24 +1433,10 @@ class FakePagerDuty(ServedFake):
                         self.validator.check_request(ctx.method, template, ctx.query, ctx.headers, ctx.body, raw_present)
                     )
                 self._check_pd_headers(ctx, template)
-                if self.down:
-                    raise _pd_error(503, "Service Unavailable")
-                rule = next((r for r in self._fail_rules if r.matches(ctx.method, ctx.path)), None)
-                if rule is not None:
-                    rule.times -= 1
-                    if rule.times <= 0:
-                        self._fail_rules.remove(rule)
-                    if rule.status == 429:
-                        headers["ratelimit-remaining"] = "0"
-                    raise _Answer(
-                        rule.status,
-                        rule.body
-                        if rule.body is not None
-                        else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
-                        rule.headers,
-                    )
+                self._failure(ctx, headers)
                 if ctx.headers.get("authorization") != f"Token token={self.api_key}":
                     raise _pd_error(401, "Authentication failed", 2006)
+                headers.update(self._ratelimit_headers(ctx.headers["authorization"]))
                 _, late = self._fault(ctx)
                 if ctx.headers.get("accept") != ACCEPT_V2:
                     raise _invalid(f"The Accept header must be {ACCEPT_V2}")
@@ -1429,6 +1458,23 @@ class FakePagerDuty(ServedFake):
         for sub, envelope in deliver:
             self._deliver(sub, envelope)
         return status, payload, headers, template, late
+
+    def _failure(self, ctx: _Ctx, headers: dict[str, str | None]) -> None:
+        """Answer now when the fake is down or a `fail_next` rule matches."""
+        if self.down:
+            raise _pd_error(503, "Service Unavailable")
+        rule = next((r for r in self._fail_rules if r.matches(ctx.method, ctx.path)), None)
+        if rule is not None:
+            rule.times -= 1
+            if rule.times <= 0:
+                self._fail_rules.remove(rule)
+            if rule.status == 429:
+                headers["ratelimit-remaining"] = "0"
+            raise _Answer(
+                rule.status,
+                rule.body if rule.body is not None else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
+                rule.headers,
+            )
 
     def _violate(self, message: str) -> None:
         """Record a departure; silent without the description (fresh clone: no ../shared)."""

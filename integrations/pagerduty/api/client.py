@@ -77,6 +77,7 @@ class CallStats(BaseModel):
     attempt: int
     ratelimit_limit: int | None = None
     ratelimit_remaining: int | None = None
+    retry_after: float | None = None  # a 429's ratelimit-reset (or Retry-After), seconds
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class PagerDutyClient:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[CallStats], None] | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("No PagerDuty API key is configured")
@@ -187,6 +189,7 @@ class PagerDutyClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._on_response = on_response
+        self._before_request = before_request  # pacing: returns when the request may leave (or raises)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -627,6 +630,8 @@ class PagerDutyClient:
         headers = {"From": call.from_email} if call.from_email else None
         slept = 0.0
         for attempt in range(1, self.max_attempts + 1):
+            if self._before_request is not None:
+                self._before_request()
             started = time.monotonic()
             failure: PagerDutyError
             try:
@@ -704,6 +709,7 @@ class PagerDutyClient:
             attempt=attempt,
             ratelimit_limit=_int_header(resp, "ratelimit-limit") if resp is not None else None,
             ratelimit_remaining=_int_header(resp, "ratelimit-remaining") if resp is not None else None,
+            retry_after=_reset_seconds(resp) if resp is not None and status == 429 else None,
         )
         try:
             self._on_response(stats)
