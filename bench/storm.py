@@ -38,6 +38,7 @@ Lower bounds (printed with their inputs):
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import os
 import re
@@ -53,8 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Child, ready, served
-from bench.pagerduty_sync import SECRET_KEY, WEBHOOK_SECRET
+from bench.common import ROOT, Child, pct, serve_if_asked, serve_im_paging
 from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET
 
 PD_KEY = "pd-bench-key"
@@ -76,33 +76,8 @@ def channel_id(k: int) -> str:
 
 
 def serve_im(database_url: str, slack_url: str, pd_url: str, rate_limits: str) -> None:
-    from bot.server import Runtime, create_app
-    from bot.wiring import build
-    from integrations.pagerduty.plugin import registry_for
-    from tests.harness import make_settings
-
-    settings = make_settings(
-        database_url,
-        None,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_url,
-        IM_SECRET_KEY=SECRET_KEY,
-        IM_RATE_LIMITS=rate_limits,  # "": the vendors' own limits
-    )
-    im = build(settings)
-    registry = registry_for(im)
-    config = {
-        "base_url": pd_url,
-        "api_key": PD_KEY,
-        "sync_direction": "bidirectional",
-        "custom": {"service_id": "PGEN001", "from_email": "ops@example.com", "service_mappings": {SERVICE: "PDAT001"}},
-    }
-    registry.add("prod", "pagerduty", config)
-    registry.set_webhook("prod", subscription_id=None, secret_list=[WEBHOOK_SECRET], enabled=True)
-    runtime = Runtime(im)  # production defaults: settings.workers threads, woken by commits, 1 s poll fallback
-    server = served(create_app(im, runtime))
-    ready(server.url)
+    # no IM_SLACK_CHANNEL: each root goes to the channel its incident was declared from
+    serve_im_paging(database_url, slack_url, pd_url, PD_KEY, IM_RATE_LIMITS=rate_limits)  # "": the vendors' limits
 
 
 # ====================================================================== this process: fakes, senders, figures
@@ -283,10 +258,10 @@ def slack_state(slack: Any, storm: Storm, channels: int) -> SlackShown:
             numbers = []
             for message in slack.channels[channel_id(k)].messages:
                 if message.thread_ts in (None, message.ts):
-                    found = REF.match(message.text)
-                    if found:
-                        roots[int(found.group(1))].append(message)
-                        numbers.append(int(found.group(1)))
+                    ref = REF.match(message.text)
+                    if ref:
+                        roots[int(ref.group(1))].append(message)
+                        numbers.append(int(ref.group(1)))
                 else:
                     replies[(message.channel, message.thread_ts)].append(message.text)
             shown.out_of_order += numbers != sorted(numbers)
@@ -314,19 +289,32 @@ def slack_state(slack: Any, storm: Storm, channels: int) -> SlackShown:
 
 
 def peak_in_window(times: Iterable[float], window: float) -> int:
+    """The most of `times` in any `window` seconds (windows starting at one of them)."""
     ordered = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(ordered):
-        while ordered[start] <= at - window:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
+    return max((bisect.bisect_left(ordered, at + window) - n for n, at in enumerate(ordered)), default=0)
 
 
 def per_bucket(times: Iterable[float], start: float, width: float) -> list[int]:
     """How many of `times` fell in each `width`-second bucket from `start`."""
     counts: Counter[int] = Counter(int((at - start) // width) for at in times)
     return [counts[b] for b in range(max(counts, default=-1) + 1)]
+
+
+def outbox_tries(database_url: str) -> dict[str, tuple[int, int]]:
+    """Jobs and tries by destination and kind, from im's database (waiting for a paced turn is no try)."""
+    from sqlalchemy import create_engine, text
+
+    from bot.store import normalise_url
+
+    engine = create_engine(normalise_url(database_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT destination, kind, COUNT(*), SUM(attempts) FROM outbox_job GROUP BY destination, kind")
+            ).all()
+    finally:
+        engine.dispose()
+    return {f"{row[0]} {row[1]}": (int(row[2]), int(row[3] or 0)) for row in rows}
 
 
 def parse_budget(text: str) -> tuple[int, float]:
@@ -420,7 +408,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     print(f"\n[{label}] storm: {n} incidents declared over {span:.1f} s (goal {args.window:.0f} s) by signed Slack slash")
     print(f"  commands from {k} channel(s), each then acknowledged, noted and resolved by slash commands")
     print(
-        f"  sent in {sent:.1f} s; slash command answers p50 {_pct(storm.answered, 50):.0f} ms, p99 {_pct(storm.answered, 99):.0f} ms"
+        f"  sent in {sent:.1f} s; slash command answers p50 {pct(storm.answered, 50):.0f} ms, p99 {pct(storm.answered, 99):.0f} ms"
     )
     print(f"  PagerDuty (budget {budget[0]} per {budget[1]:.0f} s per key)")
     print(
@@ -453,6 +441,9 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     print(
         f"      bound = max(D, (2 x N_c - b) / r) = max({span:.1f}, (2 x {busiest} - {limits.post_burst:.0f}) / {limits.post_per_second:.0f})"
     )
+    tries = outbox_tries(database_url)
+    print("  im's outbox: jobs / tries (waiting for a paced turn is no try)")
+    print(f"    {', '.join(f'{kind} {jobs}/{n}' for kind, (jobs, n) in sorted(tries.items()))}")
     print("  correctness (each should be 0)")
     print(
         f"    incidents lost (not declared / not final in PagerDuty / not final in Slack)  {n - got} / {got - pd_final} / {got - shown.final}"
@@ -472,12 +463,6 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     return broken == 0 and len(done) == 2
 
 
-def _pct(values: list[float], p: float) -> float:
-    from bench.common import pct
-
-    return pct(values, p)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storm", description=__doc__.split("\n")[0])
     parser.add_argument("--incidents", type=int, default=1000, help="incidents declared (1000)")
@@ -491,11 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        kind, *rest = args.serve
-        if kind == "im":
-            serve_im(*rest)
-        raise SystemExit(f"unknown server kind {kind}")
+    serve_if_asked(args.serve, {"im": serve_im})
 
     sys.path.insert(0, str(ROOT))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; im in a child process, fakes and senders here", flush=True)

@@ -191,9 +191,9 @@ def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: Pa
 
 # -- (c) a sync that reads PagerDuty before our newer status change has reached it ---------------
 def test_a_sync_before_our_status_change_reaches_pagerduty_does_not_undo_it(world: PagerDutyWorld) -> None:
-    """Found by bench/storm.py: acknowledged in PagerDuty (by our own job), then resolved in im; a sync that
-    runs while the resolve still waits in the outbox (paced, or PagerDuty down) reads "acknowledged": that
-    is older than what im knows and must not reopen the incident (nor a late webhook of our own ack)."""
+    """Found by bench/storm.py: paged, then acknowledged and resolved in im; a sync that runs while those
+    status changes still wait in the outbox (paced, or PagerDuty down) reads "triggered": that is older than
+    what im knows and must not reopen the incident (nor may a late webhook of our own acknowledge)."""
     app, fake = world.app, world.pd
     app.runtime.workers.stop()  # deliver by hand
     app.command('declare --sev SEV-3 --title "Queue backed up" --service api')
