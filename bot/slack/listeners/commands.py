@@ -14,10 +14,11 @@ from slack_sdk import WebClient
 from bot.app import Im
 from bot.slack import render
 from bot.slack.listeners.common import plain_text, slack_actor, slack_context, user_message
+from bot.slack.uploads import is_dm, queue_upload
 from bot.slack.workspace import Workspace
 from commands.context import Context
 from commands.grammar import UsageError, parse, resolve, split_chat_text
-from commands.results import OpenDeclareModal
+from commands.results import DocumentRequest, OpenDeclareModal
 from commands.run import execute
 
 
@@ -62,6 +63,19 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
         if isinstance(result, OpenDeclareModal):
             ack()  # the form opens from the lazy listener, after this answer
             return
+        if isinstance(result, DocumentRequest):  # computed and uploaded by a worker, after this answer
+            channel = command.get("channel_id")
+            with im.store.transaction() as session:
+                direct = is_dm(channel, command.get("channel_name"))
+                queue_upload(
+                    session,
+                    result,
+                    user=command["user_id"],
+                    channel=channel,
+                    direct=direct,
+                    response_url=command.get("response_url"),
+                )
+            im.outbox_ready.set()
         ack(render.command_answer(result, as_json=ctx.as_json))
 
     def open_declare_modal(command: dict[str, Any], client: WebClient) -> None:
