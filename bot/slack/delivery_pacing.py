@@ -73,13 +73,17 @@ def _earlier_roots_waiting(store: Store, incident_id: int, channel: str | None) 
     """How many incidents declared before this one still wait for their root; with `channel`, only those
     declared in that channel (each root goes where it was declared)."""
     has_root = exists().where(col(SlackThread.incident_id) == col(OutboxJob.incident_id), col(SlackThread.ts).is_not(None))
-    waiting = select(col(OutboxJob.incident_id)).distinct().where(
-        col(OutboxJob.destination) == "slack",
-        col(OutboxJob.kind) == "timeline_event",
-        col(OutboxJob.incident_id) < incident_id,
-        col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-        or_(col(OutboxJob.last_error).is_(None), col(OutboxJob.last_error).startswith(DEFERRED_REASON)),
-        ~has_root,
+    waiting = (
+        select(col(OutboxJob.incident_id))
+        .distinct()
+        .where(
+            col(OutboxJob.destination) == "slack",
+            col(OutboxJob.kind) == "timeline_event",
+            col(OutboxJob.incident_id) < incident_id,
+            col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+            or_(col(OutboxJob.last_error).is_(None), col(OutboxJob.last_error).startswith(DEFERRED_REASON)),
+            ~has_root,
+        )
     )
     with store.read() as session:
         if channel is None:
