@@ -443,11 +443,11 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     print(f"    calls by method                       {dict(slack_kinds)}")
     update_bound = (len(updates) - max(2.0, round(50 * limits.tier_burst_share))) / (50 / 60)
     print(f"    every final state shown after         {ratio('slack', slack_bound)}")
-    print(f"      (the {len(updates)} chat.update im made take {update_bound:.0f} s at least at Tier 3; a root posted")
-    print("       before its incident's last step needs one, so with more channels they bound the time)")
     print(
         f"      bound = max(D, (2 x N_c - b) / r) = max({span:.1f}, (2 x {busiest} - {limits.post_burst:.0f}) / {limits.post_per_second:.0f})"
     )
+    print(f"      (the {len(updates)} chat.update im made take {update_bound:.0f} s at least at Tier 3; a root posted")
+    print("       before its incident's last step needs one, so with more channels they bound the time)")
     tries = outbox_tries(database_url)
     print("  im's outbox: jobs / tries (waiting for a paced turn is no try)")
     print(f"    {', '.join(f'{kind} {jobs}/{n}' for kind, (jobs, n) in sorted(tries.items()))}")
