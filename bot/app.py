@@ -19,10 +19,10 @@ from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident, JobStatus, OutboxJob
 from bot.domain.people import IncidentRole, Person, PersonRef
 from bot.domain.views import ExternalLink, IncidentView
-from bot.reports.facts import FactsProvider
 from bot.store import Store
 
 if TYPE_CHECKING:
+    from bot.reports.facts import FactsProvider
     from bot.scheduler import Periodic
 
 

@@ -1,4 +1,4 @@
-"""Incident commands: declare, ack, resolve, close, reopen, note, severity, status, list, timeline, help."""
+"""Incident commands: declare, ack, resolve, close, reopen, note, severity, status, list, timeline."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, Severity, Status, TimelineEvent
 from bot.domain.views import EventView, IncidentView
 from commands.context import Context
-from commands.grammar import UsageError, argument, command, help_text
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
+from commands.grammar import UsageError, argument, command
+from commands.results import Done, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
 
 STATUSES = [s.value for s in Status]
 
@@ -244,9 +244,3 @@ def timeline(ctx: Context, args: argparse.Namespace) -> Result:
     with ctx.im.store.read() as session:
         views = [EventView.of(e, actor=ctx.im.display_name(session, e.actor)) for e in events]
     return Timeline(incident=ctx.im.describe(incident), events=views)
-
-
-@command("help", summary="show commands, or one command's options", examples=("help", "help declare", "help connector"))
-@argument("command", nargs="*", metavar="COMMAND")
-def help_(ctx: Context, args: argparse.Namespace) -> Result:
-    return HelpText(text=help_text(args.command, ctx.prog, frontend=ctx.frontend))

@@ -6,6 +6,7 @@ through the response URL from a lazy listener: Slack's answer never waits on a r
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -22,9 +23,15 @@ from commands.results import DocumentRequest, OpenDeclareModal
 from commands.run import execute
 
 
+@lru_cache(maxsize=256)
+def _words(text: str) -> tuple[str, ...]:
+    """A command's text as argv, split once per request (the matchers and the listener all ask)."""
+    return tuple(split_chat_text(plain_text(text)))
+
+
 def _argv(command: dict[str, Any]) -> list[str]:
     try:
-        return split_chat_text(plain_text(command.get("text", "")))
+        return list(_words(command.get("text", "")))
     except UsageError:
         return []
 
@@ -53,7 +60,7 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
 
     def handle(ack: Ack, command: dict[str, Any]) -> None:
         try:
-            argv = split_chat_text(plain_text(command.get("text", ""))) or ["help"]
+            argv = list(_words(command.get("text", ""))) or ["help"]
             ctx = context(command)
             result = execute(ctx, argv)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ephemeral answer
