@@ -441,7 +441,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     posts = [at for times in posts_per_channel.values() for at in times]
     print(f"    chat.postMessage per 20 s             {per_bucket(posts, began, 20.0)}")
     print(f"    calls by method                       {dict(slack_kinds)}")
-    update_bound = (len(updates) - max(2.0, round(50 * limits.tier_burst_share))) / (50 / 60)
+    update_bound = max(0.0, len(updates) - max(2.0, round(50 * limits.tier_burst_share))) / (50 / 60)
     print(f"    every final state shown after         {ratio('slack', slack_bound)}")
     print(
         f"      bound = max(D, (2 x N_c - b) / r) = max({span:.1f}, (2 x {busiest} - {limits.post_burst:.0f}) / {limits.post_per_second:.0f})"
