@@ -7,7 +7,9 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +20,49 @@ def ready(url: str) -> None:
     sys.stdout.flush()
     sys.stdin.read()
     os._exit(0)  # daemon threads (outbox workers mid-batch, fake servers' sleeps) need not finish
+
+
+def serve_if_asked(serve: list[str] | None, servers: dict[str, Callable[..., None]]) -> None:
+    """In a child started by `Child(module, kind, *args)`: run server `kind` with `args` (it never returns)."""
+    if serve:
+        kind, *rest = serve
+        if kind in servers:
+            servers[kind](*rest)
+        raise SystemExit(f"unknown server kind {kind}")
+
+
+def serve_im_paging(database_url: str, slack_url: str, pd_url: str, pd_key: str, **settings: Any) -> None:
+    """In a child: im with production defaults (settings.workers threads woken by commits, 1 s poll) and a
+    bidirectional PagerDuty connector "prod" at `pd_url` (service db -> PDAT001, anything else PGEN001)."""
+    from bench.pagerduty_sync import SECRET_KEY, WEBHOOK_SECRET
+    from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET
+    from bot.server import Runtime, create_app
+    from bot.wiring import build
+    from integrations.pagerduty.plugin import registry_for
+    from tests.harness import make_settings
+
+    im = build(
+        make_settings(
+            database_url,
+            None,
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack_url,
+            IM_SECRET_KEY=SECRET_KEY,
+            **settings,
+        )
+    )
+    registry = registry_for(im)
+    config = {
+        "base_url": pd_url,
+        "api_key": pd_key,
+        "sync_direction": "bidirectional",
+        "custom": {"service_id": "PGEN001", "from_email": "ops@example.com", "service_mappings": {"db": "PDAT001"}},
+    }
+    registry.add("prod", "pagerduty", config)
+    registry.set_webhook("prod", subscription_id=None, secret_list=[WEBHOOK_SECRET], enabled=True)
+    server = served(create_app(im, Runtime(im)))
+    ready(server.url)
 
 
 def served(asgi_app):  # type: ignore[no-untyped-def]

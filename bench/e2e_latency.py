@@ -32,8 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Child, pct, ready, served
-from bench.pagerduty_sync import SECRET_KEY, WEBHOOK_SECRET
+from bench.common import ROOT, Child, pct, serve_im_paging
+from bench.pagerduty_sync import WEBHOOK_SECRET
 from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET
 
 PD_KEY = "pd-bench-key"
@@ -47,33 +47,7 @@ GOAL_MS = 100.0
 
 
 def serve_im(database_url: str, slack_url: str, pd_url: str) -> None:
-    from bot.server import Runtime, create_app
-    from bot.wiring import build
-    from integrations.pagerduty.plugin import registry_for
-    from tests.harness import make_settings
-
-    settings = make_settings(
-        database_url,
-        None,
-        SLACK_BOT_TOKEN=BOT_TOKEN,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack_url,
-        IM_SLACK_CHANNEL=CHANNEL,
-        IM_SECRET_KEY=SECRET_KEY,
-    )
-    im = build(settings)
-    registry = registry_for(im)
-    config = {
-        "base_url": pd_url,
-        "api_key": PD_KEY,
-        "sync_direction": "bidirectional",
-        "custom": {"service_id": "PGEN001", "from_email": "ops@example.com", "service_mappings": {"db": "PDAT001"}},
-    }
-    registry.add("prod", "pagerduty", config)
-    registry.set_webhook("prod", subscription_id=None, secret_list=[WEBHOOK_SECRET], enabled=True)
-    runtime = Runtime(im)  # production defaults: settings.workers threads, poll 1 s
-    server = served(create_app(im, runtime))
-    ready(server.url)
+    serve_im_paging(database_url, slack_url, pd_url, PD_KEY, IM_SLACK_CHANNEL=CHANNEL)
 
 
 # ====================================================================== this process: fakes and client

@@ -120,3 +120,22 @@ def test_slack_posts_follow_the_channel_pace_roots_in_declaration_order(database
         no_dead_jobs(app)
     finally:
         app.stop()
+
+
+def test_a_root_waits_only_for_earlier_roots_of_its_own_channel(database_url: str, paced_slack: FakeSlack) -> None:
+    """Without IM_SLACK_CHANNEL each root goes where its incident was declared, at that channel's own pace:
+    a root still waiting its turn in one channel holds back later roots of that channel only."""
+    other = "C0OTHER"
+    paced_slack.add_channel(other, "payments", members=["U0LAN0Z89"])
+    app = AppHarness(make_settings(database_url, paced_slack, IM_RATE_LIMITS="slack.post=1/60s"), paced_slack)
+    try:
+        app.runtime.workers.stop()  # deliver by hand
+        for n, channel in enumerate([CHANNEL, CHANNEL, other], start=1):
+            assert app.command(f'declare --sev SEV-3 --title "storm {n}" --service api', channel_id=channel).status_code == 200
+        app.runtime.dispatcher.drain()  # INC-1 takes the channel's one post a minute; INC-2 waits its turn
+
+        assert [m.text.split()[0] for m in paced_slack.messages(CHANNEL)] == ["INC-1"]
+        assert [m.text.split()[0] for m in paced_slack.messages(other)] == ["INC-3"], "not held back by INC-2"
+        assert not paced_slack.rate_limited
+    finally:
+        app.stop()

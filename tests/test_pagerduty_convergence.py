@@ -187,3 +187,43 @@ def test_shuffled_duplicated_flood_converges_on_pagerdutys_final_state(world: Pa
     assert f" {finals[next(iter(finals))]}" in shown, "the PagerDuty status `im status` shows is PagerDuty's last"
     assert world.writes_to_pd() == [], "nothing that came from PagerDuty goes back"
     assert fake.violations == []
+
+
+# -- (c) a sync that reads PagerDuty before our newer status change has reached it ---------------
+def test_a_sync_before_our_status_change_reaches_pagerduty_does_not_undo_it(world: PagerDutyWorld) -> None:
+    """Found by bench/storm.py: paged, then acknowledged and resolved in im; a sync that runs while those
+    status changes still wait in the outbox (paced, or PagerDuty down) reads "triggered": that is older than
+    what im knows and must not reopen the incident (nor may a late webhook of our own acknowledge)."""
+    app, fake = world.app, world.pd
+    app.runtime.workers.stop()  # deliver by hand
+    app.command('declare --sev SEV-3 --title "Queue backed up" --service api')
+    app.runtime.dispatcher.drain()
+    remote = next(iter(fake.incidents.values()))
+    assert remote.status == "triggered"
+    app.command("ack --incident INC-1")
+    app.command('resolve --incident INC-1 --note "drained the queue"')  # their jobs wait: not drained yet
+
+    world.terminal.ok("connector", "sync", "prod")
+    assert app.im.incidents.get(1).status == "resolved", "PagerDuty's older state did not reopen it"
+
+    app.runtime.dispatcher.drain()
+    assert remote.status == "resolved"
+    assert app.im.incidents.get(1).status == "resolved"
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+
+
+def test_the_incidents_changes_reach_pagerduty_while_the_slack_thread_link_waits(world: PagerDutyWorld) -> None:
+    """Found by bench/storm.py: the note linking the Slack thread waits for the thread (Slack's pace, or an
+    outage); it must not hold back the incident's later changes to PagerDuty, which owe Slack nothing."""
+    app, fake = world.app, world.pd
+    app.runtime.workers.stop()  # deliver by hand
+    world.slack.fail_next("chat.postMessage", status=503, times=10)  # no Slack thread for now
+    app.command('declare --sev SEV-3 --title "Queue backed up" --service api')
+    app.runtime.dispatcher.drain()
+    remote = next(iter(fake.incidents.values()))
+    assert [j.kind for j in _pd_jobs(world) if j.status == JobStatus.PENDING] == ["thread_link"]
+
+    app.command('resolve --incident INC-1 --note "drained the queue"')
+    app.runtime.dispatcher.drain()
+    assert remote.status == "resolved", "not held back behind the thread link"
+    assert [j.kind for j in _pd_jobs(world) if j.status == JobStatus.PENDING] == ["thread_link"]

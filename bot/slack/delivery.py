@@ -78,7 +78,7 @@ class SlackDelivery:
         self.settings: Settings = im.settings
         self.client = client
         self._bot_user: str | None = None
-        self.pacing = SlackPacing(im.store, Pacer(im.store, im.settings.rate_limits))
+        self.pacing = SlackPacing(im.store, Pacer(im.store, im.settings.rate_limits), im.settings.slack_channel)
         # every kind of Slack job, each with the dispatcher's default retry policy
         self.kinds = kind_table(
             JobKind("timeline_event", self._timeline_event),

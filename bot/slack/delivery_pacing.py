@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import distinct, exists, func, or_
+from sqlalchemy import exists, func, or_
 from sqlmodel import col, select
 
-from bot.domain.models import JobStatus, OutboxJob
+from bot.domain.models import JobStatus, OutboxJob, TimelineEvent
 from bot.pacing import DEFERRED_REASON, Deferred, Limit, Pacer
 from bot.slack.models import SlackThread
 from bot.store import Store
@@ -38,9 +38,10 @@ DEFAULT_TIER = 2  # a method not listed here: the tier most methods have
 
 
 class SlackPacing:
-    def __init__(self, store: Store, pacer: Pacer) -> None:
+    def __init__(self, store: Store, pacer: Pacer, channel: str | None = None) -> None:
         self.store = store
         self.pacer = pacer
+        self.channel = channel  # IM_SLACK_CHANNEL: every root goes there; else each to where it was declared
 
     def bucket(self, method: str, args: dict[str, Any]) -> tuple[str, Limit | None]:
         if method == "chat.postMessage":
@@ -58,24 +59,38 @@ class SlackPacing:
 
     def root_turn(self, incident_id: int, channel: str) -> None:
         """Root messages appear in declaration order: while incidents declared earlier still have their
-        root to post (by a job that is not failing), this one waits about as long as those posts take."""
+        root to post in the same channel (by a job that is not failing), this one waits about as long as
+        those posts take. Roots bound for other channels are no reason to wait: each has its own pace."""
         limit = self.pacer.limit("slack.post", POST)
         if limit is None:
             return
-        earlier = _earlier_roots_waiting(self.store, incident_id)
+        earlier = _earlier_roots_waiting(self.store, incident_id, None if self.channel else channel)
         if earlier:
             raise Deferred(f"slack:roots:{channel}", earlier / limit.rate)
 
 
-def _earlier_roots_waiting(store: Store, incident_id: int) -> int:
+def _earlier_roots_waiting(store: Store, incident_id: int, channel: str | None) -> int:
+    """How many incidents declared before this one still wait for their root; with `channel`, only those
+    declared in that channel (each root goes where it was declared)."""
     has_root = exists().where(col(SlackThread.incident_id) == col(OutboxJob.incident_id), col(SlackThread.ts).is_not(None))
-    query = select(func.count(distinct(col(OutboxJob.incident_id)))).where(
-        col(OutboxJob.destination) == "slack",
-        col(OutboxJob.kind) == "timeline_event",
-        col(OutboxJob.incident_id) < incident_id,
-        col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-        or_(col(OutboxJob.last_error).is_(None), col(OutboxJob.last_error).startswith(DEFERRED_REASON)),
-        ~has_root,
+    waiting = (
+        select(col(OutboxJob.incident_id))
+        .distinct()
+        .where(
+            col(OutboxJob.destination) == "slack",
+            col(OutboxJob.kind) == "timeline_event",
+            col(OutboxJob.incident_id) < incident_id,
+            col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+            or_(col(OutboxJob.last_error).is_(None), col(OutboxJob.last_error).startswith(DEFERRED_REASON)),
+            ~has_root,
+        )
     )
     with store.read() as session:
-        return int(session.exec(query).one())
+        if channel is None:
+            return int(session.exec(select(func.count()).select_from(waiting.subquery())).one())
+        declared = session.exec(
+            select(TimelineEvent.data).where(
+                col(TimelineEvent.kind) == "declared", col(TimelineEvent.incident_id).in_(waiting.scalar_subquery())
+            )
+        ).all()
+    return sum(1 for data in declared if (data or {}).get("slack_channel") in (channel, None))

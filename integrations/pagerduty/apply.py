@@ -11,17 +11,18 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.app import Im
 from bot.clock import as_utc
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
-from bot.domain.models import Incident, Origin, OutboxStep
+from bot.domain.models import Incident, JobStatus, Origin, OutboxJob, OutboxStep
 from bot.domain.people import PersonRef
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.links import RemoteIncident
+from integrations.pagerduty.outbound import destination
 from integrations.pagerduty.paging import our_escalation_step
 from integrations.pagerduty.tables import PagerDutyLink
 
@@ -36,6 +37,23 @@ class Report:
     key: str  # once-key of this report (event id, or incident id + change time)
     actor: Actor
     at: datetime | None
+
+
+def waiting_in_outbox(im: Im, connector: str, incident_id: int, kind: str) -> bool:
+    """A job of ours of `kind` for this incident still waits in the outbox (paced, retrying): PagerDuty has
+    not heard of im's newer state yet, so what it reports now is older than what im knows."""
+    with im.store.read() as session:
+        return (
+            session.exec(
+                select(OutboxJob.id).where(
+                    OutboxJob.destination == destination(connector),
+                    OutboxJob.kind == kind,
+                    OutboxJob.incident_id == incident_id,
+                    col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+                )
+            ).first()
+            is not None
+        )
 
 
 def agent_actor(agent_id: str | None, agent_name: str | None) -> Actor:
@@ -97,6 +115,9 @@ class RemoteApplier:
             # im follows PagerDuty's newest report only: an older one, even a valid step of the history
             # (an acknowledgement before an escalation re-triggered it), would undo what that one said
             return "no change (older than what we know)"
+        if waiting_in_outbox(self.im, report.connector, link.incident_id, "status"):
+            # e.g. our own acknowledge read back while our resolve waits its turn: applying it would reopen
+            return "no change (a status change of ours has not reached PagerDuty yet)"
         previous = link.status
         self._save(report, link.incident_id, link.service)
         incident = self.im.incidents.get(link.incident_id)

@@ -208,9 +208,11 @@ class PagerDutyDelivery:
         if target != "resolved" or config.custom.auto_resolve:
             self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
         if linked_now and not thread_url:
-            # Paging must not wait for Slack: the thread's link follows as a note once it exists.
+            # Paging must not wait for Slack: the thread's link follows as a note once it exists, in an order
+            # of its own, so the incident's later changes do not wait for Slack either (its pace, an outage)
             with self.im.store.transaction() as session:
-                enqueue(session, JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service}), incident.id)
+                spec = JobSpec(job.destination, "thread_link", {"event_id": event.id, "service": service})
+                enqueue(session, spec, incident.id, ordering_key=f"{job.destination}:{incident.id}:thread_link")
 
     def _find_or_create(
         self,

@@ -24,7 +24,7 @@ from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.api.models import User
-from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor, waiting_in_outbox
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
@@ -112,7 +112,11 @@ class Reconciler:
     ) -> bool:
         """The first assignee as the owner, as of when PagerDuty assigned them; unless a reassignment
         of ours still waits in the outbox (PagerDuty has not heard of im's newer owner yet)."""
-        if not incident.assignments or incident.status == "resolved" or self._reassign_waiting(name, link.incident_id):
+        if (
+            not incident.assignments
+            or incident.status == "resolved"
+            or waiting_in_outbox(self.im, name, link.incident_id, "reassign")
+        ):
             return False
         first = incident.assignments[0]
         times = [as_utc(a.at) for a in incident.assignments if a.at is not None]
@@ -120,20 +124,6 @@ class Reconciler:
         person = users.person_ref(self.im, first.assignee.id, first.assignee.summary, lookup)
         key = f"pd-sync-owner:{name}:{incident.id}:{first.assignee.id}:{at.isoformat() if at else ''}"
         return not self.applier.apply_owner(report, link, person, at=at, key=key).endswith("no change")
-
-    def _reassign_waiting(self, name: str, incident_id: int) -> bool:
-        with self.im.store.read() as session:
-            return (
-                session.exec(
-                    select(OutboxJob.id).where(
-                        OutboxJob.destination == destination(name),
-                        OutboxJob.kind == "reassign",
-                        OutboxJob.incident_id == incident_id,
-                        col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-                    )
-                ).first()
-                is not None
-            )
 
     def _requeue_dead(self, name: str, incident: str | None) -> int:
         query = update(OutboxJob).where(col(OutboxJob.destination) == destination(name), col(OutboxJob.status) == JobStatus.DEAD)
