@@ -22,7 +22,7 @@ from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, Ti
 from bot.domain.outbox import JOBS, Subscriber, job_values
 from bot.domain.people import IncidentRole, Person, PersonRef
 from bot.domain.permissions import Policy
-from bot.store import Store, note_enqueued, rows_changed
+from bot.store import Store, note_enqueued
 
 # The hot paths (declare, a status change from a button) write with Core statements on one connection:
 # no unit of work, no object validation; rows read back (RETURNING) become model objects unvalidated.
@@ -545,8 +545,10 @@ def claim_key(conn: Connection, once_key: str | None) -> bool:
         from sqlalchemy.dialects import postgresql as dialect
     else:
         from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
-    statement = dialect.insert(KEYS).values(key=once_key, at=utcnow()).on_conflict_do_nothing()
-    return rows_changed(conn.execute(statement)) > 0
+    # RETURNING, not rowcount: psycopg reports no rowcount for an INSERT (-1), so a first claim looked
+    # like a repeat on PostgreSQL
+    statement = dialect.insert(KEYS).values(key=once_key, at=utcnow()).on_conflict_do_nothing().returning(KEYS.c.key)
+    return conn.execute(statement).first() is not None
 
 
 @functools.cache
