@@ -49,11 +49,6 @@ def test_shuffled_duplicated_webhook_flood_under_faults(database_url: str, fakes
     assert slack.violations == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open bug (issue 7): after a SIGKILL under faults, an incident can end mitigated in im while "
-    "its PagerDuty incident is resolved (a reopen or acknowledge in flight at the kill); see the session note",
-)
 def test_sigkill_mid_stream_under_faults(tmp_path: Path, database_url: str, fakes: tuple[FakeSlack, FakePagerDuty]) -> None:
     slack, pd = fakes
     figures = killed_mid_stream(tmp_path, database_url, slack, pd, INCIDENTS, SEED)

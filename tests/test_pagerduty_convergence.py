@@ -161,6 +161,63 @@ def test_note_answered_late_is_found_not_posted_again(world: PagerDutyWorld) -> 
     assert fake.violations == []
 
 
+def test_our_acknowledgement_read_back_after_a_resolve_in_im_does_not_reopen_it(world: PagerDutyWorld) -> None:
+    """im acknowledges, then resolves; the acknowledgement reaches PagerDuty after the resolve (a backlog,
+    a restart) and reconciliation reads it back before the resolve is delivered. It is our own echo: held
+    until the resolve is out, then settled from a fresh read, never applied as a reopen."""
+    app, fake = world.app, world.pd
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-3 --title "Queue backlog" --service api')
+    app.runtime.dispatcher.drain()
+    [remote] = fake.incidents.values()
+    with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
+        app.command("ack --incident INC-1")
+        clock.tick(2)
+        app.command('resolve --incident INC-1 --note "drained"')
+        clock.tick(2)
+        while not [j for j in _pd_jobs(world) if j.kind == "status" and j.status == JobStatus.DONE]:
+            assert app.runtime.dispatcher.run_once(), "the acknowledgement is delivered first"
+        assert remote.status == "acknowledged", "PagerDuty acknowledged after im resolved"
+        clock.tick(2)
+        world.ticker.reconciler.sync("prod")
+        assert app.im.incidents.get(1).status == "resolved", "our own acknowledgement, read back, is no news"
+        clock.tick(2)
+        app.runtime.dispatcher.drain()
+    assert (remote.status, app.im.incidents.get(1).status) == ("resolved", "resolved")
+    _, events = app.im.incidents.timeline(1)
+    assert [e.data["verb"] for e in events if e.kind == "status"] == ["acknowledge", "resolve"]
+    assert [link.status for link in world.links(1)] == ["resolved"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == []
+
+
+def test_a_change_in_pagerduty_while_ims_own_waits_is_taken_in_after_it(world: PagerDutyWorld) -> None:
+    """Held is not dropped: PagerDuty resolved while im's acknowledgement waited; once that is out (PagerDuty
+    cannot be acknowledged again once resolved here: it is skipped), the settle job reads PagerDuty and im resolves."""
+    app, fake = world.app, world.pd
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-3 --title "Disk full" --service db')
+    app.runtime.dispatcher.drain()
+    [remote] = fake.incidents.values()
+    with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
+        app.command("ack --incident INC-1")
+        clock.tick(2)
+        fake.set_incident_status(remote.id, "resolved", agent_user_id="PUCAROL")
+        clock.tick(2)
+        world.ticker.reconciler.sync("prod")
+        assert app.im.incidents.get(1).status == "mitigated", "held while im's acknowledgement waits"
+        app.runtime.dispatcher.drain()
+    assert (remote.status, app.im.incidents.get(1).status) == ("resolved", "resolved")
+    assert [link.status for link in world.links(1)] == ["resolved"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert [j.kind for j in _in_jobs(world)] == ["settle"]
+
+
+def _in_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
+    with w.im.store.read() as session:
+        return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty-in:prod").order_by(OutboxJob.id)))
+
+
 def _pd_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
     with w.im.store.read() as session:
         return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty:prod").order_by(OutboxJob.id)))
