@@ -213,6 +213,55 @@ def test_a_change_in_pagerduty_while_ims_own_waits_is_taken_in_after_it(world: P
     assert [j.kind for j in _in_jobs(world)] == ["settle"]
 
 
+def test_page_answered_late_is_looked_up_not_asked_again(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-3 --title "Checkout errors" --service api')
+    app.runtime.dispatcher.drain()
+    [remote] = fake.incidents.values()
+    fake.answer_late(times=1, by=1.6, path_prefix=f"/incidents/{remote.id}/responder_requests", method="POST")
+    app.command('page INC-1 --user carol@example.com --message "join the bridge"')
+    app.runtime.dispatcher.drain()
+    assert [j.status for j in _pd_jobs(world) if j.kind == "page"] == [JobStatus.PENDING], "outcome unknown"
+    assert len(remote.responder_requests) == 1, "yet PagerDuty did ask"
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(3):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    assert len(remote.responder_requests) == 1, "found among the incident's responder requests, not asked twice"
+    assert [r.method for r in fake.requests if "/responder_requests" in r.path] == ["POST"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == [] and fake.response_violations == []
+
+
+def test_escalation_answered_late_is_not_escalated_again(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    fake.add_escalation_policy("PESC003", "Three levels", oncall_user_ids=["PUOPS01", "PUALICE", "PUCAROL"])
+    fake.add_service("PTRI001", "Three Service", "PESC003")
+    world.terminal.ok("connector", "map-service", "prod", "--im-service", "tri", "--pd-service", "PTRI001")
+    world.terminal.ok("connector", "map-escalation", "prod", "--service", "tri", "--escalation-policy", "PESC003")
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    app.runtime.workers.stop()
+    app.command('declare --sev SEV-3 --title "Login loop" --service tri')
+    app.runtime.dispatcher.drain()
+    [remote] = fake.incidents.values()
+    assert remote.assignments == ["PUOPS01"]
+    fake.answer_late(times=2, by=1.6, path_prefix=f"/incidents/{remote.id}", method="PUT")
+    app.command("escalate INC-1")
+    app.runtime.dispatcher.drain()
+    assert [j.status for j in _pd_jobs(world) if j.kind == "escalate"] == [JobStatus.PENDING], "outcome unknown"
+    assert (remote.escalation_level, remote.assignments) == (2, ["PUALICE"]), "yet PagerDuty escalated"
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(3):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    assert (remote.escalation_level, remote.assignments) == (2, ["PUALICE"]), "found at level 2, not escalated to 3"
+    _, events = app.im.incidents.timeline(1)
+    assert "escalated to level 2: now paging Alice Doe" in [e.text for e in events if e.kind == "notice"][-1]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+
+
 def _in_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
     with w.im.store.read() as session:
         return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty-in:prod").order_by(OutboxJob.id)))
