@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.app import Im
 from bot.clock import utcnow
@@ -321,6 +321,10 @@ def measure(
     figures.dead_letters = len(dead)
     with im.store.read() as session:
         figures.waiting = outbox.waiting_count(session)
+        waiting = session.exec(
+            select(OutboxJob).where(col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING])).limit(20)
+        ).all()
+    figures.details += [f"waiting: job {j.id} {j.destination} {j.kind} INC-{j.incident_id} {j.status}" for j in waiting]
     figures.details += [f"dead: job {j.id} {j.destination} {j.kind} INC-{j.incident_id}: {j.last_error}" for j in dead]
     incidents = im.incidents.search(limit=1_000_000)
     figures.incidents = len(incidents)

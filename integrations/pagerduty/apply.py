@@ -120,9 +120,9 @@ class RemoteApplier:
             # im follows PagerDuty's newest report only: an older one, even a valid step of the history
             # (an acknowledgement before an escalation re-triggered it), would undo what that one said
             return "no change (older than what we know)"
-        if self.im_ahead(report.connector, link.incident_id):
+        if self._held(report.connector, link.incident_id):
             self._save(report, link.incident_id, link.service)  # the link shows PagerDuty's newest state all the same
-            self._settle_later(report.connector, link.incident_id)
+            self.im.outbox_ready.set()
             return HELD
         previous = link.status
         self._save(report, link.incident_id, link.service)
@@ -176,10 +176,13 @@ class RemoteApplier:
             return f"no change (PagerDuty is {status}, as im left it)"
         return self.apply_status(report, link)
 
-    def im_ahead(self, connector: str, incident_id: int) -> bool:
-        """Does an outbound job that can move this incident's PagerDuty status still wait?"""
-        with self.im.store.read() as session:
-            waiting = session.exec(
+    def _held(self, connector: str, incident_id: int) -> bool:
+        """Is im ahead of PagerDuty (an outbound job that can move the incident's PagerDuty status waits)?
+        Then a settle job is queued behind it, unless one waits already (it reads PagerDuty when it runs).
+        One transaction, the waiting job's row locked on PostgreSQL: at no moment is neither waiting."""
+        inbound = inbound_destination(connector)
+        with self.im.store.transaction() as session:
+            ahead = (
                 select(OutboxJob.id)
                 .where(
                     col(OutboxJob.destination) == destination(connector),
@@ -188,13 +191,11 @@ class RemoteApplier:
                     col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
                 )
                 .limit(1)
-            ).first()
-        return waiting is not None
-
-    def _settle_later(self, connector: str, incident_id: int) -> None:
-        """One settle job waiting per incident is enough: it reads PagerDuty's state when it runs."""
-        inbound = inbound_destination(connector)
-        with self.im.store.transaction() as session:
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                ahead = ahead.with_for_update()
+            if session.exec(ahead).first() is None:
+                return False
             queued = session.exec(
                 select(OutboxJob.id)
                 .where(
@@ -208,7 +209,7 @@ class RemoteApplier:
             if queued is None:
                 # the outbound jobs' ordering key: it runs after every one of them
                 enqueue(session, JobSpec(inbound, SETTLE), incident_id, ordering_key=f"{destination(connector)}:{incident_id}")
-        self.im.outbox_ready.set()
+        return True
 
     def apply_assignment(self, report: Report, link: PagerDutyLink, what: str) -> str:
         remote = report.remote
