@@ -14,6 +14,7 @@ import bot.sla as sla
 from bot.clock import utcnow
 from bot.config import Settings
 from bot.domain import outbox
+from bot.domain.gameday import DrillHooks
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident
 from bot.domain.people import PersonRef
@@ -61,6 +62,7 @@ class Im:
     person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
     report_facts: list[FactsProvider] = field(default_factory=list)  # adapters' per-incident facts for reports
+    drill_hooks: DrillHooks = field(default_factory=DrillHooks)  # what proves each game day hop (bot/domain/gameday.py)
 
     def display_name(self, session: Session, actor: str) -> str:
         for provider in self.name_providers:

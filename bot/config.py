@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.clock import parse_duration
+from bot.domain import fields as custom_fields
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str | None = Field(None, validation_alias="IM_WEBHOOK_ALLOWED_NETWORKS")
     trust_forwarded_for: bool = Field(False, validation_alias="IM_TRUST_FORWARDED_FOR")
     webhook_max_per_second: float = Field(50.0, gt=0, le=100_000, validation_alias="IM_WEBHOOK_MAX_PER_SECOND")
+    # alert intake (integrations/alerts): each source's rate cap, and alert severity -> incident severity
+    alerts_max_per_second: float = Field(100.0, gt=0, le=100_000, validation_alias="IM_ALERTS_MAX_PER_SECOND")
+    alert_severities: Annotated[dict[str, str], NoDecode] = Field(
+        {"critical": "SEV-1", "error": "SEV-2", "warning": "SEV-3", "info": "SEV-4"}, validation_alias="IM_ALERT_SEVERITIES"
+    )
     # who may do what (bot/domain/permissions.py): Slack user IDs, or group:S0123 for a Slack user group
     admins: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_ADMINS")
     roles: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_ROLES, validation_alias="IM_ROLES")
@@ -71,6 +77,12 @@ class Settings(BaseSettings):
     )
     sla_warn_fraction: float = Field(0.8, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION")  # 1: no warning
     reminders: Annotated[dict[str, int], NoDecode] = Field({"SEV-1": 900, "SEV-2": 1800}, validation_alias="IM_REMINDERS")
+    # custom fields an incident may carry (`declare --field environment=production`, `field INC-3 ...`)
+    incident_fields: Annotated[tuple[str, ...], NoDecode] = Field(
+        custom_fields.DEFAULT_FIELDS, validation_alias="IM_INCIDENT_FIELDS"
+    )
+    # who hears of every SEV-1 (declared, or raised to it): Slack channel IDs and/or user IDs, comma-separated
+    management_notify: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="IM_MANAGEMENT_NOTIFY")
 
     @field_validator("sla_ack", "sla_resolve", "reminders", mode="before")
     @classmethod
@@ -94,10 +106,55 @@ class Settings(BaseSettings):
                 raise ValueError(f"{severity}: {exc}") from None
         return found
 
+    # pacing ahead of remote rate limits (bot/pacing.py): "name=count/period" overrides of the vendors' limits,
+    # e.g. "pagerduty=960/1m,slack.post=1/1s"; "off": no pacing (a test double that enforces nothing)
+    rate_limits: Annotated[dict[str, tuple[int, int]] | None, NoDecode] = Field({}, validation_alias="IM_RATE_LIMITS")
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _rate_limits(cls, value: object) -> dict[str, tuple[int, int]] | None:
+        """`pagerduty=960/1m, slack.post=1/1s` (or a mapping of name -> (count, seconds)); `off` -> None."""
+        if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+            return None
+        if isinstance(value, dict):
+            return {str(k): (int(v[0]), int(v[1])) for k, v in value.items()}
+        found: dict[str, tuple[int, int]] = {}
+        for part in filter(None, (p.strip() for p in str(value).split(","))):
+            name, _, limit = part.partition("=")
+            count, _, period = limit.partition("/")
+            try:
+                found[name.strip()] = (int(count), parse_duration(period.strip()))
+            except ValueError:
+                raise ValueError(f"'{part}' is not a limit (expected name=count/period, e.g. pagerduty=960/1m)") from None
+            if found[name.strip()][0] < 1 or found[name.strip()][1] < 1 or not name.strip():
+                raise ValueError(f"'{part}' is not a limit (a name, at least 1 call, a period of at least 1s)")
+        return found
+
     # logs and metrics (bot/logging_setup.py, bot/metrics.py); no level set: each entry point has its default
     log_level: str | None = Field(None, validation_alias="IM_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field("text", validation_alias="IM_LOG_FORMAT")
     metrics_token: SecretStr | None = Field(None, validation_alias="IM_METRICS_TOKEN")
+    # what `im logs` reads (bot/log_store.py): a table every replica writes, bounded by count and by age
+    log_max_records: int = Field(
+        100_000,
+        ge=0,
+        le=10_000_000,
+        validation_alias="IM_LOG_MAX_RECORDS",
+        description="log records kept for `im logs` (0: none)",
+    )
+    log_retention: int = Field(
+        "7d",  # validated into seconds (validate_default), shown as written by `im help`
+        validate_default=True,
+        validation_alias="IM_LOG_RETENTION",
+        description="how long `im logs` keeps a record",
+    )
+    # the seed's debug mode: every PagerDuty request and response logged (secrets masked), for every connector
+    pagerduty_debug: bool = Field(False, validation_alias="PAGERDUTY_DEBUG", description="log every PagerDuty call")
+
+    @field_validator("log_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> int:
+        return parse_duration(value if isinstance(value, int | str) else str(value))
 
     @field_validator("log_level")
     @classmethod
@@ -125,7 +182,7 @@ class Settings(BaseSettings):
             raise ValueError("a metrics token needs at least 16 characters (any long random string)")
         return value
 
-    @field_validator("admins", "roles", "protected_severities", mode="before")
+    @field_validator("admins", "roles", "protected_severities", "incident_fields", "management_notify", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -139,6 +196,19 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"(group:S[A-Z0-9]{2,}|[UW][A-Z0-9]{2,})", entry):
                 raise ValueError(f"'{entry}' is neither a Slack user ID (U0123...) nor group:S0123... (a user group)")
         return value
+
+    @field_validator("incident_fields")
+    @classmethod
+    def _incident_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return custom_fields.check_names(value)
+
+    @field_validator("management_notify")
+    @classmethod
+    def _management_notify(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not re.fullmatch(r"[CGUW][A-Z0-9]{2,}", entry):
+                raise ValueError(f"'{entry}' is neither a Slack channel ID (C0123...) nor a user ID (U0123...)")
+        return tuple(dict.fromkeys(value))
 
     @field_validator("roles")
     @classmethod
@@ -164,6 +234,28 @@ class Settings(BaseSettings):
         admins = frozenset(a if a.startswith(GROUP_PREFIX) else f"slack:{a}" for a in self.admins)
         extra = {"group_members": group_members} if group_members else {}
         return Policy(roles=self.roles, admins=admins, protected_severities=frozenset(self.protected_severities), **extra)
+
+    @field_validator("alert_severities", mode="before")
+    @classmethod
+    def _alert_severities(cls, value: object) -> dict[str, str]:
+        """`critical=SEV-1,error=SEV-2,...`: every alert severity im takes (critical, error, warning, info) mapped."""
+        if isinstance(value, dict):
+            pairs = list(value.items())
+        else:
+            pairs = [part.partition("=")[::2] for part in str(value).split(",") if part.strip()]
+        found: dict[str, str] = {}
+        for key, sev in pairs:
+            name = str(key).strip().lower()
+            if name not in ("critical", "error", "warning", "info"):
+                raise ValueError(f"'{key}' is not an alert severity (critical, error, warning, info)")
+            try:
+                found[name] = Severity.parse(str(sev)).value
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        missing = {"critical", "error", "warning", "info"} - set(found)
+        if missing:
+            raise ValueError(f"no incident severity for {', '.join(sorted(missing))} (e.g. critical=SEV-1,error=SEV-2,...)")
+        return found
 
     @field_validator("war_room_min_sev")
     @classmethod

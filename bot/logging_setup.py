@@ -2,8 +2,8 @@
 
 Invariant: every line is formatted here, and every string in it passes the redactor first, so no
 configured secret (Slack tokens and signing secret, `IM_SECRET_KEY`, the metrics token, the database
-password) and no credential-shaped header value (`Bearer ...`, `Token token=...`, `xox?-...`) reaches a
-log line, whatever a library chose to log. Fields known from the surrounding work (incident, job,
+password), no credential-shaped header value (`Bearer ...`, `Token token=...`, `xox?-...`) and no email
+address's local part (`***@example.com`) reaches a log line, whatever a library chose to log. Fields known from the surrounding work (incident, job,
 connector, request) come from `log_context` or a record's `extra` and are added to each line.
 
 Our own formatter rather than python-json-logger: the line is a dict of a dozen known keys and a
@@ -37,6 +37,8 @@ _PATTERNS = (
     re.compile(r"()\bxapp-[A-Za-z0-9-]+"),
 )
 MASK = "[redacted]"
+# an email address's local part (a person's name, often): the domain is left, enough to tell accounts apart
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+\-]+(@|%40)(?=[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})")
 
 
 @contextmanager
@@ -60,7 +62,7 @@ class Redactor:
                 text = text.replace(secret, MASK)
         for pattern in _PATTERNS:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
-        return text
+        return _EMAIL_LOCAL.sub(lambda m: "***" + m.group(1), text)
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -70,7 +72,7 @@ def secrets_of(settings: Settings) -> list[str]:
     return values + ([password.group(1)] if password else [])
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     fields = dict(_context.get() or {})
     fields.update({key: getattr(record, key) for key in FIELDS if hasattr(record, key)})
     return fields
@@ -83,7 +85,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = _fields(record)
+        fields = record_fields(record)
         if fields:
             line += " [" + " ".join(f"{k}={v}" for k, v in fields.items()) + "]"
         return self.redact(line)
@@ -100,7 +102,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
-            **_fields(record),
+            **record_fields(record),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)

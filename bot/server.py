@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,10 +22,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bot import __version__
 from bot.app import Im
 from bot.domain.models import OutboxJob
+from bot.log_shipper import LogShipper
+from bot.logging_setup import Redactor, log_context, secrets_of
 from bot.logging_setup import configure as configure_logging
-from bot.logging_setup import log_context
 from bot.metrics import Endpoint, Metrics
 from bot.metrics import install as install_metrics
+from bot.pacing import in_job
 from bot.probes import Probes
 from bot.scheduler import Clocks, Periodic, Scheduler
 from bot.slack import inbound as slack_inbound
@@ -65,8 +68,11 @@ class Runtime:
         self.dispatcher = Dispatcher(im.store, {key: JobLogContext(d) for key, d in self.deliveries.items()})
         self.workers = WorkerPool(self.dispatcher, im.outbox_ready, threads=worker_threads or im.settings.workers, poll=poll)
         self.metrics: Metrics = install_metrics(self)
+        self.log_shipper = _log_shipper(im)
 
     def start(self) -> None:
+        if self.log_shipper is not None:
+            self.log_shipper.start()
         self.workers.start()
         for item in self.background:
             item.start()
@@ -75,14 +81,27 @@ class Runtime:
         for item in self.background:
             item.stop()
         self.workers.stop()
+        if self.log_shipper is not None:
+            self.log_shipper.stop()
+
+
+def _log_shipper(im: Im) -> LogShipper | None:
+    """What this replica logs, kept for `im logs` (unless IM_LOG_MAX_RECORDS=0)."""
+    settings = im.settings
+    if not settings.log_max_records:
+        return None
+    redact = Redactor(secrets_of(settings))
+    return LogShipper(im.store, redact, keep=settings.log_max_records, max_age=timedelta(seconds=settings.log_retention))
 
 
 class JobLogContext:
     """A destination's job kinds, each handler run so every line it logs carries its job, incident,
-    destination and connector."""
+    destination and connector, and known to the pacer (a call whose turn has not come defers its job)."""
 
     def __init__(self, delivery: Delivery) -> None:
-        self.kinds = kind_table(*(replace(kind, handler=_in_job_context(kind.handler)) for kind in delivery.kinds.values()))
+        self.kinds = kind_table(
+            *(replace(kind, handler=_in_job_context(in_job(kind.handler))) for kind in delivery.kinds.values())
+        )
 
 
 def _in_job_context(handler: Handler) -> Handler:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -13,6 +13,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd by every transaction that writes outbox jobs
+NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
+_ENQUEUED = "im_outbox_enqueued"  # set in a session's or connection's info by the writer of a job
+
+
+def note_enqueued(holder: Session | Connection, *, notified: bool = False) -> None:
+    """The transaction `holder` runs in wrote outbox jobs: its commit wakes the workers (this process's
+    at once, other replicas' through NOTIFY on PostgreSQL). `notified`: the statement sent NOTIFY itself."""
+    if holder.info.get(_ENQUEUED) != "notified":
+        holder.info[_ENQUEUED] = "notified" if notified else "pending"
 
 
 def normalise_url(url: str) -> str:
@@ -29,6 +39,8 @@ class Store:
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = threading.RLock()
+        # run after a transaction that wrote outbox jobs commits (wiring: set the workers' wake event)
+        self.after_enqueue: list[Callable[[], None]] = []
         if self.is_sqlite:
             args = {"check_same_thread": False, "timeout": 30, "isolation_level": None}
             self.engine = create_engine(self.url, connect_args=args, pool_size=10, max_overflow=20)
@@ -46,12 +58,31 @@ class Store:
         """A session whose work commits on success and rolls back on any error."""
         with self._serialised(), Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+            enqueued = self._notify_if_enqueued(session)
+        if enqueued:
+            self._woken()
 
     @contextmanager
     def core(self) -> Iterator[Connection]:
         """A plain connection in a transaction, for hot paths that need no ORM (webhook ingestion)."""
         with self._serialised(), self.engine.begin() as conn:
+            conn.info.pop(_ENQUEUED, None)  # the info outlives a checkout: a rolled-back mark is stale
             yield conn
+            enqueued = self._notify_if_enqueued(conn)
+        if enqueued:
+            self._woken()
+
+    def _notify_if_enqueued(self, holder: Session | Connection) -> bool:
+        """Before the commit: on PostgreSQL, NOTIFY in the same transaction (delivered when it commits,
+        never for one rolled back)."""
+        mark = holder.info.pop(_ENQUEUED, None)
+        if mark == "pending" and not self.is_sqlite:
+            holder.execute(text(NOTIFY_OUTBOX))
+        return mark is not None
+
+    def _woken(self) -> None:
+        for callback in self.after_enqueue:
+            callback()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

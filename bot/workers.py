@@ -20,19 +20,21 @@ from typing import Any, Protocol
 
 from bot.domain import outbox
 from bot.domain.models import OutboxJob
-from bot.store import Store
+from bot.store import OUTBOX_CHANNEL, Store
 
 log = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):
-    """The remote side is busy or away: try again later. `delay` is what it asked for (Retry-After)."""
+    """The remote side is busy or away: try again later. `delay` is what it asked for (Retry-After).
+    `free`: a wait for a turn the job holds (pacing), not a failed try, so it does not count as an attempt."""
 
-    def __init__(self, reason: str, delay: float | None = None, rate_limited: bool = False) -> None:
+    def __init__(self, reason: str, delay: float | None = None, rate_limited: bool = False, free: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
         self.rate_limited = rate_limited
+        self.free = free
 
 
 class GiveUp(Exception):
@@ -145,7 +147,10 @@ class Dispatcher:
             kind.handler(job)
         except RetryLater as exc:
             limit = policy.max_rate_limited_attempts if exc.rate_limited else policy.max_attempts
-            if job.attempts >= limit and policy.give_up_quietly:
+            if exc.free and exc.delay is not None:
+                log.debug("job %s (%s %s) waits %.2fs for its turn", job.id, job.destination, job.kind, exc.delay)
+                self._record(outbox.defer, job, delay=exc.delay, error=exc.reason)
+            elif job.attempts >= limit and policy.give_up_quietly:
                 log.info("job %s (%s %s) given up after %s attempts: %s", job.id, job.destination, job.kind, job.attempts, exc)
                 self._record(outbox.complete, job, error=exc.reason)
             elif job.attempts >= limit:
@@ -244,9 +249,63 @@ class Heartbeat:
                 log.exception("worker process heartbeat failed")
 
 
+class OutboxListener:
+    """PostgreSQL: LISTEN on the outbox channel on a connection of its own, and wake this process's
+    workers when another process (a replica, a terminal `im`) commits jobs. A lost connection is
+    opened again (with a wake on reconnecting: a notice sent meanwhile is gone); polling stays the
+    fallback in between."""
+
+    def __init__(self, store: Store, wake: threading.Event, *, retry: float = 1.0, max_retry: float = 30.0) -> None:
+        self.store = store
+        self.wake = wake
+        self.retry, self.max_retry = retry, max_retry
+        self.listening = threading.Event()  # set while LISTEN is in force (tests wait for it)
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="im-outbox-listen", daemon=True)
+
+    def start(self, wait: float = 5.0) -> None:
+        self.thread.start()
+        self.listening.wait(wait)  # best effort: if the database is away, polling covers until it is back
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread.is_alive():
+            self.thread.join(5)
+
+    def _loop(self) -> None:
+        delay = self.retry
+        while not self.stop_event.is_set():
+            try:
+                self._listen()
+                delay = self.retry
+            except Exception:  # the database went away: listen again later, poll meanwhile
+                self.listening.clear()
+                log.warning("outbox LISTEN connection lost: reconnecting in %.0fs", delay, exc_info=True)
+                self.stop_event.wait(delay)
+                delay = min(self.max_retry, delay * 2)
+
+    def _listen(self) -> None:
+        raw = self.store.engine.raw_connection()  # the engine's connect arguments, then out of its pool for good
+        conn = raw.driver_connection
+        assert conn is not None, "a checked-out connection is open"
+        raw.detach()
+        try:
+            conn.autocommit = True
+            conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+            self.listening.set()
+            self.wake.set()  # whatever was notified while we were not listening
+            while not self.stop_event.is_set():
+                for _ in conn.notifies(timeout=1.0):  # returns each second to look at stop_event
+                    self.wake.set()
+        finally:
+            self.listening.clear()
+            raw.close()
+
+
 class WorkerPool:
-    """Threads that run the dispatcher when woken (a local commit) or every `poll` seconds (other
-    processes), under this process's heartbeat."""
+    """Threads that run the dispatcher when woken (a commit of this process that wrote jobs, or on
+    PostgreSQL another process's, through LISTEN/NOTIFY) or every `poll` seconds as a fallback, under
+    this process's heartbeat."""
 
     def __init__(
         self,
@@ -263,15 +322,21 @@ class WorkerPool:
         self.heartbeat = Heartbeat(dispatcher, heartbeat)
         self.stop_event = threading.Event()
         self.threads = [threading.Thread(target=self._loop, name=f"im-outbox-{n}", daemon=True) for n in range(threads)]
+        store = dispatcher.store
+        self.listener = None if store.is_sqlite else OutboxListener(store, wake)
 
     def start(self) -> None:
         self.heartbeat.start()  # before the first claim: every claim names its process
+        if self.listener is not None:
+            self.listener.start()
         for thread in self.threads:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stop_event.set()
         self.wake.set()
+        if self.listener is not None:
+            self.listener.stop()
         for thread in self.threads:
             thread.join(timeout)
         self.heartbeat.stop(mark_stopped=not any(thread.is_alive() for thread in self.threads))

@@ -113,6 +113,7 @@ def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int
     ctx = Context(
         im=im, actor=Actor(Origin.CLI, user, user), frontend="cli", prog="im", prompt=_prompt if sys.stdin.isatty() else None
     )
+    ctx.follow = lambda partial: print(render(partial, as_json=ctx.as_json, style=style), flush=True)
     try:
         result = execute(ctx, argv)
     except UsageError as exc:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app import Im
-from bot.domain.incidents import Actor
+from bot.domain.incidents import Actor, parse_ref
 from commands.grammar import UsageError
+
+_INCIDENT = re.compile(r"(?i)(inc-)?\d+")
+
+
+@dataclass(frozen=True)
+class Words:
+    """Positional words with the incident ID that may lead them (`assign INC-3 @alice`) taken out."""
+
+    incident: str | None
+    rest: list[str]
 
 
 @dataclass
@@ -26,6 +37,8 @@ class Context:
     once_key: str | None = None  # an inbound request's id: a retry of it changes nothing
     as_json: bool = False  # set from the parsed --json flag
     warnings: list[str] = field(default_factory=list)  # said after the result (stderr in a terminal)
+    # a terminal's way to show results as they come, before the command ends (`im logs --follow`)
+    follow: Callable[[Any], None] | None = None
 
     def default_incident(self) -> int | None:
         return self.find_default_incident() if self.find_default_incident else None
@@ -38,3 +51,11 @@ class Context:
             return inferred
         hint = " (or run it in the incident's war-room channel)" if self.frontend == "slack" else ""
         raise UsageError(f"--incident is required{hint}", self.usage)
+
+    def split_incident(self, given: str | None, words: list[str]) -> Words:
+        """An incident ID may lead the positional words; it must agree with --incident when both are given."""
+        if words and _INCIDENT.fullmatch(words[0]):
+            if given and parse_ref(given) != parse_ref(words[0]):
+                raise UsageError(f"two different incidents given: {given} and {words[0]}", self.usage)
+            return Words(words[0], words[1:])
+        return Words(given, words)

@@ -46,7 +46,11 @@ INCIDENT = argument("--incident", "-i", metavar="ID", help="incident ID, e.g. IN
 @command(
     "declare",
     summary="declare a new incident",
-    examples=('declare --sev SEV-2 --title "Database slow" --service db', 'declare --sev 1 -t "Checkout down" -s web,api --json'),
+    examples=(
+        'declare --sev SEV-2 --title "Database slow" --service db',
+        'declare --sev 1 -t "Checkout down" -s web,api --json',
+        'declare --sev 1 -t "Payment API down" -s payments --field environment=production --field customer_impact=high',
+    ),
 )
 @argument(
     "--sev", "--severity", dest="sev", type=_severity, metavar="SEV", required_in_terminal=True, help="SEV-1 (worst) .. SEV-4"
@@ -54,8 +58,9 @@ INCIDENT = argument("--incident", "-i", metavar="ID", help="incident ID, e.g. IN
 @argument("--title", "-t", metavar="TEXT", required_in_terminal=True, help="what is wrong, in a few words")
 @argument("--service", "-s", action="append", metavar="NAME[,NAME...]", required_in_terminal=True, help="affected service(s)")
 @argument("--description", "-d", metavar="TEXT", help="more context")
+@argument("--field", "-f", action="append", default=[], metavar="KEY=VALUE", help="a custom field (repeatable)")
 def declare(ctx: Context, args: argparse.Namespace) -> Result:
-    if ctx.frontend == "slack" and not (args.sev or args.title or args.service or args.description):
+    if ctx.frontend == "slack" and not (args.sev or args.title or args.service or args.description or args.field):
         return OpenDeclareModal()
     missing = [flag for flag, value in (("--sev", args.sev), ("--title", args.title), ("--service", args.service)) if not value]
     if missing:
@@ -65,6 +70,7 @@ def declare(ctx: Context, args: argparse.Namespace) -> Result:
         severity=args.sev,
         services=args.service,
         description=args.description,
+        fields=args.field,
         actor=ctx.actor,
         context=ctx.origin_context,
         once_key=ctx.once_key,
@@ -145,6 +151,24 @@ def severity(ctx: Context, args: argparse.Namespace) -> Result:
     )
     ref = change.incident.ref
     return _done(ctx, change.incident, change.event, f"{ref} is now {args.sev}", f"{ref} is already {args.sev}: nothing changed")
+
+
+@command(
+    "field",
+    aliases=("fields",),
+    summary="set an incident's custom fields (key=value; key= clears one)",
+    examples=("field INC-3 environment=production customer_impact=high", "field -i INC-3 root_cause=", "field INC-3"),
+)
+@INCIDENT
+@argument("words", nargs="*", metavar="[INC-N] KEY=VALUE", help="the incident (optional in its thread), then fields")
+def field(ctx: Context, args: argparse.Namespace) -> Result:
+    words = ctx.split_incident(args.incident, args.words)
+    ref = ctx.incident(words.incident)
+    if not words.rest:  # no assignment: show the fields it has
+        return IncidentDetail(incident=ctx.im.describe(ctx.im.incidents.get(ref)))
+    change = ctx.im.incidents.set_fields(ref, words.rest, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+    inc = change.incident
+    return _done(ctx, inc, change.event, f"{inc.ref}: {change.event.text if change.event else ''}", f"{inc.ref}: nothing changed")
 
 
 @command(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from bot.domain.incidents import parse_ref
+from bot.domain.incidents import Change
 from bot.domain.models import Origin
 from bot.domain.people import PersonRef
 from commands.context import Context
@@ -22,22 +22,6 @@ from commands.results import Done, Result
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|([^>]*))?>")
 _USER_ID = re.compile(r"@?([UW][A-Z0-9]{2,30})")
 _MAILTO = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>")
-_INCIDENT = re.compile(r"(?i)(inc-)?\d+")
-
-
-@dataclass(frozen=True)
-class Words:
-    incident: str | None
-    rest: list[str]
-
-
-def _split(ctx: Context, given: str | None, words: list[str]) -> Words:
-    """An incident ID may lead the positional words (`assign INC-3 @alice`)."""
-    if words and _INCIDENT.fullmatch(words[0]):
-        if given and parse_ref(given) != parse_ref(words[0]):
-            raise UsageError(f"two different incidents given: {given} and {words[0]}", ctx.usage)
-        return Words(words[0], words[1:])
-    return Words(given, words)
 
 
 def person(ctx: Context, text: str) -> PersonRef:
@@ -77,7 +61,7 @@ def _one_person(ctx: Context, words: list[str], user: str | None) -> PersonRef |
     return person(ctx, given) if given else None
 
 
-def _owner_done(ctx: Context, change, who: str) -> Done:  # type: ignore[no-untyped-def]
+def _owner_done(ctx: Context, change: Change, who: str) -> Done:
     ref = change.incident.ref
     view = ctx.im.describe(change.incident)
     if change.event is None:
@@ -87,6 +71,18 @@ def _owner_done(ctx: Context, change, who: str) -> Done:  # type: ignore[no-unty
 
 def _label(ref: PersonRef) -> str:
     return ref.name or ref.email or ref.slack_user_id or "them"
+
+
+def _assign(ctx: Context, ref: str | int, who: PersonRef | None) -> Change:
+    return ctx.im.incidents.assign(ref, who, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key)
+
+
+def _incident_only(ctx: Context, args: argparse.Namespace, refusal: Callable[[str], str]) -> str | int:
+    """The incident of a command that takes no other words; `refusal` says what to do with extra ones."""
+    words = ctx.split_incident(args.incident, args.words)
+    if words.rest:
+        raise UsageError(refusal(" ".join(words.rest)), ctx.usage)
+    return ctx.incident(words.incident)
 
 
 INCIDENT = argument("--incident", "-i", metavar="ID", help="incident ID, e.g. INC-12")
@@ -102,39 +98,26 @@ USER = argument("--user", "-u", metavar="PERSON", help="Slack user ID (U0123...)
 @USER
 @argument("words", nargs="*", metavar="[INC-N] PERSON", help="the incident (optional in its thread) and @someone")
 def assign(ctx: Context, args: argparse.Namespace) -> Result:
-    words = _split(ctx, args.incident, args.words)
+    words = ctx.split_incident(args.incident, args.words)
     who = _one_person(ctx, words.rest, args.user)
     if who is None:
         raise UsageError("whom? add @someone (or --user EMAIL)", ctx.usage)
-    change = ctx.im.incidents.assign(
-        ctx.incident(words.incident), who, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key
-    )
-    return _owner_done(ctx, change, _label(who))
+    return _owner_done(ctx, _assign(ctx, ctx.incident(words.incident), who), _label(who))
 
 
 @command("take", summary="take the incident: make yourself its owner", terminal=False, examples=("take", "take INC-3"))
 @INCIDENT
 @argument("words", nargs="*", metavar="[INC-N]", help="the incident (optional in its thread or war room)")
 def take(ctx: Context, args: argparse.Namespace) -> Result:
-    words = _split(ctx, args.incident, args.words)
-    if words.rest:
-        raise UsageError(f"take is for yourself (to give it to someone: assign ... {' '.join(words.rest)})", ctx.usage)
-    change = ctx.im.incidents.assign(
-        ctx.incident(words.incident), me(ctx), actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key
-    )
-    return _owner_done(ctx, change, "you")
+    ref = _incident_only(ctx, args, lambda rest: f"take is for yourself (to give it to someone: assign ... {rest})")
+    return _owner_done(ctx, _assign(ctx, ref, me(ctx)), "you")
 
 
 @command("unassign", summary="leave the incident without an owner", examples=("unassign INC-3",))
 @INCIDENT
 @argument("words", nargs="*", metavar="[INC-N]", help="the incident (optional in its thread or war room)")
 def unassign(ctx: Context, args: argparse.Namespace) -> Result:
-    words = _split(ctx, args.incident, args.words)
-    if words.rest:
-        raise UsageError(f"unknown words: {' '.join(words.rest)}", ctx.usage)
-    change = ctx.im.incidents.assign(
-        ctx.incident(words.incident), None, actor=ctx.actor, context=ctx.origin_context, once_key=ctx.once_key
-    )
+    change = _assign(ctx, _incident_only(ctx, args, lambda rest: f"unknown words: {rest}"), None)
     ref = change.incident.ref
     view = ctx.im.describe(change.incident)
     if change.event is None:
@@ -152,7 +135,7 @@ def unassign(ctx: Context, args: argparse.Namespace) -> Result:
 @argument("--clear", action="store_true", help="nobody in this role")
 @argument("words", nargs="*", metavar="[INC-N] ROLE [PERSON]", help="the incident (optional in its thread), the role, @someone")
 def role(ctx: Context, args: argparse.Namespace) -> Result:
-    words = _split(ctx, args.incident, args.words)
+    words = ctx.split_incident(args.incident, args.words)
     if not words.rest:
         raise UsageError(f"which role? ({', '.join(ctx.im.incidents.policy.roles)})", ctx.usage)
     name, rest = ctx.im.incidents.policy.check_role(words.rest[0]), words.rest[1:]

@@ -22,9 +22,12 @@ from commands.results import (
     IncidentDetail,
     IncidentList,
     Lines,
+    LogLine,
+    LogLines,
     OnCallResult,
     OnCallShift,
     OpenDeclareModal,
+    OutboxJobs,
     Result,
     Table,
     Timeline,
@@ -66,6 +69,8 @@ def terminal_style(stream: TextIO, environ: Mapping[str, str], *, utc: bool) -> 
 
 
 def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> str:
+    if as_json and isinstance(result, LogLines):  # JSON lines: what `jq` and log shippers read, also while following
+        return "\n".join(json.dumps(record.model_dump(mode="json")) for record in result.records)
     if as_json:
         return json.dumps(result.model_dump(mode="json"), indent=2)
     match result:
@@ -113,6 +118,10 @@ def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> st
             return "declare needs --sev, --title and --service"
         case OnCallResult():
             return "\n".join(oncall_lines(result, Style(local_time=not result.utc).time, lambda name: name))
+        case LogLines():
+            return "\n".join(_log_line(record, style) for record in result.records) or "(no log records)"
+        case OutboxJobs():
+            return _outbox(result, style)
     raise TypeError(f"cannot render {type(result).__name__}")
 
 
@@ -171,6 +180,7 @@ def _detail(v: IncidentView, style: Style) -> str:
     lines += [f"  {clock.kind + ' SLA:':<13} {_clock(clock, style)}" for clock in v.sla]
     if v.description:
         lines.append(f"  description:  {v.description}")
+    lines += [f"  {key + ':':<13} {value}" for key, value in v.fields.items()]
     if v.resolution:
         lines.append(f"  resolution:   {v.resolution}")
     for link in v.links:
@@ -178,6 +188,44 @@ def _detail(v: IncidentView, style: Style) -> str:
     for problem in v.delivery_problems:
         lines.append(f"  ! delivery:   {problem}")
     return "\n".join(lines)
+
+
+def _log_line(record: LogLine, style: Style) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in record.fields.items() if k not in ("method", "path") or record.component == "http")
+    return (
+        f"{style.time(record.at, seconds=True)} {record.level.upper():<7} {record.component:<9} {record.replica} {record.logger}: {record.message}"
+        + (f" [{fields}]" if fields else "")
+    )
+
+
+def _outbox(result: OutboxJobs, style: Style) -> str:
+    if result.detail:
+        job = result.jobs[0]
+        lines = [
+            f"job {job.id}: {job.destination} {job.kind} ({job.status}, {job.attempts} attempt{'' if job.attempts == 1 else 's'})",
+            f"  incident:   {job.incident or '-'}",
+            f"  created:    {style.time(job.created_at, seconds=True)}",
+            f"  {'next try:' if job.status == 'pending' else 'lease end:' if job.status == 'running' else 'finished:':<11} "
+            + style.time(job.available_at if job.status in ("pending", "running") else job.finished_at, seconds=True),
+            f"  last error: {job.last_error or '-'}",
+            f"  payload:    {json.dumps(job.payload, sort_keys=True)}",
+        ]
+        return "\n".join(lines)
+    rows = [
+        [
+            str(j.id),
+            j.destination,
+            j.kind,
+            j.incident or "-",
+            j.status,
+            str(j.attempts),
+            style.time(j.finished_at if j.status == "dead" else j.available_at),
+            (j.last_error or "").splitlines()[0][:60] if j.last_error else "",
+        ]
+        for j in result.jobs
+    ]
+    columns = ["JOB", "DESTINATION", "KIND", "INCIDENT", "STATUS", "TRIES", "WHEN", "LAST ERROR"]
+    return f"{result.title}\n" + (table(columns, rows) if rows else "(none)")
 
 
 def _clock(clock: SlaClockView, style: Style) -> str:

@@ -188,6 +188,7 @@ PAPER = argument("--paper", choices=("a4", "letter"), default="a4", help="paper 
 @argument("--service", action="append", metavar="NAME[,NAME...]", help="only incidents touching these services")
 @argument("--severity", "--sev", dest="severity", action="append", metavar="SEV[,SEV...]", help="only these severities")
 @argument("--include-pagerduty", action="store_true", help="add PagerDuty's response figures and on-call load")
+@argument("--include-drills", action="store_true", help="count game day drills too (left out by default)")
 @argument(
     "--max-incidents",
     type=int,
@@ -223,6 +224,7 @@ def report(ctx: Context, args: argparse.Namespace) -> Result:
         targets=targets_in_force(ctx),
         max_listed=args.max_incidents or None,
         include_external=args.include_pagerduty,
+        include_drills=args.include_drills,
     )
     result = make_report(ctx.im, request)
     if args.include_pagerduty and not result.external:

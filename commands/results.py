@@ -106,4 +106,56 @@ class FileOutput(BaseModel):
     output: str | None = None  # where the terminal writes it (checked writable before anything was computed)
 
 
-Result = FileOutput | Done | IncidentDetail | IncidentList | Timeline | Table | Lines | HelpText | OpenDeclareModal | OnCallResult
+class LogLine(BaseModel):
+    id: int
+    at: datetime
+    level: str
+    component: str
+    logger: str
+    replica: str
+    message: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogLines(BaseModel):
+    """What `im serve` logged (`im logs`); `--json` gives one object a line, as log tools expect."""
+
+    kind: str = "logs"
+    records: list[LogLine]
+
+
+class JobView(BaseModel):
+    id: int
+    destination: str
+    kind: str
+    incident: str | None
+    status: str
+    attempts: int
+    created_at: datetime
+    available_at: datetime
+    finished_at: datetime | None = None
+    last_error: str | None = None
+    payload: dict[str, Any] | None = None  # `outbox show` only
+
+
+class OutboxJobs(BaseModel):
+    kind: str = "outbox_jobs"
+    title: str
+    jobs: list[JobView]
+    detail: bool = False  # one job, every field (`outbox show`)
+
+
+Result = (
+    LogLines
+    | OutboxJobs
+    | FileOutput
+    | Done
+    | IncidentDetail
+    | IncidentList
+    | Timeline
+    | Table
+    | Lines
+    | HelpText
+    | OpenDeclareModal
+    | OnCallResult
+)

@@ -22,7 +22,8 @@ BOT_TOKEN = "xoxb-test-token"
 
 
 def make_settings(database_url: str, fake_slack: FakeSlack | None = None, **extra: Any) -> Settings:
-    values: dict[str, Any] = {"IM_DATABASE_URL": database_url, "_env_file": None}
+    # the fakes enforce no rate limits unless a test asks them to, and then it sets IM_RATE_LIMITS too
+    values: dict[str, Any] = {"IM_DATABASE_URL": database_url, "_env_file": None, "IM_RATE_LIMITS": "off"}
     if fake_slack is not None:
         values |= {
             "SLACK_BOT_TOKEN": BOT_TOKEN,

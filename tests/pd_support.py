@@ -91,6 +91,7 @@ class PagerDutyWorld:
         capsys: pytest.CaptureFixture[str],
         *,
         direction: str = "bidirectional",
+        rate_limits: str = "off",
         **custom: Any,
     ) -> None:
         sock = reserve_socket()
@@ -103,10 +104,18 @@ class PagerDutyWorld:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack.base_url,
+            "IM_RATE_LIMITS": rate_limits,
         }
         self.slack, self.pd = slack, pd
         self.app = AppHarness(
-            make_settings(database_url, slack, IM_SECRET_KEY=SECRET_KEY, IM_PUBLIC_URL=self.url, IM_SLACK_CHANNEL="C0INCIDENT"),
+            make_settings(
+                database_url,
+                slack,
+                IM_SECRET_KEY=SECRET_KEY,
+                IM_PUBLIC_URL=self.url,
+                IM_SLACK_CHANNEL="C0INCIDENT",
+                IM_RATE_LIMITS=rate_limits,
+            ),
             slack,
             sock=sock,
         )

@@ -195,6 +195,7 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         "status": "closed",
         "services": ["web", "api"],
         "description": "5xx on /pay",
+        "fields": {},
         "resolution": None,
         "declared_by": USER,
         "declared_at": None,

@@ -17,11 +17,14 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.clock", "core"),
     ("bot.config", "core"),
     ("bot.logging_setup", "core"),
+    ("bot.log_store", "core"),  # the table `im logs` reads
+    ("bot.log_shipper", "core"),  # the handler that fills it, off the hot path
     ("bot.store", "core"),
     ("bot.ttl_cache", "core"),
     ("bot.app", "core"),
     ("bot.domain", "core"),
     ("bot.workers", "core"),
+    ("bot.pacing", "core"),
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
     ("bot.reminders", "core"),
@@ -33,6 +36,7 @@ LAYERS: list[tuple[str, str]] = [
     ("integrations.pagerduty", "pagerduty"),
     ("integrations.pagerduty.api", "pagerduty-api"),
     ("integrations", "pagerduty"),
+    ("integrations.alerts", "alerts"),  # alert intake from monitoring (Events API v2, Alertmanager)
     ("bot", "wiring"),  # bot.wiring, bot.main, bot.server, bot.serve_commands, bot.tables, bot.migrations
 ]
 
@@ -44,7 +48,8 @@ ALLOWED: dict[str, set[str]] = {
     "slack": {"core", "commands", "slack"},
     "pagerduty": {"core", "commands", "pagerduty", "pagerduty-api"},
     "pagerduty-api": {"pagerduty-api"},
-    "wiring": {"core", "commands", "terminal", "slack", "pagerduty", "pagerduty-api", "wiring"},
+    "alerts": {"core", "commands", "alerts"},
+    "wiring": {"core", "commands", "terminal", "slack", "pagerduty", "pagerduty-api", "alerts", "wiring"},
 }
 
 # libraries a layer must not touch
@@ -53,6 +58,7 @@ FORBIDDEN_LIBRARIES: dict[str, tuple[str, ...]] = {
     "commands": ("slack_sdk", "slack_bolt", "httpx", "starlette", "uvicorn"),
     "terminal": ("slack_sdk", "slack_bolt", "httpx", "starlette", "uvicorn"),
     "pagerduty": ("slack_sdk", "slack_bolt"),
+    "alerts": ("slack_sdk", "slack_bolt"),
     "pagerduty-api": ("slack_sdk", "slack_bolt", "sqlmodel", "sqlalchemy", "starlette"),
 }
 

@@ -174,7 +174,9 @@ def test_a_kind_its_destination_does_not_declare_is_dead_lettered_with_the_reaso
     assert dispatcher(im, fake_slack).drain() == 1
     (job,) = jobs(im)
     assert job.status == JobStatus.DEAD
-    assert job.last_error == "'slack' has no job kind 'carrier_pigeon' (it knows: dm, ephemeral, timeline_event)"
+    known = ", ".join(sorted(SlackDelivery(im, make_client(im.settings)).kinds))
+    assert job.last_error == f"'slack' has no job kind 'carrier_pigeon' (it knows: {known})"
+    assert "timeline_event" in known
     assert fake_slack.calls == []
 
 
@@ -204,6 +206,32 @@ def test_a_kind_retries_by_its_own_policy_and_may_give_up_quietly(im: Im) -> Non
     (job,) = jobs(im)
     assert tries == [1, 2, 3]
     assert (job.status, job.last_error) == (JobStatus.DONE, "not there yet")
+
+
+def test_a_wait_for_a_paced_turn_is_not_an_attempt(im: Im) -> None:
+    """A job deferred to its rate-limit turn many times over (a long storm) is never dead-lettered for it."""
+    from bot.domain.outbox import JobSpec, enqueue
+
+    waits: list[int] = []
+
+    def turn_later(job: OutboxJob) -> None:
+        if len(waits) < 12:
+            waits.append(job.attempts)
+            raise RetryLater("pacing: slack turn", delay=1.0, rate_limited=True, free=True)
+
+    class Paced:
+        kinds = kind_table(JobKind("post", turn_later, RetryPolicy(max_attempts=2, max_rate_limited_attempts=3)))
+
+    d = Dispatcher(im.store, {"paced": Paced()})
+    with freeze_time("2026-03-01 12:00:00") as clock:
+        with im.store.transaction() as session:
+            enqueue(session, JobSpec("paced", "post", {}), None)
+        for _ in range(13):
+            assert d.run_once() == 1
+            clock.tick(1.01)
+    (job,) = jobs(im)
+    assert waits == [1] * 12, "each wait hands the claim back uncounted"
+    assert (job.status, job.attempts) == (JobStatus.DONE, 1)
 
 
 # -- worker processes: claims of the dead are due at once, claims of the living never ------------

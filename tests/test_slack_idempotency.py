@@ -63,10 +63,15 @@ def test_late_and_lost_answers_to_posts_never_double_a_message(app: AppHarness) 
         _, events = app.im.incidents.timeline(i)
         steps = [e for e in events if e.kind != "declared"]
         replies = fake.replies(CHANNEL, root.ts)
-        assert len(replies) == len(steps) == 3, f"INC-{i}: {len(replies)} replies for {len(steps)} steps"
-        assert len({r.text for r in replies}) == len(replies), [r.text for r in replies]
+        assert len(steps) == 3
+        # steps held up behind a failed try may share its reply (coalesced): each is in exactly one reply
+        for said in (f"first look at {i}", "Acknowledged", f"rolled back {i}"):
+            assert sum(said in r.text for r in replies) == 1, (said, [r.text for r in replies])
+            assert sum(r.text.count(said) for r in replies) == 1, (said, [r.text for r in replies])
         assert markers([root]) == [f"slack-root:{i}"]
-        assert sorted(markers(replies)) == sorted(f"slack-reply:{e.id}" for e in steps)
+        mine_markers = markers(replies)
+        assert len(set(mine_markers)) == len(mine_markers) and set(mine_markers) <= {f"slack-reply:{e.id}" for e in steps}
+        assert all(outbox.step_done(app.im.store, f"slack-reply:{e.id}") for e in steps)
         with app.im.store.read() as session:
             thread = session.get(SlackThread, i)
         assert thread is not None and thread.ts == root.ts

@@ -1,4 +1,4 @@
-"""`im secrets rotate`: every stored connector secret re-sealed under the current IM_SECRET_KEY.
+"""`im secrets rotate`: every stored connector secret (and alert source key) re-sealed under the current IM_SECRET_KEY.
 
 All or nothing, in one transaction: each secret is opened (under IM_SECRET_KEY or one of
 IM_SECRET_KEY_PREVIOUS) before anything is written, and one that no key opens stops the run with its
@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from bot.connectors.models import Connector
 from bot.connectors.secrets import NO_KEY, Keyring, SecretError, is_sealed, reseal
+from bot.domain.alert_models import AlertSource
 from bot.store import Store
 
 SEALED_COLUMNS = ("api_key", "webhook_secrets")
@@ -46,4 +47,11 @@ def rotate(store: Store, keys: Keyring) -> Rotation:
                     raise SecretError(f"connector {row.name}, {column}: {exc}. Nothing was changed.") from None
                 resealed += 1
             session.add(row)
+        for source in session.exec(select(AlertSource).order_by(col(AlertSource.name)).with_for_update()):
+            try:
+                source.secret = reseal(source.secret, keys)
+            except SecretError as exc:
+                raise SecretError(f"alert source {source.name}: {exc}. Nothing was changed.") from None
+            resealed += 1
+            session.add(source)
     return Rotation(connectors=len(rows), resealed=resealed, references=references)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
+from bot.domain import fields as custom_fields
 from bot.domain import people
 from bot.domain.errors import IncidentNotFound, InvalidInput, InvalidTransition
 from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, TimelineEvent
@@ -20,6 +21,11 @@ from bot.store import Store
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
+DRILL_PREFIX = "[DRILL] "  # every game day incident's title starts so, wherever it is shown
+
+# Timeline steps that follow a declaration in its own transaction (kind, text, data), e.g. the runbooks
+# that match it; given the declaration's context (what an alert said, say).
+DeclareExtra = Callable[[Session, Incident, dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ class IncidentService:
     subscribers: Sequence[Subscriber] = ()
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     policy: Policy = field(default_factory=Policy)
+    field_names: tuple[str, ...] = custom_fields.DEFAULT_FIELDS  # custom fields an incident may carry
+    declare_extras: list[DeclareExtra] = field(default_factory=list)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
@@ -141,20 +149,25 @@ class IncidentService:
         services: Sequence[str],
         actor: Actor,
         description: str | None = None,
+        fields: Sequence[str] = (),
         context: dict[str, Any] | None = None,
         at: datetime | None = None,
         once_key: str | None = None,
         on_declared: Callable[[Session, Incident], None] | None = None,
+        drill: bool = False,
     ) -> Incident | None:
         """A new incident; None when `once_key` says this very request was applied before.
 
         `on_declared` runs in the declaration's own transaction once the incident has its id (an adapter
-        recording its side of an incident born elsewhere), before the subscribers see the event."""
+        recording its side of an incident born elsewhere), before the subscribers see the event. A `drill` (game day) is marked so, and its title says it."""
         self.policy.check_may_change(actor, "declare incidents")
-        title = _clean(title, "title", MAX_TITLE, required=True)
+        title = _clean(title, "title", MAX_TITLE - (len(DRILL_PREFIX) if drill else 0), required=True)
+        if drill and not title.startswith(DRILL_PREFIX.strip()):
+            title = DRILL_PREFIX + title
         sev = _severity(severity)
         names = _services(services)
         description = _clean(description, "description", MAX_TEXT) if description else None
+        values = custom_fields.merged({}, custom_fields.parse_assignments(fields, self.field_names))
         now = as_utc(at) if at else utcnow()
         with self.store.transaction() as session:
             if not first_time(session, once_key):
@@ -164,6 +177,8 @@ class IncidentService:
                 severity=sev,
                 services=names,
                 description=description,
+                fields=values,
+                drill=drill,
                 declared_by=actor.key,
                 declared_origin=actor.origin.value,
                 declared_at=now,
@@ -174,7 +189,11 @@ class IncidentService:
             session.flush()
             if on_declared is not None:
                 on_declared(session, incident)
-            self._record(session, incident, actor, "declared", f"Declared {sev}: {title}", context or {}, at=now)
+            text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
+            self._record(session, incident, actor, "declared", text, context or {}, at=now)
+            for extra in self.declare_extras:
+                for kind, extra_text, data in extra(session, incident, context or {}):
+                    self._record(session, incident, actor, kind, extra_text, data, at=now)
         self._notify()
         return incident
 
@@ -241,6 +260,34 @@ class IncidentService:
             event = self._record(
                 session, incident, actor, "severity", f"Severity {old} -> {sev}", {"from": old, "to": sev, **(context or {})}
             )
+        self._notify()
+        return Change(incident, event)
+
+    def set_fields(
+        self,
+        ref: str | int,
+        assignments: Sequence[str],
+        *,
+        actor: Actor,
+        context: dict[str, Any] | None = None,
+        once_key: str | None = None,
+    ) -> Change:
+        """Set custom fields (`key=value`; `key=` clears one). Values it already has change nothing."""
+        self.policy.check_may_change(actor, "change incidents")
+        wanted = custom_fields.parse_assignments(assignments, self.field_names, clearing=True)
+        if not wanted:
+            raise InvalidInput("which field? (key=value, e.g. environment=production)")
+        with self.store.transaction() as session:
+            incident = self._load(session, ref, for_update=True)
+            current = dict(incident.fields or {})
+            changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+            if not changes or not first_time(session, once_key):
+                return Change(incident, None)
+            incident.fields = custom_fields.merged(current, changes)
+            incident.updated_at = utcnow()
+            text = "Field " + custom_fields.describe_changes(current, changes)
+            data = {"fields": changes, "previous": {k: current.get(k) for k in changes}, **(context or {})}
+            event = self._record(session, incident, actor, "field", text, data)
         self._notify()
         return Change(incident, event)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Boolean, Column, Index, Text, false
 from sqlmodel import Field, SQLModel
 
 from bot.clock import utcnow
@@ -55,6 +55,7 @@ class Origin(StrEnum):
     CLI = "cli"
     PAGERDUTY = "pagerduty"
     SCHEDULER = "scheduler"
+    ALERT = "alert"  # monitoring, through an alert source (bot/domain/alerts.py)
 
 
 class Incident(SQLModel, table=True):
@@ -67,6 +68,8 @@ class Incident(SQLModel, table=True):
     status: str = Field(default=Status.OPEN, index=True)
     services: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     description: str | None = Field(default=None, sa_column=Column(Text))
+    fields: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    drill: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))  # a game day's
     resolution: str | None = Field(default=None, sa_column=Column(Text))
     declared_by: str
     declared_origin: str

@@ -8,7 +8,7 @@ lease ran out or when the process that claimed it is dead: stopped, or silent fo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -20,8 +20,9 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bot.clock import utcnow
+from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
-from bot.store import Store, rows_changed
+from bot.store import Store, note_enqueued, rows_changed
 
 HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
@@ -65,12 +66,14 @@ def job_values(spec: JobSpec, incident_id: int | None, ordering_key: str | None 
 def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> OutboxJob:
     job = OutboxJob(**job_values(spec, incident_id, ordering_key))
     session.add(job)
+    note_enqueued(session)
     return job
 
 
 def enqueue_core(conn: Connection, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
     """`enqueue` as one plain Core insert, for hot paths with no ORM session (webhook ingestion)."""
     conn.execute(insert(JOBS), job_values(spec, incident_id, ordering_key))
+    note_enqueued(conn)
 
 
 def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
@@ -192,6 +195,19 @@ def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -
     )
 
 
+def defer(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
+    """Put a job back until its turn: like `retry_later`, but the claim does not count as an attempt."""
+    return _finish(
+        session,
+        job,
+        status=JobStatus.PENDING,
+        available_at=utcnow() + timedelta(seconds=delay),
+        attempts=job.attempts - 1,
+        last_error=error,
+        claim_token=None,
+    )
+
+
 def release(session: Session, job: OutboxJob) -> bool:
     """Hand an untried job back (shutdown): due now, and the claim does not count as an attempt."""
     return _finish(session, job, status=JobStatus.PENDING, available_at=utcnow(), attempts=job.attempts - 1, claim_token=None)
@@ -216,6 +232,21 @@ def waiting_count(session: Session, older_than: timedelta | None = None) -> int:
     return session.exec(query).one()
 
 
+def waiting_behind(session: Session, job: OutboxJob, *, limit: int) -> list[OutboxJob]:
+    """The jobs queued behind `job` under its ordering key, oldest first: none runs before `job` is done."""
+    query = (
+        select(OutboxJob)
+        .where(
+            col(OutboxJob.ordering_key) == job.ordering_key,
+            col(OutboxJob.id) > job.id,
+            col(OutboxJob.status) == JobStatus.PENDING,
+        )
+        .order_by(col(OutboxJob.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
 def step_done(store: Store, key: str) -> OutboxStep | None:
     with store.read() as session:
         return session.get(OutboxStep, key)
@@ -228,3 +259,67 @@ def record_step(store: Store, key: str, value: str | None = None) -> None:
                 session.add(OutboxStep(key=key, value=value))
     except IntegrityError:
         pass  # recorded by a twin a moment ago: the step is done either way
+
+
+# -- operators' tools: `im outbox list|show|retry` --------------------------------------------------
+def _destination_filter(query: Any, destination: str | None) -> Any:
+    """`slack`, `pagerduty:NAME`, or a bare prefix (`pagerduty`: every PagerDuty connector's jobs)."""
+    if destination is None:
+        return query
+    if ":" in destination:
+        return query.where(col(OutboxJob.destination) == destination)
+    return query.where(or_(col(OutboxJob.destination) == destination, col(OutboxJob.destination).startswith(f"{destination}:")))
+
+
+def list_jobs(session: Session, *, dead_only: bool = False, destination: str | None = None, limit: int = 100) -> list[OutboxJob]:
+    """Jobs not delivered (pending, running, dead; only dead with `dead_only`), the newest `limit`, oldest first."""
+    statuses = [JobStatus.DEAD] if dead_only else [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.DEAD]
+    query = _destination_filter(select(OutboxJob).where(col(OutboxJob.status).in_(statuses)), destination)
+    return sorted(session.exec(query.order_by(col(OutboxJob.id).desc()).limit(limit)), key=lambda job: job.id or 0)
+
+
+def find_job(session: Session, job_id: int) -> OutboxJob:
+    job = session.get(OutboxJob, job_id)
+    if job is None:
+        raise InvalidInput(f"no outbox job {job_id} (see: im outbox list)")
+    return job
+
+
+def retry_dead(session: Session, *, job_id: int | None = None, destination: str | None = None) -> list[OutboxJob]:
+    """A second chance for dead-lettered jobs: one (refused unless it is dead), or every dead one (of a
+    destination). Due at once with a fresh count of attempts; the last error is kept until the next try."""
+    if job_id is not None:
+        job = find_job(session, job_id)
+        if job.status != JobStatus.DEAD:
+            raise InvalidInput(f"job {job_id} is {job.status}, not dead: only dead-lettered jobs are retried")
+        jobs = [job]
+    else:
+        query = _destination_filter(select(OutboxJob).where(col(OutboxJob.status) == JobStatus.DEAD), destination)
+        jobs = list(session.exec(query.order_by(col(OutboxJob.id))))
+    now = utcnow()
+    for job in jobs:
+        job.status, job.attempts, job.available_at, job.finished_at, job.claim_token = JobStatus.PENDING, 0, now, None, None
+        session.add(job)
+    session.flush()
+    return jobs
+
+
+def record_steps(store: Store, steps: Mapping[str, str | None]) -> None:
+    """Several steps done by one call (a coalesced Slack reply), recorded together: a crash leaves all
+    of them or none, so none is done again and none is lost."""
+    try:
+        with store.transaction() as session:
+            for key, value in steps.items():
+                if session.get(OutboxStep, key) is None:
+                    session.add(OutboxStep(key=key, value=value))
+    except IntegrityError:  # a twin recorded some of them a moment ago: the rest, one by one
+        for key, value in steps.items():
+            record_step(store, key, value)
+
+
+def set_step(store: Store, key: str, value: str) -> None:
+    """A step's note, replaced (a plan a job may redo until its outcome is unsure)."""
+    with store.transaction() as session:
+        row = session.get(OutboxStep, key) or OutboxStep(key=key)
+        row.value = value
+        session.add(row)

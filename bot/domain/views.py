@@ -44,6 +44,8 @@ class IncidentView(BaseModel):
     status: str
     services: list[str]
     description: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)  # custom fields (environment, customer_impact, ...)
+    drill: bool = False  # a game day's synthetic incident (`im gameday`)
     resolution: str | None = None
     declared_by: str
     declared_at: datetime
@@ -79,6 +81,8 @@ class IncidentView(BaseModel):
             status=incident.status,
             services=list(incident.services),
             description=incident.description,
+            fields=dict(incident.fields or {}),
+            drill=bool(incident.drill),
             resolution=incident.resolution,
             declared_by=declared_by or incident.declared_by,
             declared_at=incident.declared_at,

@@ -63,6 +63,7 @@ class ReportRequest:
     targets: Targets = field(default_factory=dict)
     max_listed: int | None = 1000  # None: every incident
     include_external: bool = False
+    include_drills: bool = False  # game days (`im gameday`) are left out unless asked for
 
 
 def known_services(conn: Connection) -> set[str]:
@@ -132,6 +133,8 @@ class Figures:
     def _where(self) -> ColumnElement[bool]:
         c = INCIDENT.c
         clauses = [c.declared_at >= self.request.start, c.declared_at < self.request.end]
+        if not self.request.include_drills:
+            clauses.append(c.drill.is_(False))
         if self.request.severities:
             clauses.append(c.severity.in_(self.request.severities))
         if self.request.services:

@@ -28,7 +28,11 @@ from bot.config import Settings
 from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
+from bot.pacing import Pacer
+from bot.slack import delivery_batch as batch
 from bot.slack import marks, render
+from bot.slack.delivery_pacing import SlackPacing
+from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
@@ -72,11 +76,13 @@ class SlackDelivery:
         self.settings: Settings = im.settings
         self.client = client
         self._bot_user: str | None = None
+        self.pacing = SlackPacing(im.store, Pacer(im.store, im.settings.rate_limits))
         # every kind of Slack job, each with the dispatcher's default retry policy
         self.kinds = kind_table(
             JobKind("timeline_event", self._timeline_event),
             JobKind("ephemeral", self._ephemeral),
             JobKind("dm", self._dm),
+            JobKind("management", ManagementNotice(self)),
         )
 
     # -- job kinds ---------------------------------------------------------------------------
@@ -95,19 +101,36 @@ class SlackDelivery:
             self._match_person(int(event.data["person_id"]))
         thread = self._ensure_root(incident, event, thread)
         if event.kind != "declared":
-            # escalations and SLA breaches are also shown in the channel: someone new is being paged
-            broadcast = bool(event.data.get("notify_channel"))
-            text = self._event_text(event)
-            self._post_once(
-                f"slack-reply:{event.id}",
-                channel=thread.channel,
-                thread_ts=thread.ts,
-                text=text,
-                reply_broadcast=broadcast,
-                **render.reply_blocks(event, text),
-            )
+            self._reply(job, event, thread)
         self._ensure_war_room(incident, thread)
         self._refresh_root(incident, thread)
+
+    def _reply(self, job: OutboxJob, event: TimelineEvent, thread: SlackThread) -> None:
+        """The step's thread reply, with the steps of this incident queued behind it (delivery_batch)."""
+        step = batch.reply_step(event.id)
+        if outbox.step_done(self.store, step):
+            return
+        kept = batch.kept_plan(self.store, event)
+        steps = kept or batch.waiting_steps(self.store, job, event)
+        for later in steps[1:]:
+            self._learn_user(later.actor)
+            if later.kind in PEOPLE_EVENTS and later.data.get("person_id"):
+                self._match_person(int(later.data["person_id"]))
+        texts = [self._event_text(each) for each in steps]
+        if kept is None:
+            steps = steps[: batch.fit(texts)]
+            batch.keep_plan(self.store, event, steps)
+        text = "\n".join(texts[: len(steps)])
+        self._post_once(
+            step,
+            covers=[batch.reply_step(each.id) for each in steps[1:]],
+            channel=thread.channel,
+            thread_ts=thread.ts,
+            text=text,
+            # escalations and SLA breaches are also shown in the channel: someone new is being paged
+            reply_broadcast=bool(event.data.get("notify_channel")),
+            **(render.reply_blocks(event, text) if len(steps) == 1 else {}),
+        )
 
     def _ephemeral(self, job: OutboxJob) -> None:
         """An answer only its asker sees: through the response_url when there is one."""
@@ -139,8 +162,20 @@ class SlackDelivery:
         if incident.owner_id != person_id:
             return  # the incident changed hands again before this was sent: the newer owner is told instead
         user_id = self._match_person(person_id)
-        step = f"slack-dm:{event.id}"
-        if user_id is None or outbox.step_done(self.store, step):
+        if user_id is None:
+            return
+        with self.store.read() as session:
+            name = self.im.display_name(session, event.actor)
+            thread_url = next((link.url for link in slack_links(session, incident)), None)
+        text = render.owner_dm_text(
+            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
+        )
+        self.dm_once(f"slack-dm:{event.id}", user_id, text)
+
+    def dm_once(self, step: str, user_id: str, text: str) -> None:
+        """A direct message sent once for `step`: a try that ended without an answer is not sent again
+        (a DM is found by nobody's look-up, and a second one is worse than a missing one)."""
+        if outbox.step_done(self.store, step):
             return
         if marks.unsure_since(self.store, step) is not None:
             log.info("DM for %s may have been sent by an earlier try: not sent again", step)
@@ -149,14 +184,8 @@ class SlackDelivery:
         try:
             opened = self._call("conversations.open", users=user_id, passthrough=_UNREACHABLE)
         except _Passthrough as exc:
-            log.info("no DM to %s for %s: %s", user_id, incident.ref, exc)
+            log.info("no DM to %s for %s: %s", user_id, step, exc)
             return
-        with self.store.read() as session:
-            name = self.im.display_name(session, event.actor)
-            thread_url = next((link.url for link in slack_links(session, incident)), None)
-        text = render.owner_dm_text(
-            incident.ref, incident.severity, incident.title, thread_url, render.actor_mention(event.actor, name)
-        )
         answer = self._call("chat.postMessage", channel=opened["channel"]["id"], text=text, unsure=step)
         outbox.record_step(self.store, step, answer.get("ts"))
         with self.store.transaction() as session:
@@ -229,6 +258,7 @@ class SlackDelivery:
             raise GiveUp("no incidents channel: set IM_SLACK_CHANNEL (or declare from a Slack channel)")
         text, blocks = self._root_content(incident)
         step = f"slack-root:{incident.id}"
+        self.pacing.root_turn(incident.number, channel)
         answer = self._post(step, channel=channel, text=text, blocks=blocks)
         with self.store.transaction() as session:
             row = session.get(SlackThread, incident.number) or SlackThread(incident_id=incident.number, channel=answer["channel"])
@@ -395,13 +425,13 @@ class SlackDelivery:
         except IntegrityError:
             return None  # another worker or replica cached the same user a moment ago
 
-    def _post_once(self, step: str, **args: Any) -> None:
+    def _post_once(self, step: str, *, covers: Collection[str] = (), **args: Any) -> None:
         """chat.postMessage, recorded as soon as Slack answers: a retry of this job (a later step failed)
-        does not post it again."""
+        does not post it again. `covers`: other steps this message delivers, recorded with it."""
         if outbox.step_done(self.store, step):
             return
         answer = self._post(step, **args)
-        outbox.record_step(self.store, step, answer.get("ts"))
+        outbox.record_steps(self.store, dict.fromkeys([step, *covers], answer.get("ts")))
         if answer.get("adopted"):
             with self.store.transaction() as session:
                 marks.settle(session, step)
@@ -475,6 +505,7 @@ class SlackDelivery:
         this process killed mid-call) leaves the note, and the next try looks before it posts again. A
         refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
         dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work)."""
+        self.pacing.before(method, args)  # before the unsure note: a deferred call has not left
         noted = self._unsure(unsure, utcnow().timestamp())
         try:
             return getattr(self.client, method.replace(".", "_"))(**args).data
@@ -487,6 +518,7 @@ class SlackDelivery:
                 raise _Passthrough(error) from None
             if status == 429 or error == "ratelimited":
                 retry_after = float(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 1)) or 1)
+                self.pacing.rate_limited(method, args, retry_after)
                 raise RetryLater(f"Slack {method} rate-limited", delay=retry_after, rate_limited=True) from None
             if status >= 500:
                 raise RetryLater(f"Slack {method} answered HTTP {status}") from None

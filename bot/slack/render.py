@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from bot.clock import format_duration, human_duration, short
-from bot.domain.models import Status, TimelineEvent
+from bot.domain.models import Incident, Status, TimelineEvent
 from bot.domain.people import PersonView
 from bot.domain.views import IncidentView, SlaClockView
 from bot.reminders import SNOOZE
@@ -79,10 +80,17 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
         blocks.append({"type": "context", "block_id": "sla_clock", "elements": [{"type": "mrkdwn", "text": clock}]})
     if view.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn.escape(view.description, 2900)}})
+    if custom := mrkdwn.join([mrkdwn.escape(f"{k}: {v}") for k, v in view.fields.items()], " · ", 2900):
+        blocks.append({"type": "context", "block_id": "fields", "elements": [{"type": "mrkdwn", "text": custom}]})
     if view.resolution and view.status in (Status.RESOLVED, Status.CLOSED):
         resolution = mrkdwn.escape(view.resolution, 2800)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Resolution*\n{resolution}"}})
-    links = [link for link in view.links if link.system != "slack"]  # the root message is the Slack thread
+    if view.drill:
+        blocks.append({"type": "context", "block_id": "drill", "elements": [{"type": "mrkdwn", "text": DRILL_LINE}]})
+    if runbooks := runbook_line(view):
+        blocks.append({"type": "context", "block_id": "runbooks", "elements": [{"type": "mrkdwn", "text": runbooks}]})
+    # the root message is the Slack thread; runbooks have their own line
+    links = [link for link in view.links if link.system not in ("slack", "runbook")]
     parts = [f"{mrkdwn.link(link.url, link.label)} {mrkdwn.escape(link.status)}".strip() for link in links]
     if context := mrkdwn.join(parts, " · ", 2900):
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
@@ -107,6 +115,15 @@ def root_blocks(view: IncidentView, declared_by: str) -> list[dict[str, Any]]:
             )
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": elements})
     return blocks
+
+
+DRILL_LINE = ":test_tube: *Drill* (game day): a synthetic incident, no action needed"
+
+
+def runbook_line(view: IncidentView) -> str:
+    """The incident's runbooks as links (a URL that fails the check shows as text, never as a link)."""
+    parts = [mrkdwn.link(link.url, link.label) for link in view.links if link.system == "runbook"]
+    return f":books: {mrkdwn.join(parts, ' · ', 2900)}" if parts else ""
 
 
 def clock_line(view: IncidentView) -> str:
@@ -172,7 +189,27 @@ def event_text(event: TimelineEvent, who: str, person: PersonView | None = None)
         return f":speech_balloon: {addressee(person)}: {text}"
     if event.kind == "link":
         return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
+    if event.kind == "runbook":
+        items = event.data.get("runbooks") or []
+        links = [mrkdwn.link(i.get("url"), str(i.get("label") or "Runbook")) for i in items if isinstance(i, dict)]
+        return f":books: {mrkdwn.join(links, ' · ', 2900)}"
+    if event.kind == "drill":
+        return drill_result_text(event)
     return f":information_source: {text} — {who}"
+
+
+def drill_result_text(event: TimelineEvent) -> str:
+    """A game day's outcome in its thread: each hop, its time, and the verdict (what went wrong is escaped)."""
+    passed = event.data.get("outcome") == "PASS"
+    lines = [f"{':white_check_mark:' if passed else ':x:'} *Game day {'PASS' if passed else 'FAIL'}*"]
+    for hop in event.data.get("hops") or []:
+        mark = {"passed": ":white_check_mark:", "failed": ":x:"}.get(hop.get("state"), ":white_small_square:")
+        when = f" +{hop['elapsed']:.1f}s" if isinstance(hop.get("elapsed"), int | float) else ""
+        detail = f" — {mrkdwn.escape(str(hop['detail']), 500)}" if hop.get("detail") else ""
+        lines.append(f"{mark} {mrkdwn.escape(str(hop.get('name')))}{when}{detail}")
+    if event.data.get("cleanup"):
+        lines.append(f"_{mrkdwn.escape(str(event.data['cleanup']), 500)}_")
+    return mrkdwn.join(lines, "\n", 3900)
 
 
 def reply_blocks(event: TimelineEvent, text: str) -> dict[str, Any]:
@@ -208,6 +245,14 @@ def owner_dm_text(ref: str, severity: str, title: str, thread_url: str | None, w
     """The direct message to a new owner; `who` (whoever assigned it) is mrkdwn already."""
     where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else ""
     return f":bust_in_silhouette: {who} made you the owner of *{mrkdwn.escape(f'{ref} [{severity}] {title}')}*. {where}".rstrip()
+
+
+def management_text(incident: Incident, thread_url: str | None, who: str, *, raised: bool) -> str:
+    """The notice management gets of a SEV-1; `who` (who declared or raised it) is mrkdwn already."""
+    what = "raised to SEV-1" if raised else "declared"
+    subject = mrkdwn.escape(f"{incident.ref} [{incident.severity}] {incident.title} ({', '.join(incident.services)})")
+    where = mrkdwn.link(thread_url, "Open the incident thread") if thread_url else "(no Slack thread yet)"
+    return f":rotating_light: Critical incident {what} by {who}: *{subject}*. {where}"
 
 
 def added_message_text(event: TimelineEvent, who: str) -> str:
@@ -255,7 +300,7 @@ def error_answer(message: str, usage: str = "") -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": warning_text(message, usage)}
 
 
-def declare_modal(channel_id: str) -> dict[str, Any]:
+def declare_modal(channel_id: str, field_names: Sequence[str] = ()) -> dict[str, Any]:
     options = [{"text": {"type": "plain_text", "text": s}, "value": s} for s in ("SEV-1", "SEV-2", "SEV-3", "SEV-4")]
     return {
         "type": "modal",
@@ -289,6 +334,19 @@ def declare_modal(channel_id: str) -> dict[str, Any]:
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Description"},
                 "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+            {
+                "type": "input",
+                "block_id": "fields",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Custom fields (one key=value a line)"},
+                "hint": {"type": "plain_text", "text": f"Known fields: {', '.join(field_names) or 'none'}"[:150]},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "placeholder": {"type": "plain_text", "text": "environment=production"},
+                },
             },
         ],
     }

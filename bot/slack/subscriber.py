@@ -86,6 +86,10 @@ def install(im: Im, subscribers: list[Subscriber]) -> None:
     im.bulk_link_providers.append(slack_links_bulk)
     if im.settings.slack_bot_token is not None:
         subscribers.append(slack_jobs)
+        from bot.slack.management import subscriber as management
+
+        if notices := management(im.settings.management_notify):
+            subscribers.append(notices)  # after slack_jobs: the thread it links to is posted first
         im.runtime_hooks.append(lambda runtime: runtime_hook(im, runtime))
 
 

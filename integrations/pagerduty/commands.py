@@ -9,8 +9,9 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlmodel import col, select
 
@@ -18,9 +19,9 @@ from bot.clock import format_duration, short, utcnow
 from bot.connectors.models import Connector
 from bot.connectors.secrets import SecretError, mask
 from commands.context import Context
-from commands.grammar import GLOBAL_DESTS, UsageError, argument, command
+from commands.grammar import UsageError, argument, command
 from commands.results import Done, Lines, Result, Table
-from integrations.pagerduty import page_input
+from integrations.pagerduty import health, page_input
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
@@ -30,7 +31,7 @@ from integrations.pagerduty.oncall import on_call
 from integrations.pagerduty.plugin import registry_for
 from integrations.pagerduty.reconcile import Reconciler
 from integrations.pagerduty.registry import ConnectorRegistry
-from integrations.pagerduty.tables import ConnectorCall, WebhookDelivery
+from integrations.pagerduty.tables import WebhookDelivery
 
 NAME = argument("name", metavar="NAME", help="connector name, e.g. prod-pagerduty")
 WEBHOOK_EVENTS = [
@@ -107,65 +108,25 @@ def connector_add(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=lines)
 
 
-def _checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
-    registry = _registry(ctx)
-    config = registry.config(connector)
-    results: list[tuple[bool, str]] = []
-    try:
-        client = client_for(registry, connector, max_attempts=2, max_wait=5)
-    except (SecretError, PagerDutyError) as exc:
-        return [(False, f"API key unusable: {exc}")]
-    with client:
-        started = time.monotonic()
-        try:
-            client.check_api_key()
-            results.append((True, f"Connected to PagerDuty API ({(time.monotonic() - started) * 1000:.0f}ms)"))
-        except PagerDutyError as exc:
-            return [(False, f"Connected to PagerDuty API: {exc.user_message}")]
-        services = config.covered_service_ids()
-        if not services:
-            results.append((False, "No service: set custom.service_id or map a service"))
-        for service_id in services:
-            try:
-                service = client.get_service(service_id)
-                results.append((True, f"Service {service_id} accessible ({service.name or service.summary})"))
-            except PagerDutyError as exc:
-                results.append((False, f"Service {service_id}: {exc.user_message}"))
-        email = config.custom.from_email
-        if not email:
-            results.append((False, "From email not set: set custom.from_email to a PagerDuty user's email"))
-        else:
-            try:
-                user = client.find_user_by_email(email)
-                results.append((True, f"User {email} valid") if user else (False, f"User {email}: not a PagerDuty user"))
-            except PagerDutyError as exc:
-                results.append((False, f"User {email}: {exc.user_message}"))
-        for policy_id in sorted(
-            {p for p in [config.custom.escalation_policy_id, *config.custom.escalation_mappings.values()] if p}
-        ):
-            try:
-                client.get_escalation_policy(policy_id)
-                results.append((True, f"Escalation policy {policy_id} found"))
-            except PagerDutyError as exc:
-                results.append((False, f"Escalation policy {policy_id}: {exc.user_message}"))
-    if connector.webhook_enabled and connector.webhook_secrets:
-        results.append((True, "Webhook endpoint configured"))
-    elif config.inbound:
-        results.append((False, f"Webhook endpoint not configured: im connector webhook {connector.name} --enable"))
-    return results
-
-
 @command(
     "connector test",
-    summary="check the API key, services, from-email, escalation policy and webhook",
+    summary="check the API key, services, from-email, escalation policy and webhook endpoint",
+    description="Checks PagerDuty and im's own webhook endpoint (IM_PUBLIC_URL). Exit code 1 only for what is "
+    "broken; what is not set up yet (the webhook, before `connector webhook`) is a warning.",
     slack=False,
     examples=("connector test prod-pagerduty", "connector test prod-pagerduty --json"),
 )
 @NAME
 def connector_test(ctx: Context, args: argparse.Namespace) -> Result:
-    connector = _registry(ctx).get(args.name)
-    checks = _checks(ctx, connector)
-    return Lines(lines=[f"{'✓' if ok else '✗'} {text}" for ok, text in checks], ok=all(ok for ok, _ in checks))
+    registry = _registry(ctx)
+    connector = registry.get(args.name)
+    checks = health.api_checks(registry, connector)
+    checks += health.webhook_checks(connector, registry.config(connector), ctx.im.settings.public_url)
+    return Lines(
+        lines=[c.line for c in checks],
+        ok=not any(c.broken for c in checks),
+        data={"checks": [{"state": c.state, "topic": c.topic, "text": c.text} for c in checks]},
+    )
 
 
 @command(
@@ -197,7 +158,8 @@ def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
         f"Last Sync: {short(connector.last_sync_at) if connector.last_sync_at else 'never'}",
         f"Incidents Synced: {fig.incidents_synced_24h} (last 24h)",
         f"Sync Errors: {fig.sync_errors_24h}" + (f" (last: {connector.last_sync_error})" if connector.last_sync_error else ""),
-        f"Webhook: {'Enabled' if connector.webhook_enabled else 'Disabled'}",
+        f"Webhook: {'Enabled' if connector.webhook_enabled else 'Disabled'}"
+        + (f" (signing secrets: {mask(connector.webhook_secrets)})" if connector.webhook_secrets else ""),
         f"API Key: {mask(connector.api_key)}",
     ]
     if fig.pending_jobs or fig.dead_jobs:
@@ -210,57 +172,21 @@ def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
 
 @command(
     "connector health",
-    summary="is the connector healthy: API, key, services, webhook, sync",
+    summary="is the connector healthy: API, key, services, webhook deliveries, sync, error rate",
     examples=("connector health prod-pagerduty",),
 )
 @NAME
 def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
-    connector = _registry(ctx).get(args.name)
-    config = ConnectorRegistry.config(connector)
-    fig = figures(ctx.im, connector.name)
+    registry = _registry(ctx)
+    connector = registry.get(args.name)
+    config = registry.config(connector)
     # A terminal checks PagerDuty live. Slack must be answered after a local read only (never after a
-    # call to PagerDuty), so there the connectivity lines come from the calls we recorded.
-    checks = _checks(ctx, connector) if ctx.frontend == "cli" else _recorded_checks(ctx, connector)
-    api_ok = checks[0][0] if checks else False
-    lines = [
-        f"API Connectivity: {'✓ ' + checks[0][1].replace('Connected to PagerDuty API', 'Connected') if api_ok else '✗ ' + checks[0][1]}"
-    ]
-    lines.append(f"Authentication: {'✓ Valid API key' if api_ok else '✗ ' + checks[0][1]}")
-    for ok, text in checks[1:]:
-        if text.startswith("Service"):
-            lines.append(f"Service Access: {'✓' if ok else '✗'} {text.removeprefix('Service ')}")
-    if config.inbound:
-        hook_ok = connector.webhook_enabled
-        lines.append(f"Webhook: {'✓ Receiving events' if hook_ok else '✗ Not configured'} (last: {ago(fig.last_webhook_at)})")
-        sync_ok = connector.last_sync_error is None and connector.last_sync_at is not None
-        lines.append(
-            f"Sync Status: {'✓ Up to date' if sync_ok else '✗ ' + (connector.last_sync_error or 'never synced')} "
-            f"(last sync: {ago(connector.last_sync_at)})"
-        )
-    else:
-        hook_ok = sync_ok = True
-    rate = 1 - (fig.success_rate if fig.success_rate is not None else 1)
-    lines.append(f"Error Rate: {percent(rate)} ({fig.sync_errors_24h} errors in 24h)")
-    if fig.dead_jobs:
-        lines.append(f"Dead-lettered jobs: {fig.dead_jobs} (retry: im connector sync {connector.name})")
-    healthy = all(ok for ok, _ in checks if not _.startswith("Webhook")) and hook_ok and sync_ok and not fig.dead_jobs
-    degraded = api_ok and not healthy
-    head = "Healthy" if healthy else "Degraded" if degraded else "Unhealthy"
-    return Lines(lines=[f"Health: {head} ({connector.name})", *lines], ok=healthy)
-
-
-def _recorded_checks(ctx: Context, connector: Connector) -> list[tuple[bool, str]]:
-    with ctx.im.store.read() as session:
-        last = session.exec(
-            select(ConnectorCall).where(ConnectorCall.connector == connector.name).order_by(col(ConnectorCall.id).desc()).limit(1)
-        ).first()
-    if last is None:
-        return [(False, "no call made yet (run: im connector test " + connector.name + ")")]
-    when = ago(last.at)
-    if 200 <= last.status < 300:
-        return [(True, f"Connected to PagerDuty API (last call {when}, {last.duration_ms:.0f}ms)")]
-    reason = "PagerDuty rejected the API key" if last.status == 401 else f"HTTP {last.status or 'no answer'}"
-    return [(False, f"last call {when}: {reason}")]
+    # call to PagerDuty), so there the connectivity line comes from the calls we recorded.
+    live = ctx.frontend == "cli"
+    checks = health.api_checks(registry, connector) if live else [health.recorded_api_check(ctx.im, connector)]
+    fig = figures(ctx.im, connector.name)  # after the live checks: their calls count in the error rate
+    head, lines = health.health_lines(connector, config, fig, checks)
+    return Lines(lines=[f"Health: {head} ({connector.name})", *lines], ok=head == "Healthy")
 
 
 @command(
@@ -276,49 +202,127 @@ def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
     return Lines(lines=[f"API key of {row.name} replaced: {mask(row.api_key)}", f"Check it: im connector test {row.name}"])
 
 
+@dataclass(frozen=True)
+class ConfigOption:
+    """One field `connector config` changes: its flag, where it lives in the JSON config, and how it is read."""
+
+    flag: str
+    path: str
+    read: Literal["text", "json", "bool"]
+    help: str
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+CONFIG_OPTIONS = (
+    ConfigOption("--service-id", "custom.service_id", "text", "default PagerDuty service"),
+    ConfigOption("--escalation-policy", "custom.escalation_policy_id", "text", "default escalation policy"),
+    ConfigOption(
+        "--from-email", "custom.from_email", "text", "email of a PagerDuty user, for changes by people PagerDuty does not know"
+    ),
+    ConfigOption("--sla-mapping", "custom.sla_mapping", "json", '{"SEV-1": {"ack": "15m", "resolve": "1h"}, ...}'),
+    ConfigOption(
+        "--urgency-mapping", "custom.urgency_mapping", "json", '{"SEV-3": "high", ...} (defaults: SEV-1/2 high, SEV-3/4 low)'
+    ),
+    ConfigOption("--service-mappings", "custom.service_mappings", "json", '{"api": "PAPI001", ...} (replaces them all)'),
+    ConfigOption("--escalation-mappings", "custom.escalation_mappings", "json", '{"api": "PESC001", ...} (replaces them all)'),
+    ConfigOption("--auto-resolve", "custom.auto_resolve", "bool", "resolve in PagerDuty when resolved in im (true/false)"),
+    ConfigOption("--sync-notes", "custom.sync_notes", "bool", "send notes to PagerDuty (true/false)"),
+    ConfigOption(
+        "--custom-field-mappings",
+        "custom_field_mappings",
+        "json",
+        '{"environment": "custom_details.environment", ...} (replaces them all; {} for none)',
+    ),
+    ConfigOption("--base-url", "base_url", "text", "PagerDuty API URL"),
+    ConfigOption("--sync-direction", "sync_direction", "text", "", ("bidirectional", "outbound", "inbound")),
+    ConfigOption("--sync-interval", "sync_interval", "text", "e.g. 2m, 5m"),
+    ConfigOption("--request-timeout", "request_timeout", "text", "how long to wait for PagerDuty, e.g. 10s"),
+    ConfigOption("--enable-webhook", "enable_webhook", "bool", "real-time updates wanted (true/false)"),
+    ConfigOption("--debug", "debug", "bool", "debug logging of this connector (true/false)"),
+    ConfigOption("--log-requests", "log_requests", "bool", "log PagerDuty requests, secrets redacted (true/false)"),
+    ConfigOption("--log-responses", "log_responses", "bool", "log PagerDuty responses, secrets redacted (true/false)"),
+)
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in TRUE + FALSE:
+        raise argparse.ArgumentTypeError(f"'{text}' is not true or false")
+    return value in TRUE
+
+
+def _config_options(fn: Any) -> Any:
+    for option in reversed(CONFIG_OPTIONS):
+        kind: dict[str, Any] = {"metavar": option.read.upper()}
+        if option.read == "bool":
+            kind = {"type": _bool, "metavar": "true|false"}
+        if option.choices:
+            kind = {"choices": list(option.choices)}
+        fn = argument(option.flag, dest=option.dest, help=option.help or None, **kind)(fn)
+    return fn
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[leaf] = value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    """`--config`: given fields replace stored ones; nested objects (custom) are merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key == "custom":
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
 @command(
     "connector config",
-    summary="change the default service, escalation policy, SLA mapping, direction or interval",
+    summary="change any field of a connector's configuration (its webhook secrets are kept)",
     slack=False,
-    examples=('connector config prod --sla-mapping \'{"SEV-1": {"ack": "15m", "resolve": "1h"}}\'',),
+    examples=(
+        'connector config prod --sla-mapping \'{"SEV-1": {"ack": "15m", "resolve": "1h"}}\'',
+        'connector config prod --urgency-mapping \'{"SEV-3": "high"}\' --auto-resolve false',
+        'connector config prod --custom-field-mappings \'{"environment": "custom_details.environment"}\'',
+        'connector config prod --config \'{"custom": {"sync_notes": false}, "log_requests": true}\'',
+    ),
 )
 @NAME
-@argument("--service-id", metavar="ID", help="default PagerDuty service")
-@argument("--escalation-policy", metavar="ID", help="default escalation policy")
-@argument("--sla-mapping", metavar="JSON", help='{"SEV-1": {"ack": "15m", "resolve": "1h"}, ...}')
-@argument("--sync-direction", choices=["bidirectional", "outbound", "inbound"])
-@argument("--sync-interval", metavar="DURATION", help="e.g. 2m, 5m")
-@argument("--from-email", metavar="EMAIL", help="email of a PagerDuty user for changes made by non-PagerDuty users")
+@argument("--config", metavar="JSON", help="fields to change as JSON, shaped like `connector add --config`")
+@_config_options
 def connector_config(ctx: Context, args: argparse.Namespace) -> Result:
-    changes = {k: v for k, v in vars(args).items() if k != "name" and k not in GLOBAL_DESTS and v is not None}
-    if not changes:
+    given = {o.dest: getattr(args, o.dest) for o in CONFIG_OPTIONS if getattr(args, o.dest) is not None}
+    if not given and args.config is None:
         raise UsageError("nothing to change: give at least one option", ctx.usage)
-    sla = _json_arg(args.sla_mapping, "--sla-mapping") if args.sla_mapping else None
+    extra = _json_arg(args.config, "--config") if args.config is not None else {}
+    if not isinstance(extra, dict):
+        raise ConnectorConfigError("--config must be a JSON object")
+    values = {
+        o.path: _json_arg(given[o.dest], o.flag) if o.read == "json" else given[o.dest] for o in CONFIG_OPTIONS if o.dest in given
+    }
 
     def apply(data: dict[str, Any]) -> None:
-        custom = data.setdefault("custom", {})
-        if args.service_id:
-            custom["service_id"] = args.service_id
-        if args.escalation_policy:
-            custom["escalation_policy_id"] = args.escalation_policy
-        if args.from_email:
-            custom["from_email"] = args.from_email
-        if sla is not None:
-            custom["sla_mapping"] = sla
-        if args.sync_direction:
-            data["sync_direction"] = args.sync_direction
-        if args.sync_interval:
-            data["sync_interval"] = args.sync_interval
+        _merge(data, extra)
+        for path, value in values.items():
+            _set_path(data, path, value)
 
-    row = _registry(ctx).configure(args.name, apply)
-    return Lines(lines=[f"{row.name}: updated {', '.join(k.replace('_', '-') for k in changes)}"])
+    row = _registry(ctx).configure(args.name, apply)  # validated whole before it is stored: all or nothing
+    changed = [o.flag.lstrip("-") for o in CONFIG_OPTIONS if o.dest in given] + sorted(extra)
+    return Lines(lines=[f"{row.name}: updated {', '.join(changed)}"])
 
 
-def _map(ctx: Context, name: str, mapping: str, service: str, pd_id: str) -> str:
+def _map(ctx: Context, args: argparse.Namespace, mapping: str, service: str, pd_id: str, said: str) -> Result:
     """Set custom.<mapping>[service] = pd_id; the whole config is validated again before it is stored."""
     service = service.strip().lower()
-    _registry(ctx).configure(name, lambda d: d.setdefault("custom", {}).setdefault(mapping, {}).__setitem__(service, pd_id))
-    return service
+    _registry(ctx).configure(args.name, lambda d: d.setdefault("custom", {}).setdefault(mapping, {}).__setitem__(service, pd_id))
+    return Lines(lines=[f"{args.name}: im service {service} {said} {pd_id}"])
 
 
 @command(
@@ -331,8 +335,7 @@ def _map(ctx: Context, name: str, mapping: str, service: str, pd_id: str) -> str
 @argument("--im-service", required=True, metavar="SERVICE", help="im service name (or 'default')")
 @argument("--pd-service", required=True, metavar="ID", help="PagerDuty service ID")
 def connector_map_service(ctx: Context, args: argparse.Namespace) -> Result:
-    service = _map(ctx, args.name, "service_mappings", args.im_service, args.pd_service)
-    return Lines(lines=[f"{args.name}: im service {service} -> PagerDuty {args.pd_service}"])
+    return _map(ctx, args, "service_mappings", args.im_service, args.pd_service, "-> PagerDuty")
 
 
 @command(
@@ -376,8 +379,7 @@ def _service_names(ctx: Context, connector: Connector, ids: set[str]) -> dict[st
 @argument("--service", required=True, metavar="SERVICE", help="im service name")
 @argument("--escalation-policy", required=True, metavar="ID", help="PagerDuty escalation policy ID")
 def connector_map_escalation(ctx: Context, args: argparse.Namespace) -> Result:
-    service = _map(ctx, args.name, "escalation_mappings", args.service, args.escalation_policy)
-    return Lines(lines=[f"{args.name}: im service {service} escalates through {args.escalation_policy}"])
+    return _map(ctx, args, "escalation_mappings", args.service, args.escalation_policy, "escalates through")
 
 
 @command(
@@ -427,19 +429,27 @@ def connector_sync(ctx: Context, args: argparse.Namespace) -> Result:
 
 @command(
     "connector webhook",
-    summary="create (--enable), delete (--disable) or ping (--test) the PagerDuty webhook",
+    summary="create (--enable), delete (--disable) or ping (--test) the PagerDuty webhook, or store "
+    "the signing secret of one made in PagerDuty's UI (--secret)",
     slack=False,
-    examples=("connector webhook prod-pagerduty --enable", "connector webhook prod-pagerduty --test"),
+    examples=(
+        "connector webhook prod-pagerduty --enable",
+        "connector webhook prod-pagerduty --test",
+        "connector webhook prod-pagerduty --secret",
+    ),
 )
 @NAME
 @argument("--enable", action="store_true", help="subscribe im to this connector's incidents")
-@argument("--disable", action="store_true", help="delete the subscription")
+@argument("--disable", action="store_true", help="delete the subscription and forget every signing secret")
 @argument("--test", action="store_true", help="ping the subscription and wait for it to arrive")
+@argument("--secret", action="store_true", help="store a subscription's signing secret (asked for, never shown)")
 def connector_webhook(ctx: Context, args: argparse.Namespace) -> Result:
-    if [args.enable, args.disable, args.test].count(True) != 1:
-        raise UsageError("give exactly one of --enable, --disable, --test", ctx.usage)
+    if [args.enable, args.disable, args.test, args.secret].count(True) != 1:
+        raise UsageError("give exactly one of --enable, --disable, --test, --secret", ctx.usage)
     registry = _registry(ctx)
     connector = registry.get(args.name)
+    if args.secret:
+        return _webhook_secret(ctx, registry, connector)
     config = registry.config(connector)
     try:
         with client_for(registry, connector) as client:
@@ -454,6 +464,25 @@ def connector_webhook(ctx: Context, args: argparse.Namespace) -> Result:
             return _webhook_test(ctx, connector, client)
     except PagerDutyError as exc:
         return Lines(lines=[f"✗ {exc.user_message}"], ok=False)
+
+
+def _webhook_secret(ctx: Context, registry: ConnectorRegistry, connector: Connector) -> Result:
+    """A subscription made by hand in PagerDuty (Integrations, Generic Webhooks v3) signs with a secret
+    PagerDuty shows once: kept sealed beside the others, so its deliveries are accepted."""
+    label = "Signing secret of the PagerDuty webhook subscription"
+    secret = (ctx.prompt(label, None, True) if ctx.prompt else sys.stdin.readline()).strip()
+    if not secret:
+        raise UsageError("no secret given (paste the subscription's signing secret when asked, or pipe it in)", ctx.usage)
+    if len(secret) < 16 or any(c.isspace() for c in secret):
+        raise UsageError("that is not a webhook signing secret (PagerDuty's are long, without spaces)", ctx.usage)
+    row, count = registry.add_webhook_secret(connector.name, secret)
+    base = (ctx.im.settings.public_url or "https://<IM_PUBLIC_URL>").rstrip("/")
+    return Lines(
+        lines=[
+            f"{row.name}: signing secret stored {mask(row.webhook_secrets)} ({count} kept); deliveries signed with it are accepted",
+            f"Webhook URL to give PagerDuty: {base}/connectors/{row.name}/webhook",
+        ]
+    )
 
 
 def _webhook_enable(

@@ -9,11 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.clock import parse_duration
 from bot.domain.errors import DomainError
+from bot.domain.fields import BUILTIN_SOURCES
 from bot.domain.models import SEVERITIES
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+PD_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
 
 
 class ConnectorConfigError(DomainError):
@@ -91,7 +93,20 @@ class PagerDutyConfig(BaseModel):
     request_timeout: int = 10  # seconds to wait for PagerDuty's answer before the outcome counts as unknown
     enable_webhook: bool = True
     custom: PagerDutyCustom = Field(default_factory=PagerDutyCustom)
+    # im field -> where it goes in PagerDuty's incident details, e.g. "environment": "custom_details.environment"
     custom_field_mappings: dict[str, str] = Field(default_factory=dict)
+    # the seed's debug mode; what they switch on is the logging's (request/response logs, secrets redacted)
+    debug: bool = False
+    log_requests: bool = False
+    log_responses: bool = False
+
+    @field_validator("custom_field_mappings")
+    @classmethod
+    def _field_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if not PD_FIELD.match(target):
+                raise ValueError(f"'{target}' (for {source}) is not a PagerDuty field name such as custom_details.{source}")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -127,6 +142,23 @@ class PagerDutyConfig(BaseModel):
     def covered_service_ids(self) -> list[str]:
         """The PagerDuty services this connector covers: its default service and every mapped one."""
         return sorted({s for s in [self.custom.service_id, *self.custom.service_mappings.values()] if s})
+
+    def covers(self, service: str) -> bool:
+        """Whether an im service pages through this connector: it is mapped, or the connector has a default."""
+        mappings = self.custom.service_mappings
+        return service in mappings or "default" in mappings or bool(self.custom.service_id)
+
+
+def check_field_sources(config: PagerDutyConfig, incident_fields: tuple[str, ...]) -> None:
+    """Every mapped im field exists (a built-in one or one of IM_INCIDENT_FIELDS): a typo is refused
+    when the mapping is made, not silently left out of every incident."""
+    known = (*BUILTIN_SOURCES, *incident_fields)
+    for source in config.custom_field_mappings:
+        if source not in known:
+            raise ConnectorConfigError(
+                f"custom_field_mappings: '{source}' is not an im field (known: {', '.join(known)}; "
+                "custom ones are set with IM_INCIDENT_FIELDS)"
+            )
 
 
 def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None]:

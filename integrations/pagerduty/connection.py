@@ -1,4 +1,5 @@
-"""A PagerDuty client for a stored connector: key opened from its sealed form, every call counted."""
+"""A PagerDuty client for a stored connector: key opened from its sealed form, every call counted and
+paced against the key's budget (PagerDuty: 960 requests a minute per API key, shared by every replica)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,39 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from bot.connectors.models import Connector
+from bot.connectors.secrets import SecretError
+from bot.pacing import Limit, Pacer, current_job, secret_key
 from bot.store import Store
+from integrations.pagerduty import debug
 from integrations.pagerduty.api.client import CallStats, PagerDutyClient
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall
 
 log = logging.getLogger(__name__)
 
+BUDGET = Limit(960, 60)  # per API key; IM_RATE_LIMITS=pagerduty=N/period overrides it
 
-def call_recorder(store: Store, connector: str) -> Callable[[CallStats], None]:
+
+def _webhook_secrets(registry: ConnectorRegistry, connector: Connector) -> list[str]:
+    """What debug mode masks besides the API key (a secret that does not open is not in any line either)."""
+    try:
+        return registry.webhook_secrets(connector)
+    except SecretError:
+        return []
+
+
+def call_recorder(
+    store: Store, connector: str, on_rate_limited: Callable[[float], None] | None = None
+) -> Callable[[CallStats], None]:
     def record(stats: CallStats) -> None:
+        if stats.status == 429 and stats.retry_after and on_rate_limited is not None:
+            try:
+                on_rate_limited(stats.retry_after)
+            except Exception:  # pacing is advice: a failure to record it must not break the call
+                log.warning("could not hold PagerDuty calls off after a 429", exc_info=True)
         try:
             with store.transaction() as session:
                 session.add(
@@ -36,13 +59,56 @@ def call_recorder(store: Store, connector: str) -> Callable[[CallStats], None]:
     return record
 
 
-def client_for(registry: ConnectorRegistry, connector: Connector, **kwargs: Any) -> PagerDutyClient:
+class Turns:
+    """Pacing of one client's calls on its API key. In an outbox job the first call takes a turn (or the
+    job is deferred to it; `admitted`: the turn was taken before the job started) and later calls borrow,
+    so a job never stops halfway; outside a job a call waits for its turn."""
+
+    def __init__(self, pacer: Pacer, key: str, limit: Limit | None, *, admitted: bool) -> None:
+        self.pacer, self.key, self.limit = pacer, key, limit
+        self.admitted = admitted  # this job's turn is taken
+        self.paid = admitted  # ... and not spent yet
+
+    def __call__(self) -> None:
+        if self.paid:
+            self.paid = False
+        elif current_job() is None:
+            self.pacer.wait(self.key, self.limit)
+        elif not self.admitted:
+            self.pacer.admit(self.key, self.limit)
+            self.admitted = True
+        else:
+            self.pacer.borrow(self.key, self.limit)
+
+    def hold_off(self, seconds: float) -> None:
+        self.pacer.hold_off(self.key, self.limit, seconds)
+
+
+def turns_for(registry: ConnectorRegistry, api_key: str, *, admit: bool = False) -> Turns:
+    """The key's turns; `admit`: take this job's first turn now (raises Deferred when it is not yet)."""
+    limit = registry.pacer.limit("pagerduty", BUDGET)
+    key = secret_key("pagerduty", api_key)
+    if admit:
+        registry.pacer.admit(key, limit)
+    return Turns(registry.pacer, key, limit, admitted=admit)
+
+
+def client_for(registry: ConnectorRegistry, connector: Connector, *, admit: bool = False, **kwargs: Any) -> PagerDutyClient:
+    """`admit`: from an outbox job, which is deferred (Deferred) rather than started when its key has no turn."""
     config = registry.config(connector)
+    api_key = registry.api_key(connector)
+    turns = turns_for(registry, api_key, admit=admit)
     options: dict[str, Any] = {"timeout": float(config.request_timeout), **kwargs}
+    wanted = debug.switches(config.debug, config.log_requests, config.log_responses, everything=registry.debug)
+    if wanted is not None:
+        inner = options.pop("transport", None) or httpx.HTTPTransport()
+        known = [api_key, *_webhook_secrets(registry, connector)]
+        options["transport"] = debug.DebugTransport(inner, connector=connector.name, switches=wanted, secrets=known)
     return PagerDutyClient(
         config.base_url,
-        registry.api_key(connector),
+        api_key,
         from_email=config.custom.from_email,
-        on_response=call_recorder(registry.store, connector.name),
+        on_response=call_recorder(registry.store, connector.name, turns.hold_off),
+        before_request=turns,
         **options,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,7 +28,8 @@ from bot.connectors.webhook_guard import WebhookGuard
 from bot.domain.errors import InvalidInput
 from bot.domain.incidents import Actor
 from bot.domain.models import OutboxJob
-from bot.domain.outbox import JobSpec, enqueue_core
+from bot.domain.outbox import JobSpec, enqueue_core, job_values
+from bot.store import OUTBOX_CHANNEL, note_enqueued
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
@@ -96,6 +97,7 @@ class WebhookReceiver:
     def receive(self, name: str, body: bytes, signature: str | None) -> tuple[int, dict[str, object]]:
         try:
             if not self._signed(name, body, signature):
+                log.warning("connector %s: PagerDuty webhook refused (401): invalid signature", name)
                 return 401, {"error": "invalid signature"}
         except ConnectorNotFound:
             return 404, {"error": f"no connector named {name}"}
@@ -108,30 +110,54 @@ class WebhookReceiver:
             log.warning("connector %s: webhook refused (400): %s", name, exc.reason)
             return 400, {"error": exc.reason}
         destination = inbound_destination(name)
+        delivery = {
+            "connector": name,
+            "event_id": event.id,
+            "event_type": event.event_type,
+            "occurred_at": as_utc(event.occurred_at),
+            "received_at": utcnow(),
+            "body": body.decode("utf-8", "replace"),
+        }
+        ordering_key = f"{destination}:{event.incident_id or '-'}"  # the im incident is known once it is applied
         try:
-            # plain Core inserts (no ORM unit of work): this endpoint's whole job is to store fast and answer
+            # plain Core (no ORM unit of work): this endpoint's whole job is to store fast and answer
             with self.im.store.core() as conn:
-                delivery_id = conn.execute(
-                    insert(DELIVERIES).returning(DELIVERIES.c.id),
-                    {
-                        "connector": name,
-                        "event_id": event.id,
-                        "event_type": event.event_type,
-                        "occurred_at": as_utc(event.occurred_at),
-                        "received_at": utcnow(),
-                        "body": body.decode("utf-8", "replace"),
-                    },
-                ).scalar_one()
-                enqueue_core(
-                    conn,
-                    JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}),
-                    None,  # the im incident is known only once the delivery is applied
-                    ordering_key=f"{destination}:{event.incident_id or '-'}",
-                )
+                if self.im.store.is_sqlite:
+                    delivery_id = conn.execute(insert(DELIVERIES).returning(DELIVERIES.c.id), delivery).scalar_one()
+                    enqueue_core(
+                        conn, JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}), None, ordering_key=ordering_key
+                    )
+                else:
+                    conn.execute(_STORE_AND_NOTIFY, {**delivery, **_job_params(destination, ordering_key)})
+                    note_enqueued(conn, notified=True)
         except IntegrityError:
+            log.info("connector %s: PagerDuty webhook %s %s is a duplicate", name, event.event_type, event.id)
             return 200, {"status": "duplicate", "event_id": event.id}
-        self.im.outbox_ready.set()
+        log.info("connector %s: PagerDuty webhook %s %s accepted", name, event.event_type, event.id)
         return 202, {"status": "accepted", "event_id": event.id}
+
+
+def _job_params(destination: str, ordering_key: str) -> dict[str, object]:
+    values = job_values(JobSpec(destination, WEBHOOK), None, ordering_key)
+    # str(): a StrEnum (the status) bound as its value, as the ORM binds it
+    return {
+        f"job_{column}": str(value) if isinstance(value, str) else value
+        for column, value in values.items()
+        if column not in ("payload", "incident_id")
+    }
+
+
+# PostgreSQL: the delivery, its job and the workers' NOTIFY in one statement, one round trip before the commit
+_JOB_COLUMNS = ("destination", "kind", "ordering_key", "status", "attempts", "available_at", "created_at")
+_STORE_AND_NOTIFY = text(
+    "WITH delivery AS ("
+    " INSERT INTO webhook_delivery (connector, event_id, event_type, occurred_at, received_at, body)"
+    " VALUES (:connector, :event_id, :event_type, :occurred_at, :received_at, :body) RETURNING id),"
+    f" job AS (INSERT INTO outbox_job ({', '.join(_JOB_COLUMNS)}, payload)"
+    f" SELECT {', '.join(':job_' + c for c in _JOB_COLUMNS)}, json_build_object('delivery_id', delivery.id) FROM delivery"
+    " RETURNING id)"
+    f" SELECT pg_notify('{OUTBOX_CHANNEL}', '') FROM job"
+)
 
 
 def remote_from_webhook(data: IncidentData, occurred_at: datetime) -> RemoteIncident:

@@ -30,6 +30,7 @@ class Figures:
     last_webhook_at: datetime | None
     dead_jobs: int
     pending_jobs: int
+    failed_calls_24h: int = 0  # API calls that got no answer or an error status, whoever made them (test included)
 
     @property
     def success_rate(self) -> float | None:
@@ -62,6 +63,15 @@ def figures(im: Im, name: str, now: datetime | None = None) -> Figures:
         avg = one(select(func.avg(SyncRun.duration_ms)).where(SyncRun.connector == name, col(SyncRun.at) >= day))
         calls = one(
             select(func.count()).select_from(ConnectorCall).where(ConnectorCall.connector == name, col(ConnectorCall.at) >= day)
+        )
+        failed = one(
+            select(func.count())
+            .select_from(ConnectorCall)
+            .where(
+                ConnectorCall.connector == name,
+                col(ConnectorCall.at) >= day,
+                (col(ConnectorCall.status) == 0) | (col(ConnectorCall.status) >= 400),
+            )
         )
         latest = session.exec(
             select(ConnectorCall)
@@ -100,6 +110,7 @@ def figures(im: Im, name: str, now: datetime | None = None) -> Figures:
         as_utc(last_hook) if last_hook else None,
         dead,
         pending,
+        failed_calls_24h=failed,
     )
 
 

@@ -23,6 +23,7 @@ from bot.domain.errors import DomainError
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
+from bot.pacing import Deferred
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
 from integrations.pagerduty import links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
@@ -65,15 +66,25 @@ def pagerduty_jobs(session: Session, incident: Incident, event: TimelineEvent) -
     if event.origin == Origin.PAGERDUTY:
         return []  # no echo
     specs: list[JobSpec] = []
+    only = event.data.get("drill_connector") if event.kind == "declared" else None  # a game day pages the one it names
     for name, config in outbound_connectors(session):
-        specs += _jobs_for(name, config, incident, event)
+        if only and name != only:
+            continue
+        if _concerns(session, name, config, incident):
+            specs += _jobs_for(name, config, incident, event)
     return specs
+
+
+def _concerns(session: Session, name: str, config: PagerDutyConfig, incident: Incident) -> bool:
+    """A connector pages only for the services it covers (a dev and a prod connector do not both page for
+    everything); an incident it is linked to already (one PagerDuty started) stays its own."""
+    return any(config.covers(s) for s in incident.services) or bool(links.for_incident(session, incident.number, name))
 
 
 def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent) -> list[JobSpec]:
     dest, payload = destination(name), {"event_id": event.id}
     if event.kind == "declared":
-        return [JobSpec(dest, "create", {**payload, "service": s}) for s in incident.services]
+        return [JobSpec(dest, "create", {**payload, "service": s}) for s in incident.services if config.covers(s)]
     if event.kind == "status":
         jobs = [JobSpec(dest, "status", payload)]
         if event.data.get("note") and config.custom.sync_notes:
@@ -81,6 +92,8 @@ def _jobs_for(name: str, config: PagerDutyConfig, incident: Incident, event: Tim
         return jobs
     if event.kind in ("note", "sla") and config.custom.sync_notes:
         return [JobSpec(dest, "note", payload)]
+    if event.kind == "field" and config.custom.sync_notes and set(event.data["fields"]) & set(config.custom_field_mappings):
+        return [JobSpec(dest, "note", payload)]  # a mapped field changed after the create: PagerDuty hears it as a note
     if event.kind == "owner" and event.data.get("person_id") is not None:
         return [JobSpec(dest, "reassign", payload)]  # clearing the owner leaves PagerDuty's assignees be
     if event.kind in ("escalate", "page"):
@@ -126,12 +139,13 @@ class PagerDutyDelivery:
         errors into retry or give-up, and records the call (SyncRun) whatever the outcome."""
         name = job.destination.split(":", 1)[1]
         started = time.monotonic()
-        ok, error = True, None
+        ok, error, paced = True, None, False
         try:
             connector = self.registry.get(name)
             config = self.registry.config(connector)
             # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
-            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+            # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
+            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None
@@ -150,21 +164,25 @@ class PagerDutyDelivery:
         except (secrets.SecretError, DomainError) as exc:
             ok, error = False, str(exc)
             raise GiveUp(str(exc)) from None
+        except Deferred:
+            paced = True
+            raise
         except (RetryLater, GiveUp) as exc:
             ok, error = False, str(exc)
             raise
         finally:
-            with self.im.store.transaction() as session:
-                session.add(
-                    SyncRun(
-                        connector=name,
-                        kind=job.kind,
-                        incident_id=job.incident_id,
-                        ok=ok,
-                        duration_ms=(time.monotonic() - started) * 1000,
-                        error=error,
+            if not paced:  # a deferred job was not tried: nothing to record
+                with self.im.store.transaction() as session:
+                    session.add(
+                        SyncRun(
+                            connector=name,
+                            kind=job.kind,
+                            incident_id=job.incident_id,
+                            ok=ok,
+                            duration_ms=(time.monotonic() - started) * 1000,
+                            error=error,
+                        )
                     )
-                )
 
     # -- job kinds ---------------------------------------------------------------------------
     def _create(
@@ -439,11 +457,13 @@ class PagerDutyDelivery:
             "severity": incident.severity,
             "services": ", ".join(incident.services),
             "description": incident.description or "",
+            "status": incident.status,
             "declared_by": view.declared_by,
+            **incident.fields,
         }
         for im_field, pd_field in config.custom_field_mappings.items():
-            if im_field in fields:
-                lines.append(f"{pd_field}: {fields[im_field]}")
+            if fields.get(im_field):
+                lines.append(f"{pd_field.removeprefix('custom_details.')}: {fields[im_field]}")
         return "\n".join(lines)
 
     def _thread_url(self, incident: Incident) -> str | None:

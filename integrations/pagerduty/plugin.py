@@ -18,7 +18,13 @@ from integrations.pagerduty.ticker import Ticker, sla_targets
 
 
 def registry_for(im: Im) -> ConnectorRegistry:
-    return ConnectorRegistry(im.store, Keyring.from_settings(im.settings))
+    return ConnectorRegistry(
+        im.store,
+        Keyring.from_settings(im.settings),
+        im.settings.incident_fields,
+        rate_limits=im.settings.rate_limits,
+        debug=im.settings.pagerduty_debug,
+    )
 
 
 def pagerduty_links(session: Session, incident: Incident) -> list[ExternalLink]:

@@ -153,7 +153,8 @@ class Reconciler:
         with self.im.store.transaction() as session:
             row = session.exec(select(Connector).where(Connector.name == name)).first()
             if row is not None:
-                row.last_sync_at = utcnow()
+                if result.error is None:  # "Last Sync" is the last one that worked; a failed one shows as its error
+                    row.last_sync_at = utcnow()
                 row.last_sync_error = result.error
                 if until is not None:
                     row.last_sync_until = until

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -13,11 +13,20 @@ from sqlmodel import Session, col, select
 from bot.clock import utcnow
 from bot.connectors import secrets
 from bot.connectors.models import Connector
+from bot.domain.fields import DEFAULT_FIELDS
+from bot.pacing import PACED_BY_DEFAULT, Pacer
 from bot.store import Store
 from bot.ttl_cache import TTLCache
-from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_name, validate_pagerduty
+from integrations.pagerduty.config import (
+    ConnectorConfigError,
+    PagerDutyConfig,
+    check_field_sources,
+    check_name,
+    validate_pagerduty,
+)
 
 TYPES = ("pagerduty",)
+MAX_WEBHOOK_SECRETS = 10  # signing secrets kept at once: automatic subscriptions plus ones made in PagerDuty's UI
 
 
 # Kept a few seconds: a change made in this process is seen at once (see `changed`), one made by another
@@ -54,9 +63,20 @@ class ConnectorNotFound(ConnectorConfigError):
 
 
 class ConnectorRegistry:
-    def __init__(self, store: Store, keys: secrets.Keyring) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keys: secrets.Keyring,
+        incident_fields: tuple[str, ...] = DEFAULT_FIELDS,
+        *,
+        rate_limits: Mapping[str, tuple[int, int]] | None = PACED_BY_DEFAULT,
+        debug: bool = False,
+    ) -> None:
         self.store = store
         self.keys = keys
+        self.incident_fields = incident_fields  # what custom_field_mappings may name (IM_INCIDENT_FIELDS)
+        self.pacer = Pacer(store, rate_limits)  # each API key's budget, shared by replicas (None: pacing off)
+        self.debug = debug  # PAGERDUTY_DEBUG: every connector's calls logged (integrations/pagerduty/debug.py)
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, name: str) -> Connector:
@@ -98,6 +118,7 @@ class ConnectorRegistry:
         if type_ not in TYPES:
             raise ConnectorConfigError(f"unknown connector type '{type_}' (expected: {', '.join(TYPES)})")
         config, api_key = validate_pagerduty(raw)
+        check_field_sources(config, self.incident_fields)
         if not api_key:
             raise ConnectorConfigError("api_key: required (the key itself, or env:VAR_NAME)")
         sealed = self._seal(api_key, "api_key")
@@ -122,7 +143,10 @@ class ConnectorRegistry:
         def apply(row: Connector) -> None:
             data = json.loads(json.dumps(row.config))
             change(data)
-            config, _ = validate_pagerduty(data)
+            config, api_key = validate_pagerduty(data)
+            if api_key is not None:
+                raise ConnectorConfigError("api_key: changed with im connector update NAME --api-key KEY, not here")
+            check_field_sources(config, self.incident_fields)
             row.config = config.model_dump(mode="json")
 
         return self._change(name, apply)
@@ -136,6 +160,25 @@ class ConnectorRegistry:
             row.webhook_enabled = enabled
 
         return self._change(name, apply)
+
+    def add_webhook_secret(self, name: str, secret: str) -> tuple[Connector, int]:
+        """Keep the signing secret of a subscription made in PagerDuty's UI beside those im holds
+        (deliveries signed with any of them are accepted) -> (row, how many are kept now)."""
+        kept: list[str] = []
+
+        def apply(row: Connector) -> None:
+            held = self.webhook_secrets(row)
+            if secret in held:
+                raise ConnectorConfigError("that signing secret is stored already")
+            if len(held) >= MAX_WEBHOOK_SECRETS:
+                raise ConnectorConfigError(
+                    f"{name} holds {len(held)} signing secrets already: im connector webhook {name} --disable drops them"
+                )
+            kept.extend([*held, secret])
+            row.webhook_secrets = self._seal(json.dumps(kept), "webhook secret")
+            row.webhook_enabled = True
+
+        return self._change(name, apply), len(kept)
 
     def remove(self, name: str) -> None:
         with self.store.transaction() as session:

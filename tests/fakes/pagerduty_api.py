@@ -22,6 +22,7 @@ Every change to an incident is also written to an account-wide change log served
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import math
 import random
@@ -570,6 +571,7 @@ class RecordedRequest:
     json: Any
     status: int = 0
     template: str | None = None
+    at: float | None = None  # the fake's clock when it came
 
 
 @dataclass
@@ -677,8 +679,21 @@ class _Ctx:
 
 
 class FakePagerDuty(ServedFake):
-    def __init__(self, *, api_key: str = "pd-test-key", shared_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "pd-test-key",
+        shared_dir: Path | None = None,
+        budget: tuple[int, float] | None = (RATE_LIMIT, 60.0),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`budget`: (requests, seconds) each API key may make in any window that long (PagerDuty: 960 a
+        minute); beyond it a 429 with `ratelimit-*` headers. None: unlimited. `clock`: seconds, injectable."""
         self.api_key = api_key
+        self.budget = budget
+        self.clock = clock
+        self._served: dict[str, collections.deque[float]] = {}  # per Authorization: when each request in the window came
+        self.over_budget = 0  # 429s answered because a key was over its budget
         self.shared_dir = shared_dir if shared_dir is not None else DEFAULT_SHARED_DIR
         self.validator: SpecValidator | None = spec_validator(self.shared_dir)
         self.users: dict[str, FakeUser] = {}
@@ -701,8 +716,6 @@ class FakePagerDuty(ServedFake):
         self.faults: list[tuple[str, str, str]] = []  # (mode, method, path) of every fault served
         self._lock = threading.RLock()
         self._counter = 0
-        self._window_start = time.monotonic()
-        self._window_count = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._routes: list[tuple[str, re.Pattern[str], str, Route]] = []
@@ -1283,14 +1296,38 @@ class FakePagerDuty(ServedFake):
         }
 
     # ---------------------------------------------------------------- HTTP plumbing
-    def _ratelimit_headers(self) -> dict[str, str]:
-        now = time.monotonic()
-        if now - self._window_start >= 60:
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        remaining = max(0, RATE_LIMIT - self._window_count)
-        reset = max(1, math.ceil(60 - (now - self._window_start)))
-        return {"ratelimit-limit": str(RATE_LIMIT), "ratelimit-remaining": str(remaining), "ratelimit-reset": str(reset)}
+    def _ratelimit_headers(self, authorization: str, *, spend: bool = True) -> dict[str, str]:
+        """Count this request against its key's budget (a sliding window): its ratelimit headers, or a 429
+        when the key has spent its budget (the refused request is not counted). Under the lock."""
+        count, window = self.budget or (RATE_LIMIT, 60.0)
+        now = self.clock()
+        served = self._served.setdefault(authorization, collections.deque())
+        while served and served[0] <= now - window:
+            served.popleft()
+        over = spend and self.budget is not None and len(served) >= count
+        if spend and not over:
+            served.append(now)
+        reset = max(1, math.ceil(served[0] + window - now)) if served else 1
+        headers = {
+            "ratelimit-limit": str(count),
+            "ratelimit-remaining": str(max(0, count - len(served))),
+            "ratelimit-reset": str(reset),
+        }
+        if over:
+            self.over_budget += 1
+            raise _Answer(429, _DEFAULT_FAIL_BODIES[429], headers)
+        return headers
+
+    def served_per_window(self, window: float | None = None) -> int:
+        """The most requests served (not refused) in any window of `window` seconds (default: the budget's)."""
+        window = window or (self.budget or (RATE_LIMIT, 60.0))[1]
+        times = sorted(r.at for r in self.requests if r.at is not None and r.status != 429)
+        most, start = 0, 0
+        for end, at in enumerate(times):
+            while times[start] <= at - window:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         method = handler.command.upper()
@@ -1311,7 +1348,7 @@ class FakePagerDuty(ServedFake):
                 body = json.loads(raw)
             except ValueError:
                 bad_json = True
-        record = RecordedRequest(method, path, query, redacted, body)
+        record = RecordedRequest(method, path, query, redacted, body, at=self.clock())
         with self._lock:
             self.requests.append(record)
         if self.response_delay:
@@ -1375,7 +1412,7 @@ class FakePagerDuty(ServedFake):
         deliver: list[tuple[FakeSubscription, dict[str, Any]]] = []
         late = 0.0
         with self._lock:
-            headers: dict[str, str | None] = dict(self._ratelimit_headers())
+            headers: dict[str, str | None] = dict(self._ratelimit_headers(ctx.headers.get("authorization", ""), spend=False))
             route = next(
                 ((m, t, fn, mt) for m, p, t, fn in self._routes if (mt := p.match(ctx.path)) and m == ctx.method),
                 None,
@@ -1410,6 +1447,7 @@ class FakePagerDuty(ServedFake):
                     )
                 if ctx.headers.get("authorization") != f"Token token={self.api_key}":
                     raise _pd_error(401, "Authentication failed", 2006)
+                headers.update(self._ratelimit_headers(ctx.headers["authorization"]))
                 _, late = self._fault(ctx)
                 if ctx.headers.get("accept") != ACCEPT_V2:
                     raise _invalid(f"The Accept header must be {ACCEPT_V2}")

@@ -34,6 +34,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from tests.fakes.served import ServedFake
+from tests.fakes.slack_limits import SlackLimits, retry_after
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SHARED_DIR = REPO_ROOT / ".." / "shared"
@@ -102,6 +103,7 @@ class RecordedCall:
     args: dict[str, Any]
     http_status: int
     response: dict[str, Any]
+    at: float | None = None  # the rate limits' clock when it came (with limits on)
 
 
 @dataclass
@@ -281,13 +283,19 @@ class FakeSlack(ServedFake):
         bot_token: str = "xoxb-test-token",
         shared_dir: Path | object | None = _AUTO,
         response_delay: float = 0.0,
+        limits: SlackLimits | None = None,
     ) -> None:
+        """`limits`: Slack's rate limits enforced (429 with Retry-After beyond them); None: unlimited."""
         self.bot_token = bot_token
+        self.limits = limits
+        self.rate_limited: list[RecordedCall] = []  # calls refused by `limits`
         self.response_delay = response_delay
         self.team_id, self.bot_user_id, self.bot_id = TEAM_ID, BOT_USER_ID, BOT_ID
         if shared_dir is _AUTO:
             shared_dir = DEFAULT_SHARED_DIR
         self.spec = load_spec(resolve_slack_dir(Path(shared_dir)).resolve()) if shared_dir is not None else None  # type: ignore[arg-type]
+        if limits is not None and limits.methods_dir is None and shared_dir is not None:
+            limits.methods_dir = resolve_slack_dir(Path(shared_dir)).resolve() / "methods"  # type: ignore[arg-type]
 
         self.users: dict[str, FakeUser] = {}
         self.channels: dict[str, FakeChannel] = {}
@@ -446,10 +454,16 @@ class FakeSlack(ServedFake):
         if self.response_delay:
             time.sleep(self.response_delay)
         with self._lock:
+            wait = self.limits.spend(method, args.get("channel")) if self.limits is not None else None
+            if wait is not None:
+                refused = RecordedCall(method, args, 429, {"ok": False, "error": "ratelimited"}, self.limits.clock())  # type: ignore[union-attr]
+                self.rate_limited.append(refused)
+                return 429, {"Retry-After": retry_after(wait)}, refused.response
             status, headers, body = self._dispatch(method, args, auth_header)
             if self.spec is not None and method in self.spec.methods:
                 self.violations += self.spec.check_response(method, body)
-            self.calls.append(RecordedCall(method, args, status, body))
+            at = self.limits.clock() if self.limits is not None else None
+            self.calls.append(RecordedCall(method, args, status, body, at))
             return status, headers, body
 
     def handle_response_url(self, path: str, raw: bytes) -> int:

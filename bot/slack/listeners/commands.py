@@ -66,7 +66,9 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
 
     def open_declare_modal(command: dict[str, Any], client: WebClient) -> None:
         # trigger_id lives 3 s and only once: opened right after the ack, not through the outbox
-        client.views_open(trigger_id=command["trigger_id"], view=render.declare_modal(command.get("channel_id", "")))
+        client.views_open(
+            trigger_id=command["trigger_id"], view=render.declare_modal(command.get("channel_id", ""), im.incidents.field_names)
+        )
 
     def acknowledge_remote(ack: Ack) -> None:
         ack({"response_type": "ephemeral", "text": ":hourglass_flowing_sand: Asking PagerDuty…"})

@@ -9,6 +9,7 @@ from slack_bolt import Ack, App
 
 from bot.app import Im
 from bot.domain.errors import DomainError, InvalidInput
+from bot.domain.fields import InvalidField
 from bot.slack import mrkdwn, render
 from bot.slack.inbound import dig, payload_user, text_field
 from bot.slack.listeners.common import slack_actor, user_message
@@ -53,9 +54,13 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
                 severity=severity,
                 services=services,
                 description=_value(view, "description"),
+                fields=[line for line in (_value(view, "fields") or "").splitlines() if line.strip()],
                 actor=actor,
                 context={"slack_channel": channel} if channel else {},
             )
+        except InvalidField as exc:
+            ack(response_action="errors", errors={"fields": str(exc)})
+            return
         except InvalidInput as exc:
             block = "services" if "service" in str(exc) else "title" if "title" in str(exc) else "severity"
             ack(response_action="errors", errors={block: str(exc)})

@@ -19,8 +19,10 @@ an exception message and never in a repr.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -75,6 +77,7 @@ class CallStats(BaseModel):
     attempt: int
     ratelimit_limit: int | None = None
     ratelimit_remaining: int | None = None
+    retry_after: float | None = None  # a 429's ratelimit-reset (or Retry-After), seconds
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,13 @@ def is_duplicate_incident_key(err: PagerDutyError) -> bool:
     return "already exists" in text and ("dedup key" in text or "incident key" in text or "incident_key" in text)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One verifying TLS context per process, as httpx would build it: building one loads the CA bundle
+    (tens of ms of CPU, over 100 ms on a busy host), and a client is made for every outbox job."""
+    return httpx.create_ssl_context()
+
+
 class PagerDutyClient:
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
@@ -168,6 +178,7 @@ class PagerDutyClient:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[CallStats], None] | None = None,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("No PagerDuty API key is configured")
@@ -178,10 +189,12 @@ class PagerDutyClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._on_response = on_response
+        self._before_request = before_request  # pacing: returns when the request may leave (or raises)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
             transport=transport,
+            verify=_tls(),
             headers={
                 "Authorization": f"Token token={api_key}",
                 "Accept": ACCEPT,
@@ -617,6 +630,8 @@ class PagerDutyClient:
         headers = {"From": call.from_email} if call.from_email else None
         slept = 0.0
         for attempt in range(1, self.max_attempts + 1):
+            if self._before_request is not None:
+                self._before_request()
             started = time.monotonic()
             failure: PagerDutyError
             try:
@@ -694,6 +709,7 @@ class PagerDutyClient:
             attempt=attempt,
             ratelimit_limit=_int_header(resp, "ratelimit-limit") if resp is not None else None,
             ratelimit_remaining=_int_header(resp, "ratelimit-remaining") if resp is not None else None,
+            retry_after=_reset_seconds(resp) if resp is not None and status == 429 else None,
         )
         try:
             self._on_response(stats)

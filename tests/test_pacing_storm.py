@@ -1,0 +1,122 @@
+"""Storms paced to the vendors' limits, end to end over real HTTP: one PagerDuty key's budget (replicas
+sharing it through the database: tests/test_pacing.py), and a Slack channel's posts at Slack's pace with roots in
+declaration order. The fakes enforce small budgets; the tests check what they saw, not timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlmodel import select
+
+from bot.domain.models import JobStatus, OutboxJob
+from tests.fakes.pagerduty_api import FakePagerDuty
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_limits import SlackLimits
+from tests.harness import BOT_TOKEN, AppHarness, make_settings
+from tests.pd_support import PagerDutyWorld, pagerduty_account
+
+CHANNEL = "C0INCIDENT"
+BUDGET = (12, 3.0)  # PagerDuty's 960 a minute, scaled down: 12 requests in any 3 seconds
+INCIDENTS = 6
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the storm did not finish"
+        time.sleep(0.1)
+
+
+def no_dead_jobs(app: AppHarness) -> None:
+    with app.im.store.read() as session:
+        dead = session.exec(select(OutboxJob).where(OutboxJob.status == JobStatus.DEAD)).all()
+    assert not dead, [(j.kind, j.last_error) for j in dead]
+
+
+@pytest.fixture
+def pd() -> Iterator[FakePagerDuty]:
+    fake = pagerduty_account()
+    fake.budget = BUDGET
+    yield fake
+    fake.stop()
+
+
+def test_a_storm_stays_within_the_pagerduty_budget(
+    database_url: str,
+    fake_slack: FakeSlack,
+    pd: FakePagerDuty,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    limits = f"pagerduty={BUDGET[0]}/{int(BUDGET[1])}s"
+    world = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys, rate_limits=limits)
+    try:
+        for n in range(1, INCIDENTS + 1):
+            assert world.app.command(f'declare --sev SEV-3 --title "storm {n}" --service api').status_code == 200
+        wait_for(lambda: len(pd.incidents) == INCIDENTS)
+        for n in range(1, INCIDENTS + 1):
+            assert world.app.command(f"ack --incident INC-{n}").status_code == 200
+            assert world.app.command(f'note --incident INC-{n} "step {n}"').status_code == 200
+
+        def settled() -> bool:
+            return all(
+                i.status == "acknowledged" and any("step" in note.content for note in i.notes) for i in pd.incidents.values()
+            )
+
+        wait_for(settled)
+        world.app.wait_idle(30)
+
+        assert pd.over_budget <= 2, f"{pd.over_budget} requests beyond the budget"
+        assert pd.served_per_window() <= BUDGET[0]
+        for incident in pd.incidents.values():
+            step_notes = [note for note in incident.notes if "step" in note.content]
+            assert len(step_notes) == 1, "each note once"
+            # per-incident order: created, then acknowledged, then the note
+            writes = [r for r in pd.requests if r.status < 300 and r.method in ("PUT", "POST") and incident.id in r.path]
+            kinds = [("note" if r.path.endswith("/notes") else "status") for r in writes]
+            assert kinds.index("status") < max(i for i, k in enumerate(kinds) if k == "note"), kinds
+        assert len({i.incident_key for i in pd.incidents.values()}) == INCIDENTS, "no incident paged twice"
+        no_dead_jobs(world.app)
+        assert not pd.violations
+    finally:
+        world.stop()
+
+
+@pytest.fixture
+def paced_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack(bot_token=BOT_TOKEN, limits=SlackLimits())
+    fake.start()
+    fake.add_channel(CHANNEL, "incidents", members=["U0LAN0Z89"])
+    fake.add_user("U0LAN0Z89", "alice", email="alice@example.com", real_name="Alice Doe")
+    yield fake
+    fake.stop()
+
+
+def test_slack_posts_follow_the_channel_pace_roots_in_declaration_order(database_url: str, paced_slack: FakeSlack) -> None:
+    """Slack's real pace (about a post a second per channel, chat.update Tier 3), enforced by the fake."""
+    app = AppHarness(make_settings(database_url, paced_slack, IM_SLACK_CHANNEL=CHANNEL, IM_RATE_LIMITS=""), paced_slack)
+    try:
+        for n in range(1, INCIDENTS + 1):
+            assert app.command(f'declare --sev SEV-3 --title "storm {n}" --service api').status_code == 200
+        for n in range(1, INCIDENTS + 1):
+            assert app.command(f"ack --incident INC-{n}").status_code == 200
+
+        def roots() -> list[str]:
+            return [m.text for m in paced_slack.messages(CHANNEL)]
+
+        wait_for(
+            lambda: len(roots()) == INCIDENTS and all(paced_slack.replies(CHANNEL, m.ts) for m in paced_slack.messages(CHANNEL))
+        )
+        app.wait_idle(60)
+
+        assert len(paced_slack.rate_limited) <= 2, [c.method for c in paced_slack.rate_limited]
+        numbers = [int(text.split("INC-")[1].split()[0].strip(":*")) for text in roots()]
+        assert numbers == list(range(1, INCIDENTS + 1)), "roots in declaration order, each once"
+        posts = sorted(c.at for c in paced_slack.calls if c.method == "chat.postMessage" and c.at is not None)
+        busiest = max(sum(1 for t in posts if start <= t < start + 1.0) for start in posts)
+        assert busiest <= SlackLimits().post_burst
+        no_dead_jobs(app)
+    finally:
+        app.stop()
