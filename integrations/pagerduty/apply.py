@@ -122,7 +122,6 @@ class RemoteApplier:
             return "no change (older than what we know)"
         if self._held(report.connector, link.incident_id):
             self._save(report, link.incident_id, link.service)  # the link shows PagerDuty's newest state all the same
-            self.im.outbox_ready.set()
             return HELD
         previous = link.status
         self._save(report, link.incident_id, link.service)

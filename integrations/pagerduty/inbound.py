@@ -229,7 +229,7 @@ class WebhookProcessor:
         with self.im.store.read() as session:
             held = [link for link in links.for_incident(session, job.incident_id, name) if link.pd_incident_id]
         try:
-            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
+            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
                 for link in held:
                     remote = remote_from_rest(client.get_incident(link.pd_incident_id or ""))
                     changed = remote.changed_at.isoformat() if remote.changed_at else ""
