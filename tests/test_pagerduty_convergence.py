@@ -16,6 +16,7 @@ from bot.domain.incidents import TRANSITIONS
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
+from tests.fakes.pagerduty_api import FakeIncident
 from tests.fault_support import flood_deliveries, flood_mismatches, send
 from tests.pd_support import PagerDutyWorld
 from tests.test_pagerduty_e2e import pd  # noqa: F401 - fixtures (world: conftest)
@@ -166,10 +167,7 @@ def test_our_acknowledgement_read_back_after_a_resolve_in_im_does_not_reopen_it(
     a restart) and reconciliation reads it back before the resolve is delivered. It is our own echo: held
     until the resolve is out, then settled from a fresh read, never applied as a reopen."""
     app, fake = world.app, world.pd
-    app.runtime.workers.stop()
-    app.command('declare --sev SEV-3 --title "Queue backlog" --service api')
-    app.runtime.dispatcher.drain()
-    [remote] = fake.incidents.values()
+    remote = _declared_by_hand(world, "Queue backlog", "api")
     with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
         app.command("ack --incident INC-1")
         clock.tick(2)
@@ -195,10 +193,7 @@ def test_a_change_in_pagerduty_while_ims_own_waits_is_taken_in_after_it(world: P
     """Held is not dropped: PagerDuty resolved while im's acknowledgement waited; once that is out (PagerDuty
     cannot be acknowledged again once resolved here: it is skipped), the settle job reads PagerDuty and im resolves."""
     app, fake = world.app, world.pd
-    app.runtime.workers.stop()
-    app.command('declare --sev SEV-3 --title "Disk full" --service db')
-    app.runtime.dispatcher.drain()
-    [remote] = fake.incidents.values()
+    remote = _declared_by_hand(world, "Disk full", "db")
     with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
         app.command("ack --incident INC-1")
         clock.tick(2)
@@ -216,10 +211,7 @@ def test_a_change_in_pagerduty_while_ims_own_waits_is_taken_in_after_it(world: P
 def test_page_answered_late_is_looked_up_not_asked_again(world: PagerDutyWorld) -> None:
     app, fake = world.app, world.pd
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
-    app.runtime.workers.stop()
-    app.command('declare --sev SEV-3 --title "Checkout errors" --service api')
-    app.runtime.dispatcher.drain()
-    [remote] = fake.incidents.values()
+    remote = _declared_by_hand(world, "Checkout errors", "api")
     fake.answer_late(times=1, by=1.6, path_prefix=f"/incidents/{remote.id}/responder_requests", method="POST")
     app.command('page INC-1 --user carol@example.com --message "join the bridge"')
     app.runtime.dispatcher.drain()
@@ -242,10 +234,7 @@ def test_escalation_answered_late_is_not_escalated_again(world: PagerDutyWorld) 
     world.terminal.ok("connector", "map-service", "prod", "--im-service", "tri", "--pd-service", "PTRI001")
     world.terminal.ok("connector", "map-escalation", "prod", "--service", "tri", "--escalation-policy", "PESC003")
     world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
-    app.runtime.workers.stop()
-    app.command('declare --sev SEV-3 --title "Login loop" --service tri')
-    app.runtime.dispatcher.drain()
-    [remote] = fake.incidents.values()
+    remote = _declared_by_hand(world, "Login loop", "tri")
     assert remote.assignments == ["PUOPS01"]
     fake.answer_late(times=2, by=1.6, path_prefix=f"/incidents/{remote.id}", method="PUT")
     app.command("escalate INC-1")
@@ -260,6 +249,15 @@ def test_escalation_answered_late_is_not_escalated_again(world: PagerDutyWorld) 
     _, events = app.im.incidents.timeline(1)
     assert "escalated to level 2: now paging Alice Doe" in [e.text for e in events if e.kind == "notice"][-1]
     assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+
+
+def _declared_by_hand(world: PagerDutyWorld, title: str, service: str) -> FakeIncident:
+    """INC-1 declared and paged, the workers stopped: from here the test delivers jobs itself."""
+    world.app.runtime.workers.stop()
+    world.app.command(f'declare --sev SEV-3 --title "{title}" --service {service}')
+    world.app.runtime.dispatcher.drain()
+    [remote] = world.pd.incidents.values()
+    return remote
 
 
 def _in_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
