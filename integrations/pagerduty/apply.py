@@ -8,10 +8,10 @@ Convergence rule: a status report is news for im only once im's own changes have
 an outbound job that can move the PagerDuty incident's status waits for the incident (pending, or running
 with its outcome unknown), a report may be the echo of one of our earlier pushes, and applying it would
 take im back (resolved in im, then our late acknowledgement read back: reopened). Such a report is held:
-neither im nor the link's status moves, and a `settle` job queued behind those outbound jobs (same
-ordering key) reads the incident afresh once they are done: PagerDuty at im's status, or at a status we
-pushed ourselves, has nothing new for im; anything else is applied like any report. The link itself always
-takes the newest report (it shows PagerDuty's state, and outbound pushes are skipped by it).
+im does not move (the link takes it as always: it shows PagerDuty's state, and outbound pushes are skipped
+by it), and a `settle` job queued behind those outbound jobs (same ordering key) reads the incident afresh
+once they are done: PagerDuty at im's status, or at a status we pushed ourselves, has nothing new for im;
+anything else is applied like any report.
 """
 
 from __future__ import annotations
