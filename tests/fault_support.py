@@ -7,8 +7,9 @@ off, waits for quiet (no job pending), and measures the invariants into a `Figur
 * one PagerDuty incident per incident_key, so one per (incident, service) and reopen generation;
 * PagerDuty's status equals im's under `TO_PAGERDUTY_STATUS`, and the link shows PagerDuty's status;
   a PagerDuty incident of ours that is no longer linked (an earlier generation) is resolved;
-* one Slack root per incident (marker `slack-root:N`), and its thread holds one reply per timeline step
-  after the declaration (markers `slack-reply:<event id>`), none doubled, none missing;
+* one Slack root per incident (marker `slack-root:N`), and its thread shows each timeline step after the
+  declaration once (markers `slack-reply:<event id>`; a coalesced reply shows its lead's planned steps),
+  none doubled, none missing;
 * no 5xx from our endpoints, no dead-lettered job.
 
 A test asserts `figures.broken() == []`; the bench prints the figures.
@@ -35,6 +36,7 @@ from bot.clock import utcnow
 from bot.domain import outbox
 from bot.domain.incidents import Actor
 from bot.domain.models import JobStatus, Origin, OutboxJob
+from bot.slack.delivery_batch import plan_step, reply_step
 from bot.wiring import build
 from integrations.pagerduty import mapping
 from integrations.pagerduty.plugin import registry_for
@@ -357,12 +359,28 @@ def _check_slack(figures: Figures, im: Im, slack: FakeSlack, incident_ids: list[
         _, events = im.incidents.timeline(n)
         wanted = {f"slack-reply:{e.id}" for e in events if e.kind != "declared"}
         posted = Counter(_marker(r) for root in mine for r in slack.replies(CHANNEL, root.ts))
-        doubled = sum(c - 1 for c in posted.values() if c > 1)
-        missing = len(wanted - set(posted))
+        shown = _steps_shown(im, posted)
+        doubled = sum(c - 1 for c in shown.values() if c > 1)
+        missing = len(wanted - set(shown))
         figures.reply_duplicates += doubled
         figures.missing += missing
-        if doubled or missing or set(posted) - wanted:
-            figures.details.append(f"INC-{n}: replies {dict(posted)} for steps {sorted(wanted)}")
+        if doubled or missing or set(shown) - wanted:
+            figures.details.append(f"INC-{n}: replies {dict(posted)} show steps {dict(shown)}, for steps {sorted(wanted)}")
+
+
+def _steps_shown(im: Im, posted: Counter[str | None]) -> Counter[str]:
+    """The steps the thread's replies show: a reply shows its own step, and a coalesced reply (one posted
+    for several steps queued behind it, bot/slack/delivery_batch.py) every step of its lead's plan."""
+    shown: Counter[str] = Counter()
+    for marker, count in posted.items():
+        if not marker or not marker.startswith("slack-reply:"):
+            shown[marker or "(no marker)"] += count
+            continue
+        lead = marker.removeprefix("slack-reply:")
+        plan = outbox.step_done(im.store, plan_step(int(lead))) if lead.isdigit() else None
+        for step in plan.value.split(",") if plan and plan.value else [lead]:
+            shown[reply_step(int(step)) if step.isdigit() else f"slack-reply:{step}"] += count
+    return shown
 
 
 def _check_pagerduty(figures: Figures, im: Im, pd: FakePagerDuty, links: list[PagerDutyLink]) -> None:
