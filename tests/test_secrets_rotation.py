@@ -67,6 +67,17 @@ def test_rotate_moves_every_secret_to_the_new_key_and_the_old_key_can_go(
     sock = reserve_socket()
     url = socket_url(sock)
     base = {"IM_DATABASE_URL": database_url, "IM_PUBLIC_URL": url}
+    # served from the start with only the new key: `connector test` checks that im's own webhook URL answers
+    app = AppHarness(make_settings(database_url, fake_slack, IM_SECRET_KEY=NEW, IM_PUBLIC_URL=url), fake_slack, sock=sock)
+    try:
+        _rotate_while_served(database_url, pd, monkeypatch, capsys, caplog, base, url, app)
+    finally:
+        app.stop()
+
+
+def _rotate_while_served(  # type: ignore[no-untyped-def]
+    database_url: str, pd: FakePagerDuty, monkeypatch, capsys, caplog, base: dict[str, str], url: str, app: AppHarness
+) -> None:
     under_old = Terminal(monkeypatch, capsys, base | {"IM_SECRET_KEY": OLD})
     under_old.ok("connector", "add", "pagerduty", "prod", "--config", json.dumps(connector_config(pd)))
     under_old.ok("connector", "webhook", "prod", "--enable")
@@ -113,17 +124,13 @@ def test_rotate_moves_every_secret_to_the_new_key_and_the_old_key_can_go(
     assert under_old("connector", "test", "prod").code != 0
 
     # the served app, with only the new key, accepts a delivery signed with PagerDuty's secret
-    app = AppHarness(make_settings(database_url, fake_slack, IM_SECRET_KEY=NEW, IM_PUBLIC_URL=url), fake_slack, sock=sock)
-    try:
-        remote = pd.trigger_incident(service_id="PGEN001", title="Disk full on db-1")
-        answer = pd.send_webhook(
-            f"{url}/connectors/prod/webhook", "incident.triggered", remote.id, secrets=[subscription.secret], event_id="EVROT1"
-        )
-        assert answer.status_code == 202, answer.text
-        with app.im.store.read() as session:
-            assert [d.event_id for d in session.exec(select(WebhookDelivery))] == ["EVROT1"]
-    finally:
-        app.stop()
+    remote = pd.trigger_incident(service_id="PGEN001", title="Disk full on db-1")
+    answer = pd.send_webhook(
+        f"{url}/connectors/prod/webhook", "incident.triggered", remote.id, secrets=[subscription.secret], event_id="EVROT1"
+    )
+    assert answer.status_code == 202, answer.text
+    with app.im.store.read() as session:
+        assert [d.event_id for d in session.exec(select(WebhookDelivery))] == ["EVROT1"]
 
     captured = out + caplog.text + json.dumps(after)
     for secret in (PD_KEY, subscription.secret, OLD, NEW):

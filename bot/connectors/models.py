@@ -19,7 +19,8 @@ class Connector(SQLModel, table=True):
     name: str = Field(unique=True)
     type: str
     config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # no secrets in here
-    api_key: str = Field(sa_column=Column(Text, nullable=False))  # "fernet:<token>" or "env:<VAR>"
+    api_key: str | None = Field(default=None, sa_column=Column(Text))  # REST key, "fernet2:..." or "env:<VAR>"
+    routing_key: str | None = Field(default=None, sa_column=Column(Text))  # Events API v2 integration key, sealed alike
     webhook_secrets: str | None = Field(default=None, sa_column=Column(Text))  # sealed JSON list (rotation)
     webhook_subscription_id: str | None = None
     webhook_enabled: bool = False

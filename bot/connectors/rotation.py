@@ -17,7 +17,7 @@ from bot.connectors.secrets import NO_KEY, Keyring, SecretError, is_sealed, rese
 from bot.domain.alert_models import AlertSource
 from bot.store import Store
 
-SEALED_COLUMNS = ("api_key", "webhook_secrets")
+SEALED_COLUMNS = ("api_key", "routing_key", "webhook_secrets")
 
 
 @dataclass(frozen=True)

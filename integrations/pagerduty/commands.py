@@ -21,16 +21,16 @@ from bot.connectors.secrets import SecretError, mask
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
 from commands.results import Done, Lines, Result, Table
-from integrations.pagerduty import health, page_input
+from integrations.pagerduty import events_health, health, page_input
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError
-from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig
+from integrations.pagerduty.config import ConnectorConfigError, PagerDutyConfig, check_routing_key
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.metrics import ago, connector_state, figures, percent
 from integrations.pagerduty.oncall import on_call
 from integrations.pagerduty.plugin import registry_for
 from integrations.pagerduty.reconcile import Reconciler
-from integrations.pagerduty.registry import ConnectorRegistry
+from integrations.pagerduty.registry import ConnectorRegistry, pages_by_routing_key
 from integrations.pagerduty.tables import WebhookDelivery
 
 NAME = argument("name", metavar="NAME", help="connector name, e.g. prod-pagerduty")
@@ -67,11 +67,13 @@ PROMPTS = [  # (field path, label, default, secret) as the seed's interactive se
 ]
 
 
-def _prompted_config(ctx: Context) -> dict[str, Any]:
+def _prompted_config(ctx: Context, *, routing_key: bool = False) -> dict[str, Any]:
     if ctx.prompt is None:
         raise UsageError("--config is required when not on a terminal (no one to answer prompts)", ctx.usage)
     raw: dict[str, Any] = {}
     for path, label, default, secret in PROMPTS:
+        if routing_key and path == "api_key":
+            label += " (blank: page by the routing key only)"
         answer = ctx.prompt(label, default, secret)
         if not answer:
             continue
@@ -93,19 +95,37 @@ def _prompted_config(ctx: Context) -> dict[str, Any]:
 )
 @argument("type", metavar="TYPE", help="pagerduty")
 @NAME
-@argument("--config", metavar="JSON", help="the whole configuration as JSON (api_key may be env:VAR_NAME)")
+@argument("--config", metavar="JSON", help="the whole configuration as JSON (api_key, routing_key may be env:VAR_NAME)")
+@argument(
+    "--routing-key",
+    action="store_true",
+    help="also ask for an Events API v2 routing key (never shown); with no API key, declare, ack and resolve go out as events",
+)
 def connector_add(ctx: Context, args: argparse.Namespace) -> Result:
-    raw = _json_arg(args.config, "--config") if args.config is not None else _prompted_config(ctx)
-    row = _registry(ctx).add(args.name, args.type, raw)
+    # asked first, so a refused key stops before anything else is asked or stored
+    routing_key = _ask_routing_key(ctx) if args.routing_key else None
+    raw = _json_arg(args.config, "--config") if args.config is not None else _prompted_config(ctx, routing_key=args.routing_key)
+    row = _registry(ctx).add(args.name, args.type, raw, routing_key=routing_key)
     config = ConnectorRegistry.config(row)
     lines = [
         f"Connector {row.name} ({row.type}) added: {config.sync_direction}, every {format_duration(config.sync_interval)}",
         f"API key: {mask(row.api_key)}",
+        *([f"Routing key: {mask(row.routing_key)}", f"Mode: {events_health.mode(row)}"] if row.routing_key else []),
         f"Next: im connector test {row.name}",
     ]
     if config.enable_webhook and config.inbound:
         lines.append(f"Then:  im connector webhook {row.name} --enable")
     return Lines(lines=lines)
+
+
+def _ask_routing_key(ctx: Context) -> str:
+    """On a terminal, asked without echo; otherwise one line of standard input. Never an argument: it
+    would stay in the shell's history."""
+    label = "Routing Key (the Integration Key of an Events API v2 integration)"
+    key = (ctx.prompt(label, None, True) if ctx.prompt else sys.stdin.readline()).strip()
+    if not key:
+        raise UsageError("no routing key given (paste it when asked, or pipe it in)", ctx.usage)
+    return check_routing_key(key, "--routing-key")
 
 
 @command(
@@ -120,7 +140,10 @@ def connector_add(ctx: Context, args: argparse.Namespace) -> Result:
 def connector_test(ctx: Context, args: argparse.Namespace) -> Result:
     registry = _registry(ctx)
     connector = registry.get(args.name)
-    checks = health.api_checks(registry, connector)
+    if pages_by_routing_key(connector):
+        checks = events_health.test_checks(registry, connector, registry.config(connector))
+    else:
+        checks = health.api_checks(registry, connector)
     checks += health.webhook_checks(connector, registry.config(connector), ctx.im.settings.public_url)
     return Lines(
         lines=[c.line for c in checks],
@@ -161,6 +184,8 @@ def connector_status(ctx: Context, args: argparse.Namespace) -> Result:
         f"Webhook: {'Enabled' if connector.webhook_enabled else 'Disabled'}"
         + (f" (signing secrets: {mask(connector.webhook_secrets)})" if connector.webhook_secrets else ""),
         f"API Key: {mask(connector.api_key)}",
+        *([f"Routing Key: {mask(connector.routing_key)}"] if connector.routing_key else []),
+        f"Mode: {events_health.mode(connector)}",
     ]
     if fig.pending_jobs or fig.dead_jobs:
         lines.append(
@@ -180,6 +205,9 @@ def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
     registry = _registry(ctx)
     connector = registry.get(args.name)
     config = registry.config(connector)
+    if pages_by_routing_key(connector):  # nothing live to ask without a REST key: the key and the events recorded
+        head, lines = events_health.health_lines(ctx.im, registry, connector, figures(ctx.im, connector.name))
+        return Lines(lines=[f"Health: {head} ({connector.name})", *lines], ok=head == "Healthy")
     # A terminal checks PagerDuty live. Slack must be answered after a local read only (never after a
     # call to PagerDuty), so there the connectivity line comes from the calls we recorded.
     live = ctx.frontend == "cli"
@@ -191,15 +219,21 @@ def connector_health(ctx: Context, args: argparse.Namespace) -> Result:
 
 @command(
     "connector update",
-    summary="replace the API key",
+    summary="replace the API key or the routing key",
     slack=False,
-    examples=("connector update prod-pagerduty --api-key env:PD_KEY",),
+    examples=("connector update prod-pagerduty --api-key env:PD_KEY", "connector update prod-pagerduty --routing-key"),
 )
 @NAME
-@argument("--api-key", required=True, metavar="KEY", help="the new key, or env:VAR_NAME")
+@argument("--api-key", metavar="KEY", help="the new key, or env:VAR_NAME")
+@argument("--routing-key", action="store_true", help="ask for a new Events API v2 routing key (never shown)")
 def connector_update(ctx: Context, args: argparse.Namespace) -> Result:
-    row = _registry(ctx).set_api_key(args.name, args.api_key)
-    return Lines(lines=[f"API key of {row.name} replaced: {mask(row.api_key)}", f"Check it: im connector test {row.name}"])
+    if args.api_key is None and not args.routing_key:
+        raise UsageError("nothing to change: give --api-key KEY or --routing-key", ctx.usage)
+    routing_key = _ask_routing_key(ctx) if args.routing_key else None
+    row = _registry(ctx).set_keys(args.name, api_key=args.api_key, routing_key=routing_key)
+    lines = [f"API key of {row.name} replaced: {mask(row.api_key)}"] if args.api_key is not None else []
+    lines += [f"Routing key of {row.name} replaced: {mask(row.routing_key)}"] if routing_key else []
+    return Lines(lines=[*lines, f"Mode: {events_health.mode(row)}", f"Check it: im connector test {row.name}"])
 
 
 @dataclass(frozen=True)
@@ -237,7 +271,14 @@ CONFIG_OPTIONS = (
         "json",
         '{"environment": "custom_details.environment", ...} (replaces them all; {} for none)',
     ),
+    ConfigOption(
+        "--severity-mapping",
+        "custom.severity_mapping",
+        "json",
+        '{"SEV-3": "error", ...} for events by routing key (defaults: critical, error, warning, info)',
+    ),
     ConfigOption("--base-url", "base_url", "text", "PagerDuty API URL"),
+    ConfigOption("--events-url", "events_url", "text", "PagerDuty Events API URL (routing key)"),
     ConfigOption("--sync-direction", "sync_direction", "text", "", ("bidirectional", "outbound", "inbound")),
     ConfigOption("--sync-interval", "sync_interval", "text", "e.g. 2m, 5m"),
     ConfigOption("--request-timeout", "request_timeout", "text", "how long to wait for PagerDuty, e.g. 10s"),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from bot.clock import parse_duration
+from bot.connectors.secrets import ENV_REF
 from bot.domain.errors import DomainError
 from bot.domain.fields import BUILTIN_SOURCES
 from bot.domain.models import SEVERITIES
+from integrations.pagerduty.api.events import is_routing_key
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -48,6 +50,9 @@ class PagerDutyCustom(BaseModel):
     from_email: str | None = None
     escalation_policy_id: str | None = None
     urgency_mapping: dict[str, Literal["high", "low"]] = Field(default_factory=dict)
+    # im severity -> payload.severity of Events API v2 events (routing key): overrides SEV-1 critical,
+    # SEV-2 error, SEV-3 warning, SEV-4 info
+    severity_mapping: dict[str, Literal["critical", "error", "warning", "info"]] = Field(default_factory=dict)
     service_mappings: dict[str, str] = Field(default_factory=dict)
     escalation_mappings: dict[str, str] = Field(default_factory=dict)
     sla_mapping: dict[str, SlaTarget] = Field(default_factory=dict)
@@ -66,7 +71,7 @@ class PagerDutyCustom(BaseModel):
             raise ValueError("expected an email address of a PagerDuty user")
         return value
 
-    @field_validator("urgency_mapping", "sla_mapping")
+    @field_validator("urgency_mapping", "severity_mapping", "sla_mapping")
     @classmethod
     def _severities(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
@@ -88,6 +93,7 @@ class PagerDutyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = "https://api.pagerduty.com"
+    events_url: str = "https://events.pagerduty.com"  # Events API v2 (routing key): POST {events_url}/v2/enqueue
     sync_direction: Literal["bidirectional", "outbound", "inbound"] = "outbound"
     sync_interval: int = 300
     request_timeout: int = 10  # seconds to wait for PagerDuty's answer before the outcome counts as unknown
@@ -99,6 +105,8 @@ class PagerDutyConfig(BaseModel):
     debug: bool = False
     log_requests: bool = False
     log_responses: bool = False
+    # Set by the registry when it loads a connector that holds a routing key and no REST key; never stored.
+    _routing_key_only: bool = PrivateAttr(default=False)
 
     @field_validator("custom_field_mappings")
     @classmethod
@@ -108,7 +116,7 @@ class PagerDutyConfig(BaseModel):
                 raise ValueError(f"'{target}' (for {source}) is not a PagerDuty field name such as custom_details.{source}")
         return value
 
-    @field_validator("base_url")
+    @field_validator("base_url", "events_url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
@@ -144,9 +152,12 @@ class PagerDutyConfig(BaseModel):
         return sorted({s for s in [self.custom.service_id, *self.custom.service_mappings.values()] if s})
 
     def covers(self, service: str) -> bool:
-        """Whether an im service pages through this connector: it is mapped, or the connector has a default."""
+        """Whether an im service pages through this connector: it is mapped, or the connector has a default.
+        A routing key names one PagerDuty service itself, so a routing-key-only connector with no mapping
+        pages for every im service."""
         mappings = self.custom.service_mappings
-        return service in mappings or "default" in mappings or bool(self.custom.service_id)
+        by_key = self._routing_key_only and not mappings
+        return service in mappings or "default" in mappings or bool(self.custom.service_id) or by_key
 
 
 def check_field_sources(config: PagerDutyConfig, incident_fields: tuple[str, ...]) -> None:
@@ -161,16 +172,18 @@ def check_field_sources(config: PagerDutyConfig, incident_fields: tuple[str, ...
             )
 
 
-def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None]:
-    """-> (config without secrets, the API key as given). Errors name the field."""
+def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None, str | None]:
+    """-> (config without secrets, the API key as given, the routing key as given). Errors name the field."""
     if not isinstance(raw, dict):
         raise ConnectorConfigError("--config must be a JSON object")
     data = dict(raw)
-    api_key = data.pop("api_key", None)
+    api_key, routing_key = data.pop("api_key", None), data.pop("routing_key", None)
     if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
         raise ConnectorConfigError("api_key: expected a non-empty string (or env:VAR_NAME)")
+    if routing_key is not None:
+        check_routing_key(routing_key, "routing_key")
     try:
-        return PagerDutyConfig.model_validate(data), api_key
+        return PagerDutyConfig.model_validate(data), api_key, routing_key
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
@@ -178,6 +191,15 @@ def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None
         if first["type"] == "extra_forbidden":
             message = "unknown field"
         raise ConnectorConfigError(f"{where}: {message}") from None
+
+
+def check_routing_key(value: Any, field: str) -> str:
+    """An Events API v2 integration key (32 letters and digits) or env:VAR_NAME; never echoed back."""
+    if not isinstance(value, str) or not (is_routing_key(value.strip()) or ENV_REF.match(value.strip())):
+        raise ConnectorConfigError(
+            f"{field}: not an Events API v2 routing key (the service integration's 32-character Integration Key), or env:VAR_NAME"
+        )
+    return value.strip()
 
 
 def check_name(name: str) -> str:

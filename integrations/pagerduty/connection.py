@@ -84,10 +84,13 @@ class Turns:
         self.pacer.hold_off(self.key, self.limit, seconds)
 
 
-def turns_for(registry: ConnectorRegistry, api_key: str, *, admit: bool = False) -> Turns:
-    """The key's turns; `admit`: take this job's first turn now (raises Deferred when it is not yet)."""
-    limit = registry.pacer.limit("pagerduty", BUDGET)
-    key = secret_key("pagerduty", api_key)
+def turns_for(
+    registry: ConnectorRegistry, api_key: str, *, admit: bool = False, name: str = "pagerduty", budget: Limit = BUDGET
+) -> Turns:
+    """The key's turns; `admit`: take this job's first turn now (raises Deferred when it is not yet).
+    `name` and `budget`: another kind of key (an Events API v2 routing key: `pagerduty-events`)."""
+    limit = registry.pacer.limit(name, budget)
+    key = secret_key(name, api_key)
     if admit:
         registry.pacer.admit(key, limit)
     return Turns(registry.pacer, key, limit, admitted=admit)

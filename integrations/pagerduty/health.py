@@ -23,9 +23,9 @@ from integrations.pagerduty.metrics import Figures, ago, percent
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall
 
-State = Literal["ok", "warn", "fail"]
-Topic = Literal["api", "service", "user", "policy", "endpoint", "webhook"]
-MARKS: dict[State, str] = {"ok": "✓", "warn": "⚠", "fail": "✗"}
+State = Literal["ok", "warn", "fail", "na"]  # na: not available to this connector (the reason follows), not a failure
+Topic = Literal["api", "service", "user", "policy", "endpoint", "webhook", "events"]
+MARKS: dict[State, str] = {"ok": "✓", "warn": "⚠", "fail": "✗", "na": "– n/a:"}
 ENDPOINT_TIMEOUT = 5.0
 
 

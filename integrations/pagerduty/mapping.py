@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.domain.models import SEVERITIES
+from integrations.pagerduty.api.events import Severity
 
 DEFAULT_URGENCY = {"SEV-1": "high", "SEV-2": "high", "SEV-3": "low", "SEV-4": "low"}
+# im severity -> an Events API v2 event's payload.severity (a routing-key connector)
+DEFAULT_EVENT_SEVERITY: dict[str, Severity] = {"SEV-1": "critical", "SEV-2": "error", "SEV-3": "warning", "SEV-4": "info"}
 
 # im status -> the PagerDuty status it corresponds to (closed is a resolved incident in PagerDuty)
 TO_PAGERDUTY_STATUS = {"open": "triggered", "mitigated": "acknowledged", "resolved": "resolved", "closed": "resolved"}
@@ -15,6 +18,10 @@ FROM_PAGERDUTY_STATUS = {"triggered": "open", "acknowledged": "mitigated", "reso
 
 def urgency_for(severity: str, mapping: Mapping[str, str] | None = None) -> str:
     return {**DEFAULT_URGENCY, **(mapping or {})}.get(severity, "high")
+
+
+def event_severity_for(severity: str, mapping: Mapping[str, Severity] | None = None) -> Severity:
+    return {**DEFAULT_EVENT_SEVERITY, **(mapping or {})}.get(severity, "error")
 
 
 def severity_for(urgency: str | None, mapping: Mapping[str, str] | None = None) -> str:

@@ -25,7 +25,7 @@ from bot.domain.models import Incident, Origin, OutboxJob, TimelineEvent
 from bot.domain.outbox import JobSpec, enqueue
 from bot.pacing import Deferred
 from bot.workers import GiveUp, Handler, JobKind, RetryLater, RetryPolicy, kind_table
-from integrations.pagerduty import links, mapping, users
+from integrations.pagerduty import events_delivery, links, mapping, users
 from integrations.pagerduty.api.client import PagerDutyClient
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Incident as PDIncident
@@ -33,7 +33,7 @@ from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.connection import client_for
 from integrations.pagerduty.links import remote_from_rest
 from integrations.pagerduty.paging import Paging
-from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors
+from integrations.pagerduty.registry import ConnectorRegistry, outbound_connectors, pages_by_routing_key
 from integrations.pagerduty.tables import PagerDutyLink, PagerDutyNoteSent, SyncRun
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ class PagerDutyDelivery:
         self.im = im
         self.registry = registry
         paging = Paging(im, self)
+        self.events = events_delivery.EventsDelivery(im, registry)  # a connector with a routing key only
         # every kind of PagerDuty job; all but thread_link retry with the dispatcher's default policy
         self.kinds = kind_table(
             JobKind("create", self._on_incident(self._create)),
@@ -143,6 +144,9 @@ class PagerDutyDelivery:
         try:
             connector = self.registry.get(name)
             config = self.registry.config(connector)
+            if pages_by_routing_key(connector):
+                error = self.events.deliver(connector, config, job)  # a skipped job's reason, kept on its SyncRun
+                return
             # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
             # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
             with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:

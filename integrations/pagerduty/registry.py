@@ -22,6 +22,7 @@ from integrations.pagerduty.config import (
     PagerDutyConfig,
     check_field_sources,
     check_name,
+    check_routing_key,
     validate_pagerduty,
 )
 
@@ -41,7 +42,7 @@ def outbound_connectors(session: Session) -> list[tuple[str, PagerDutyConfig]]:
     def load() -> list[tuple[str, PagerDutyConfig]]:
         found = []
         for row in session.exec(select(Connector).where(Connector.type == "pagerduty")):
-            config = PagerDutyConfig.model_validate(row.config)
+            config = ConnectorRegistry.config(row)
             if config.outbound:
                 found.append((row.name, config))
         return found
@@ -51,10 +52,26 @@ def outbound_connectors(session: Session) -> list[tuple[str, PagerDutyConfig]]:
     return _OUTBOUND.get_or_load(str(engine.url), load)
 
 
+def pages_by_routing_key(connector: Connector) -> bool:
+    """Declare, acknowledge and resolve go out as Events API v2 events. Only without a REST key: with both,
+    REST is used, because its create answers with PagerDuty's incident (id, number, URL), which notes,
+    urgency changes, reassigning, reconciliation and webhooks all need, while an event is answered with
+    its dedup_key only."""
+    return bool(connector.routing_key) and not connector.api_key
+
+
 def changed() -> None:
     """Connectors changed in this process: forget what was cached."""
     _OUTBOUND.clear()
     _WEBHOOK_SECRETS.clear()
+
+
+def _check_routing_key_only(config: PagerDutyConfig) -> None:
+    if config.inbound:
+        raise ConnectorConfigError(
+            f"sync_direction {config.sync_direction}: needs a REST API key (reconciliation and webhooks read PagerDuty's "
+            "REST API); a connector with a routing key only pages (outbound)"
+        )
 
 
 class ConnectorNotFound(ConnectorConfigError):
@@ -96,10 +113,24 @@ class ConnectorRegistry:
 
     @staticmethod
     def config(connector: Connector) -> PagerDutyConfig:
-        return PagerDutyConfig.model_validate(connector.config)
+        config = PagerDutyConfig.model_validate(connector.config)
+        config._routing_key_only = pages_by_routing_key(connector)
+        return config
 
     def api_key(self, connector: Connector) -> str:
+        if not connector.api_key:
+            raise ConnectorConfigError(
+                f"{connector.name} has no REST API key: it pages by routing key only (Events API v2), and this needs "
+                f"PagerDuty's REST API (add one: im connector update {connector.name} --api-key KEY)"
+            )
         return secrets.reveal(connector.api_key, self.keys)
+
+    def routing_key(self, connector: Connector) -> str:
+        if not connector.routing_key:
+            raise ConnectorConfigError(
+                f"{connector.name} has no routing key (im connector update {connector.name} --routing-key)"
+            )
+        return secrets.reveal(connector.routing_key, self.keys)
 
     def cached_webhook_secrets(self, name: str, *, fresh: bool = False) -> list[str]:
         """Opened webhook secrets, cached (every delivery needs them); `fresh` reads them again."""
@@ -113,16 +144,30 @@ class ConnectorRegistry:
         return list(json.loads(secrets.reveal(connector.webhook_secrets, self.keys)))
 
     # -- changes -----------------------------------------------------------------------------
-    def add(self, name: str, type_: str, raw: dict[str, Any]) -> Connector:
+    def add(self, name: str, type_: str, raw: dict[str, Any], *, routing_key: str | None = None) -> Connector:
+        """`routing_key` is one asked for at the terminal (--routing-key); --config may carry one too."""
         check_name(name)
         if type_ not in TYPES:
             raise ConnectorConfigError(f"unknown connector type '{type_}' (expected: {', '.join(TYPES)})")
-        config, api_key = validate_pagerduty(raw)
+        config, api_key, given_key = validate_pagerduty(raw)
+        if routing_key is not None and given_key is not None:
+            raise ConnectorConfigError("routing_key: given twice (in --config and at the prompt)")
+        routing_key = check_routing_key(routing_key, "--routing-key") if routing_key is not None else given_key
         check_field_sources(config, self.incident_fields)
+        if not api_key and not routing_key:
+            raise ConnectorConfigError("api_key: required (the key itself, or env:VAR_NAME), unless a routing key is given")
         if not api_key:
-            raise ConnectorConfigError("api_key: required (the key itself, or env:VAR_NAME)")
-        sealed = self._seal(api_key, "api_key")
-        row = Connector(name=name, type=type_, config=config.model_dump(mode="json"), api_key=sealed, next_sync_at=utcnow())
+            _check_routing_key_only(config)
+        sealed = self._seal(api_key, "api_key") if api_key else None
+        sealed_routing = self._seal(routing_key, "routing_key") if routing_key else None
+        row = Connector(
+            name=name,
+            type=type_,
+            config=config.model_dump(mode="json"),
+            api_key=sealed,
+            routing_key=sealed_routing,
+            next_sync_at=utcnow(),
+        )
         try:
             with self.store.transaction() as session:
                 session.add(row)
@@ -132,10 +177,20 @@ class ConnectorRegistry:
         return row
 
     def set_api_key(self, name: str, api_key: str) -> Connector:
-        if not api_key.strip():
+        return self.set_keys(name, api_key=api_key)
+
+    def set_keys(self, name: str, *, api_key: str | None = None, routing_key: str | None = None) -> Connector:
+        """Replace either key or both, in one change: both are checked and sealed before anything is written."""
+        if api_key is not None and not api_key.strip():
             raise ConnectorConfigError("--api-key: must not be empty")
-        sealed = self._seal(api_key, "--api-key")
-        return self._change(name, lambda row: setattr(row, "api_key", sealed))
+        sealed_api = self._seal(api_key, "--api-key") if api_key is not None else None
+        sealed_routing = self._seal(check_routing_key(routing_key, "--routing-key"), "--routing-key") if routing_key else None
+
+        def apply(row: Connector) -> None:
+            row.api_key = sealed_api or row.api_key
+            row.routing_key = sealed_routing or row.routing_key
+
+        return self._change(name, apply)
 
     def configure(self, name: str, change: Callable[[dict[str, Any]], None]) -> Connector:
         """Apply `change` to the JSON config, then validate the whole of it again."""
@@ -143,10 +198,13 @@ class ConnectorRegistry:
         def apply(row: Connector) -> None:
             data = json.loads(json.dumps(row.config))
             change(data)
-            config, api_key = validate_pagerduty(data)
-            if api_key is not None:
-                raise ConnectorConfigError("api_key: changed with im connector update NAME --api-key KEY, not here")
+            config, api_key, routing_key = validate_pagerduty(data)
+            if api_key is not None or routing_key is not None:
+                what = "api_key" if api_key is not None else "routing_key"
+                raise ConnectorConfigError(f"{what}: changed with im connector update NAME --{what.replace('_', '-')}, not here")
             check_field_sources(config, self.incident_fields)
+            if not row.api_key:
+                _check_routing_key_only(config)
             row.config = config.model_dump(mode="json")
 
         return self._change(name, apply)

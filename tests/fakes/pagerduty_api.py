@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from integrations.pagerduty.api.webhook_signature import sign
+from tests.fakes.pagerduty_events import EVENTS_PATH, FakeEventsApi
 from tests.fakes.served import ServedFake
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -706,6 +707,7 @@ class FakePagerDuty(ServedFake):
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self.response_violations: list[str] = []
+        self.events = FakeEventsApi(self, self.shared_dir)  # Events API v2 (routing keys), same server
         self.down = False
         self.response_delay = 0.0
         self.offset_cap = 10_000
@@ -1419,6 +1421,10 @@ class FakePagerDuty(ServedFake):
             )
             template = route[1] if route else None
             try:
+                if ctx.method == "POST" and ctx.path == EVENTS_PATH:  # the Events API v2: tests/fakes/pagerduty_events.py
+                    self._failure(ctx, headers)
+                    status, payload = self.events.enqueue(ctx.headers, ctx.body, bad_json)
+                    return status, payload, {}, None, 0.0
                 if route is None:
                     self._violate(f"{ctx.method} {ctx.path}: no such endpoint in the fake")
                     raise _not_found()
@@ -1429,22 +1435,7 @@ class FakePagerDuty(ServedFake):
                         self.validator.check_request(ctx.method, template, ctx.query, ctx.headers, ctx.body, raw_present)
                     )
                 self._check_pd_headers(ctx, template)
-                if self.down:
-                    raise _pd_error(503, "Service Unavailable")
-                rule = next((r for r in self._fail_rules if r.matches(ctx.method, ctx.path)), None)
-                if rule is not None:
-                    rule.times -= 1
-                    if rule.times <= 0:
-                        self._fail_rules.remove(rule)
-                    if rule.status == 429:
-                        headers["ratelimit-remaining"] = "0"
-                    raise _Answer(
-                        rule.status,
-                        rule.body
-                        if rule.body is not None
-                        else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
-                        rule.headers,
-                    )
+                self._failure(ctx, headers)
                 if ctx.headers.get("authorization") != f"Token token={self.api_key}":
                     raise _pd_error(401, "Authentication failed", 2006)
                 headers.update(self._ratelimit_headers(ctx.headers["authorization"]))
@@ -1469,6 +1460,23 @@ class FakePagerDuty(ServedFake):
         for sub, envelope in deliver:
             self._deliver(sub, envelope)
         return status, payload, headers, template, late
+
+    def _failure(self, ctx: _Ctx, headers: dict[str, str | None]) -> None:
+        """Answer now when the fake is down or a `fail_next` rule matches."""
+        if self.down:
+            raise _pd_error(503, "Service Unavailable")
+        rule = next((r for r in self._fail_rules if r.matches(ctx.method, ctx.path)), None)
+        if rule is not None:
+            rule.times -= 1
+            if rule.times <= 0:
+                self._fail_rules.remove(rule)
+            if rule.status == 429:
+                headers["ratelimit-remaining"] = "0"
+            raise _Answer(
+                rule.status,
+                rule.body if rule.body is not None else _DEFAULT_FAIL_BODIES.get(rule.status, {"error": {"message": "Error"}}),
+                rule.headers,
+            )
 
     def _violate(self, message: str) -> None:
         """Record a departure; silent without the description (fresh clone: no ../shared)."""

@@ -65,9 +65,10 @@ def test_format_duration_reads_back() -> None:
 
 
 def test_a_valid_connector_config() -> None:
-    config, api_key = validate_pagerduty(
+    config, api_key, routing_key = validate_pagerduty(
         {
             "api_key": "env:PD_KEY",
+            "routing_key": "env:PD_ROUTING_KEY",
             "base_url": "https://api.pagerduty.com/",
             "sync_direction": "bidirectional",
             "sync_interval": "5m",
@@ -80,7 +81,7 @@ def test_a_valid_connector_config() -> None:
             },
         }
     )
-    assert api_key == "env:PD_KEY"
+    assert api_key == "env:PD_KEY" and routing_key == "env:PD_ROUTING_KEY"
     assert config.base_url == "https://api.pagerduty.com" and config.sync_interval == 300
     assert config.outbound and config.inbound
     assert config.custom.service_mappings == {"db": "PDAT001"}
