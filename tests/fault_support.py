@@ -256,6 +256,16 @@ def wait_quiet(im: Im, timeout: float) -> float | None:
 
 
 # -- the invariants -------------------------------------------------------------------------------
+def api_violations(*fakes: FakeSlack | FakePagerDuty) -> list[str]:
+    """What the fakes found against the API descriptions. An answer written to a client that gave up waiting
+    (its timeout, a killed process) meets a closed socket: that is a fault playing out, not a violation."""
+    found: list[str] = []
+    for fake in fakes:
+        found += fake.violations
+        found += getattr(fake, "response_violations", [])
+    return [v for v in found if "BrokenPipeError" not in v]
+
+
 @dataclass
 class Figures:
     scenario: str
