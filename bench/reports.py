@@ -6,9 +6,9 @@
 Seeds the store with bulk Core inserts (incidents over the last 400 days, a few still open, 3% reopened;
 timeline events spread over them), then times, each in a child process (peak memory from
 resource.getrusage there): `im report --format json` and `--format pdf` for the last 365 days; and, in
-this process on a warm app: `im list`, `im status INC-n` and the Slack `/im status --incident INC-n` path
-(a signed request to the served app). Prints figures; asserts nothing. Goals: json < 5 s, pdf < 15 s,
-memory < 500 MB, the three reads < 50 ms.
+this process on a warm app: `im list` (its default page, and --limit 100), `im status INC-n`, the Slack
+`/im status --incident INC-n` path and the Slack answer to `/im report` (signed requests to the served
+app). Prints figures; asserts nothing. Goals: json < 5 s, pdf < 15 s, memory < 500 MB, reads < 50 ms.
 """
 
 from __future__ import annotations
@@ -162,13 +162,16 @@ def reads(url: str, number: int) -> None:
     try:
         ctx = Context(im=app.im, actor=Actor(Origin.CLI, "bench", "bench"), frontend="cli", prog="im")
         for label, fn in (
-            ("im list", lambda: execute(ctx, ["list"])),
+            ("im list (still open + newest 20)", lambda: execute(ctx, ["list"])),
+            ("im list --limit 100", lambda: execute(ctx, ["list", "--limit", "100"])),
             (f"im status INC-{number}", lambda: execute(ctx, ["status", "--incident", f"INC-{number}"])),
             ("im status (not closed)", lambda: execute(ctx, ["status"])),
             (f"/im status --incident INC-{number} (Slack, HTTP)", lambda: app.command(f"status --incident INC-{number}")),
+            # the answer only: the report is computed by a worker after it (not running here)
+            ("/im report --since 365d (Slack ack, HTTP)", lambda: app.command("report --since 365d --format json")),
         ):
             median, worst = timed(fn)
-            print(f"  {label:<44} median {median:6.1f} ms  max {worst:6.1f} ms  (goal < 50 ms)")
+            print(f"  {label:<46} median {median:6.1f} ms  max {worst:6.1f} ms  (goal < 50 ms)")
     finally:
         app.stop()
         fake.stop()

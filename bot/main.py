@@ -1,4 +1,7 @@
-"""The `im` command: every command registered, then the terminal front end with the app's builder."""
+"""The `im` command: the terminal front end with the app's builder and the command index.
+
+Nothing heavy is imported here: the index (bot/command_index.py) lets the terminal import only the
+module of the command it runs, and `build_for_terminal` imports the app when a command needs it."""
 
 from __future__ import annotations
 
@@ -6,13 +9,15 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.wiring import build, register_commands
+from bot.command_index import ENTRIES, ENVIRONMENT
+from bot.wiring import build_for_terminal, register_commands
 from commands import cli
+from commands.grammar import register_index
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    register_commands()
-    return cli.main(argv, build=build, version=__version__)
+    register_index(ENTRIES, ENVIRONMENT, load_all=register_commands)
+    return cli.main(argv, build=build_for_terminal, version=__version__)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -56,10 +56,17 @@ def check_reminders(store: Store, incidents: IncidentService, cadences: Mapping[
         return []
     due: list[tuple[Incident, Slot, int, str, dict[str, Any]]] = []
     with store.read() as session:
+        # a nudge is due no sooner than a cadence after the start: younger incidents are not read at all
+        start = func.coalesce(col(Incident.reopened_at), col(Incident.declared_at))
+        old_enough = [
+            and_(col(Incident.severity) == severity, start <= now - timedelta(seconds=cadence))
+            for severity, cadence in cadences.items()
+        ]
         open_ones = session.exec(
             select(Incident).where(
                 col(Incident.status).in_((Status.OPEN.value, Status.MITIGATED.value)),
-                col(Incident.severity).in_(list(cadences)),
+                or_(*old_enough),
+                or_(col(Incident.reminders_snoozed_until).is_(None), col(Incident.reminders_snoozed_until) <= now),
             )
         ).all()
         if not open_ones:

@@ -15,8 +15,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from sqlalchemy import and_, false, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -137,15 +138,15 @@ def check_slas(
     """Record each warning and breach that is due and was not recorded yet; lines worth logging."""
     if not targets:
         return []
-    notices: list[_Notice] = []
+    candidates: list[_Notice] = []
     with store.read() as session:
-        for incident in session.exec(select(Incident).where(col(Incident.status).in_(OPEN))).all():
-            if incident.severity not in targets:
-                continue
+        for incident in session.exec(select(Incident).where(_may_be_due(targets, warn_fraction, now))).all():
             for clock in clocks(clock_times(session, incident), targets, warn_fraction, now):
                 notice = _notice(incident, clock)
-                if notice is not None and session.get(InboundKey, notice.key) is None:
-                    notices.append(notice)
+                if notice is not None:
+                    candidates.append(notice)
+        given = _given(session, [notice.key for notice in candidates])
+    notices = [notice for notice in candidates if notice.key not in given]
     done = []
     for notice in notices:
         if _record(incidents, notice):
@@ -153,6 +154,35 @@ def check_slas(
                 f"{notice.incident.ref} {notice.clock.kind} SLA {'warning' if notice.event == 'sla_warning' else 'breached'}"
             )
     return done
+
+
+def _may_be_due(targets: Targets, warn_fraction: float, now: datetime) -> Any:
+    """Open incidents with a clock past its first notice (the tick reads only these, not every open
+    incident): an ack clock runs only while the status is open (mitigated means acknowledged since the
+    start), a resolve clock while open or mitigated."""
+    started = func.coalesce(col(Incident.reopened_at), col(Incident.declared_at))
+    due = []
+    for severity, kinds in targets.items():
+        for kind, seconds in kinds.items():
+            if not seconds or kind not in KINDS:
+                continue
+            first = round(seconds * warn_fraction) if warn_fraction < 1 else seconds
+            statuses = [Status.OPEN.value] if kind == "ack" else list(OPEN)
+            due.append(
+                and_(
+                    col(Incident.severity) == severity,
+                    col(Incident.status).in_(statuses),
+                    started <= now - timedelta(seconds=first),
+                )
+            )
+    return or_(*due) if due else false()
+
+
+def _given(session: Session, keys: list[str]) -> set[str]:
+    """Which of these once keys are recorded already (one query)."""
+    if not keys:
+        return set()
+    return set(session.exec(select(InboundKey.key).where(col(InboundKey.key).in_(keys))).all())
 
 
 def _notice(incident: Incident, clock: SlaClockView) -> _Notice | None:

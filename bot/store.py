@@ -13,6 +13,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The newest migration's revision id, so a start at the head needs one plain query and no Alembic
+# (tests/unit/test_store_head.py keeps it equal to the head of bot/migrations/versions).
+HEAD_REVISION = "0018_connector_routing_key"
 OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd by every transaction that writes outbox jobs
 NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
 _ENQUEUED = "im_outbox_enqueued"  # set in a session's or connection's info by the writer of a job
@@ -50,7 +53,10 @@ class Store:
             self.read_engine = create_engine(self.url, connect_args=args, pool_size=10, max_overflow=20)
             _sqlite_pragmas(self.read_engine, immediate=False)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping: it is one more round trip on every checkout, the Slack ack path included. A
+            # connection found dead (a restarted server) fails that one unit of work, and SQLAlchemy then
+            # replaces every pooled connection made before it.
+            self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
             self.read_engine = self.engine
 
     @contextmanager
@@ -107,6 +113,19 @@ class Store:
             return "ok"
         except Exception as exc:  # noqa: BLE001 - any failure is reported on /healthz, never raised
             return f"error: {type(exc).__name__}"
+
+    def upgrade_if_behind(self) -> None:
+        """Migrate only when the database is not at HEAD_REVISION (a new database, or an older schema)."""
+        if self.revision() != HEAD_REVISION:
+            self.upgrade()
+
+    def revision(self) -> str | None:
+        """The database's Alembic revision; None before the first migration (or with several heads)."""
+        with self.read_engine.connect() as conn:
+            if not conn.dialect.has_table(conn, "alembic_version"):
+                return None
+            rows = conn.execute(text("select version_num from alembic_version")).scalars().all()
+        return rows[0] if len(rows) == 1 else None
 
     def upgrade(self) -> None:
         from alembic import command

@@ -1,20 +1,28 @@
-"""The composition root: builds the store and the domain service, and plugs the adapters in."""
+"""The composition root: builds the store and the domain service, and plugs the adapters in.
+
+Imports are made inside the functions: the terminal imports this module to start, and pays only for
+what the command it runs needs (see bot/command_index.py)."""
 
 from __future__ import annotations
 
-from bot.app import Im
-from bot.config import Settings
-from bot.domain.incidents import IncidentService
-from bot.domain.outbox import Subscriber
-from bot.store import Store
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from bot.app import Im
+    from bot.config import Settings
+    from bot.reports.model import ExternalSection
 
 
 def register_commands() -> None:
-    """Every command module registers itself on the grammar when imported: the core's, each adapter's."""
+    """Every command module registers itself on the grammar when imported: the core's, each adapter's.
+    A new one is added here, then `python -m bot.command_index` records its commands for the terminal."""
     import bot.serve_commands  # noqa: F401
     import commands.alert_commands
     import commands.completion
     import commands.gameday_commands
+    import commands.help_command
     import commands.incident_commands
     import commands.log_commands
     import commands.outbox_commands
@@ -26,26 +34,35 @@ def register_commands() -> None:
     import integrations.pagerduty.commands  # noqa: F401
 
 
-def build(settings: Settings, *, migrate: bool = True) -> Im:
-    register_commands()
+def build(settings: Settings, *, migrate: bool = True, register: bool = True) -> Im:
+    from bot.app import Im
+    from bot.domain.incidents import IncidentService
+    from bot.domain.outbox import Subscriber
+    from bot.slack.subscriber import install as install_slack
+    from bot.store import Store
+    from integrations.alerts.plugin import install as install_alerts
+    from integrations.pagerduty.plugin import install as install_pagerduty
+
+    if register:
+        register_commands()
     store = Store(settings.database_url)
     if migrate:
-        store.upgrade()
+        store.upgrade_if_behind()
     subscribers: list[Subscriber] = []
     service = IncidentService(store, subscribers, policy=settings.policy(), field_names=settings.incident_fields)
     im = Im(settings=settings, store=store, incidents=service)
     store.after_enqueue.append(im.outbox_ready.set)  # a commit that wrote jobs wakes this process's workers
-
-    from bot.slack.subscriber import install as install_slack
-    from integrations.alerts.plugin import install as install_alerts
-    from integrations.pagerduty.plugin import install as install_pagerduty
-
     install_slack(im, subscribers)
     install_pagerduty(im, subscribers)
     install_alerts(im)
     _install_report_sources(im)
     _install_runbooks_and_drills(im)
     return im
+
+
+def build_for_terminal(settings: Settings) -> Im:
+    """`build` without importing every command module: the terminal imported the one it runs."""
+    return build(settings, register=False)
 
 
 def _install_runbooks_and_drills(im: Im) -> None:
@@ -64,9 +81,13 @@ def _install_runbooks_and_drills(im: Im) -> None:
 
 
 def _install_report_sources(im: Im) -> None:
-    """What PagerDuty adds to reports: connectors' SLA mappings, and per-incident facts from its log."""
-    from integrations.pagerduty.plugin import registry_for
-    from integrations.pagerduty.report_facts import report_facts
+    """What PagerDuty adds to reports: per-incident facts from its log (imported when a report asks)."""
 
-    registry = registry_for(im)
-    im.report_facts.append(report_facts(im, registry))
+    def pagerduty_facts(incidents: dict[int, str], start: datetime, end: datetime) -> ExternalSection:
+        from integrations.pagerduty.plugin import registry_for
+        from integrations.pagerduty.report_facts import report_facts
+
+        return report_facts(im, registry_for(im))(incidents, start, end)
+
+    pagerduty_facts.system = "PagerDuty"  # type: ignore[attr-defined]  # named in the note if it fails
+    im.report_facts.append(pagerduty_facts)

@@ -227,8 +227,8 @@ class Heartbeat:
 
     def beat(self) -> None:
         assert self.process_id is not None, "start() first"
-        with self.store.transaction() as session:
-            alive = outbox.beat(session, self.process_id, self.dispatcher.held())
+        with self.store.core() as conn:  # two UPDATEs: no ORM session needed
+            alive = outbox.beat(conn, self.process_id, self.dispatcher.held())
         if not alive:
             log.error("worker process %s was taken for dead: the jobs it holds may be delivered elsewhere too", self.process_id)
 

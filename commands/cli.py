@@ -1,29 +1,34 @@
 """The terminal front end: `im <command> [options]`. Bad input: stderr and exit code 2; Ctrl-C: 130.
 
 The app is built by the caller's `build` (the wiring, `bot/main.py`): this adapter only parses, asks,
-prints and chooses the exit code."""
+prints and chooses the exit code.
+
+Start-up is kept short by importing only what the command at hand uses (tests/test_cli_startup.py
+checks which modules `im --help` and `im status` import):
+- `im --help`, `im help` and bad input import the grammar and nothing of the app: commands not yet
+  imported are stubs from the index (bot/command_index.py: name, summary, group, module).
+- a command imports its own module (`grammar.loaded`), then settings and the store; the store runs
+  Alembic only when the database is behind (`Store.upgrade_if_behind`).
+- a command module (a new group such as `im logs`) stays lazy when its top imports are light and what
+  only its handlers use (an HTTP client, a vendor SDK, report renderers) is imported inside them.
+  Add it to `bot.wiring.register_commands`, then run `python -m bot.command_index` to record it.
+- imports here are inside functions for the same reason; they still follow the layers.
+"""
 
 from __future__ import annotations
 
-import getpass
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from bot.app import Im
-from bot.config import ConfigError, Settings, load_settings
-from bot.domain.incidents import Actor
-from bot.domain.models import Origin
-from bot.logging_setup import configure as configure_logging
-from commands.completion import completion_script
-from commands.context import Context
 from commands.grammar import Parsed, UsageError, help_text, leading_globals, parse
-from commands.render_text import render, terminal_style
-from commands.results import FileOutput, HelpText, Lines, Result
-from commands.run import execute
+
+if TYPE_CHECKING:
+    from bot.app import Im
+    from bot.config import Settings
+    from commands.results import FileOutput
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -31,6 +36,8 @@ EXIT_PIPE_CLOSED = 141  # as a shell reports a process ended by SIGPIPE
 
 
 def _prompt(label: str, default: str | None, secret: bool) -> str:
+    import getpass
+
     suffix = f" [{default}]" if default else ""
     answer = getpass.getpass(f"{label}: ") if secret else input(f"{label}{suffix}: ")
     return answer.strip() or (default or "")
@@ -45,6 +52,8 @@ def _usage_error(exc: UsageError) -> int:
 
 def _deliver_file(result: FileOutput) -> int:
     """Print a text document, or write it whole (a temporary file renamed into place: never half a file)."""
+    from pathlib import Path
+
     if result.output is None:
         sys.stdout.write(result.content.decode())
         return 0
@@ -61,12 +70,18 @@ def _deliver_file(result: FileOutput) -> int:
     return 0
 
 
-def _offline(parsed: Parsed) -> Result | None:
+def _offline(parsed: Parsed, as_json: bool) -> str | None:
     """Commands that need neither settings nor a database: answered before either is opened."""
     if parsed.spec.path == ("help",):
-        return HelpText(text=help_text(parsed.args.command, "im", frontend="cli"))
+        text = help_text(parsed.args.command, "im", frontend="cli")
+        return json.dumps({"kind": "help", "text": text}, indent=2) if as_json else text
     if parsed.spec.path == ("completion",):
-        return Lines(lines=completion_script(parsed.args.shell).splitlines())
+        from commands.completion import completion_script
+
+        script = completion_script(parsed.args.shell).splitlines()
+        return (
+            json.dumps({"kind": "lines", "lines": script, "ok": True, "data": None}, indent=2) if as_json else "\n".join(script)
+        )
     return None
 
 
@@ -89,14 +104,31 @@ def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int
         argv = [*options, "help", *words[1:]]
     try:
         parsed = parse(argv, prog_prefix="im")  # a typo is reported before any database is opened
-        style = terminal_style(sys.stdout, os.environ, utc=bool(getattr(parsed.args, "utc", False)))
-        as_json = bool(getattr(parsed.args, "json", False))
-        answer = _offline(parsed)
+        answer = _offline(parsed, as_json=bool(getattr(parsed.args, "json", False)))
     except UsageError as exc:
         return _usage_error(exc)
     if answer is not None:
-        print(render(answer, as_json=as_json, style=style))
+        print(answer)
         return 0
+    return _online(argv, parsed, build)
+
+
+def _online(argv: list[str], parsed: Parsed, build: Callable[[Settings], Im]) -> int:
+    """A command that reads settings and opens the database."""
+    import getpass
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.config import ConfigError, load_settings
+    from bot.domain.incidents import Actor
+    from bot.domain.models import Origin
+    from bot.logging_setup import configure as configure_logging
+    from commands.context import Context
+    from commands.render_text import render, terminal_style
+    from commands.results import FileOutput
+    from commands.run import execute
+
+    style = terminal_style(sys.stdout, os.environ, utc=bool(getattr(parsed.args, "utc", False)))
     try:
         settings = load_settings()
     except ConfigError as exc:

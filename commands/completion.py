@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from commands.context import Context
-from commands.grammar import ALIASES, GLOBAL_OPTIONS, REGISTRY, Argument, CommandSpec, argument, command
-from commands.results import Lines, Result
+from commands.grammar import ALIASES, GLOBAL_OPTIONS, REGISTRY, Argument, CommandSpec, argument, command, load_all
+
+if TYPE_CHECKING:
+    from commands.context import Context
+    from commands.results import Result
 
 SHELLS = ("bash", "zsh")
 _WORD = re.compile(r"[A-Za-z0-9_.:,@/+=-]+")  # what may appear unquoted in a generated word list
@@ -237,6 +240,7 @@ def zsh_script() -> str:
 
 
 def completion_script(shell: str) -> str:
+    load_all()  # every command's options, not only the index's summaries
     return bash_script() if shell == "bash" else zsh_script()
 
 
@@ -248,4 +252,6 @@ def completion_script(shell: str) -> str:
 )
 @argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
 def completion(ctx: Context, args: argparse.Namespace) -> Result:
+    from commands.results import Lines
+
     return Lines(lines=completion_script(args.shell).splitlines())

@@ -10,17 +10,14 @@ where a bare command opens a form), and every parser takes the global options (`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import importlib
 import re
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
-
-from pydantic import SecretStr
-
-from bot.clock import format_duration
-from bot.config import Settings
+from typing import Any, NamedTuple, NoReturn
 
 Handler = Callable[..., Any]
 
@@ -100,7 +97,9 @@ class CommandSpec:
     remote: bool = False  # asks another system (PagerDuty): Slack answers it after the ack, not in it
     examples: tuple[str, ...] = ()
     group: str = ""  # where `help` lists it; defaults by the first word (DEFAULT_GROUPS)
+    module: str | None = None  # set on a stub from the index: the module to import for the real spec
     _parsers: dict[tuple[str, str], argparse.ArgumentParser] = field(default_factory=dict, repr=False)
+    _usages: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -112,6 +111,13 @@ class CommandSpec:
         if key not in self._parsers:
             self._parsers[key] = self._build(prog_prefix, frontend)
         return self._parsers[key]
+
+    def usage(self, prog_prefix: str, frontend: str = "cli") -> str:
+        """The one-line usage, formatted once per front end (every command run carries it)."""
+        key = (prog_prefix, frontend)
+        if key not in self._usages:
+            self._usages[key] = self.parser(prog_prefix, frontend).format_usage().strip()
+        return self._usages[key]
 
     def _build(self, prog_prefix: str, frontend: str) -> argparse.ArgumentParser:
         parser = _Parser(
@@ -195,6 +201,76 @@ def command(
     return decorate
 
 
+class IndexEntry(NamedTuple):
+    """What help and the parser need of a command before its module is imported (see `register_index`)."""
+
+    path: tuple[str, ...]
+    module: str
+    summary: str
+    group: str
+    aliases: tuple[str, ...]
+    slack: bool
+    terminal: bool
+    remote: bool
+
+
+_load_all: Callable[[], None] | None = None  # imports every command module (set with an index)
+_environment: list[str] | None = None  # `environment_lines()` as recorded with the index
+
+
+def register_index(entries: Iterable[IndexEntry], environment: Sequence[str], load_all: Callable[[], None]) -> None:
+    """Stubs for commands whose modules are not imported yet, so a terminal start imports only the
+    module of the command it runs. A stub becomes the real spec when its module is imported (`loaded`);
+    a word the index does not know (an index older than the code) loads every module before it is refused."""
+    global _load_all, _environment
+    _load_all, _environment = load_all, list(environment)
+    for e in entries:
+        if e.path in REGISTRY:
+            continue
+        REGISTRY[e.path] = CommandSpec(
+            path=e.path,
+            summary=e.summary,
+            handler=_unloaded,
+            aliases=e.aliases,
+            slack=e.slack,
+            terminal=e.terminal,
+            remote=e.remote,
+            group=e.group,
+            module=e.module,
+        )
+        for alias in e.aliases:
+            ALIASES[alias] = e.path[0]
+
+
+def _unloaded(*_: Any) -> Any:
+    raise RuntimeError("a command stub was run: call grammar.loaded(spec) first")
+
+
+def loaded(spec: CommandSpec) -> CommandSpec:
+    """The real spec of a stub from the index (its module imported), or the spec itself."""
+    if spec.module is None:
+        return spec
+    with contextlib.suppress(ImportError):  # an index older than the code: every module is loaded below
+        importlib.import_module(spec.module)
+    if REGISTRY.get(spec.path, spec).module is not None:
+        load_all()
+    real = REGISTRY.get(spec.path)
+    if real is None or real.module is not None:
+        REGISTRY.pop(spec.path, None)
+        raise UsageError(f"unknown command '{spec.name}'", top_usage("im"))
+    return real
+
+
+def load_all() -> None:
+    """Every command module imported (completion scripts and a stale index need them all)."""
+    global _load_all
+    loader, _load_all = _load_all, None
+    if loader is not None:
+        loader()
+        for path in [p for p, spec in REGISTRY.items() if spec.module is not None]:
+            del REGISTRY[path]  # in the index, gone from the code
+
+
 def groups() -> dict[str, list[CommandSpec]]:
     """Top-level words that only lead to subcommands (e.g. `connector`)."""
     found: dict[str, list[CommandSpec]] = {}
@@ -243,9 +319,11 @@ def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tup
     if not argv:
         raise UsageError("no command given", top_usage(prog_prefix, frontend))
     word = argv[0].lower()
+    if _load_all is not None and word not in ALIASES and (word,) not in REGISTRY and word not in groups():
+        load_all()  # a command newer than the index
     word = ALIASES.get(word, word)
     if (word,) in REGISTRY:
-        return REGISTRY[(word,)], [*argv[1:], *globals_]
+        return loaded(REGISTRY[(word,)]), [*argv[1:], *globals_]
     subcommands = groups().get(word)
     if subcommands:
         names = sorted(s.path[1] for s in subcommands if _available(s, frontend)) or sorted(s.path[1] for s in subcommands)
@@ -257,7 +335,7 @@ def resolve(argv: Sequence[str], prog_prefix: str, frontend: str = "cli") -> tup
         if path not in REGISTRY:
             hint = _suggestion(argv[1], names, f"{word} ") or f" (expected one of: {', '.join(names)})"
             raise UsageError(f"unknown subcommand '{word} {argv[1]}'{hint}", f"usage: {prog_prefix} help {word}")
-        return REGISTRY[path], [*argv[2:], *globals_]
+        return loaded(REGISTRY[path]), [*argv[2:], *globals_]
     raise UsageError(f"unknown command '{argv[0]}'{_command_suggestion(word, frontend)}", top_usage(prog_prefix, frontend))
 
 
@@ -301,7 +379,7 @@ def help_text(words: Sequence[str], prog_prefix: str, *, frontend: str) -> str:
         lines += [
             "",
             'environment (read at start-up, also from ./.env; README "Settings" says what each does):',
-            *environment_lines(),
+            *(_environment if _environment is not None else environment_lines()),
         ]
         lines += ["", "exit codes:", *(f"  {code:<4} {meaning}" for code, meaning in EXIT_CODES)]
     return "\n".join(lines)
@@ -310,8 +388,10 @@ def help_text(words: Sequence[str], prog_prefix: str, *, frontend: str) -> str:
 def _command_help(words: Sequence[str], prog_prefix: str, frontend: str) -> str:
     path = tuple(w.lower() for w in words)
     path = (ALIASES.get(path[0], path[0]), *path[1:])
+    if path not in REGISTRY and path[0] not in groups() and _load_all is not None:
+        load_all()  # a command newer than the index
     if path in REGISTRY:
-        spec = REGISTRY[path]
+        spec = loaded(REGISTRY[path])
         text = spec.parser(prog_prefix, frontend).format_help().rstrip()
         if spec.aliases:
             text += f"\n\naliases: {', '.join(spec.aliases)}"
@@ -347,6 +427,11 @@ def _grouped(frontend: str) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def environment_lines() -> list[str]:
     """Every setting's variable, from Settings itself (so this list cannot drift from what is read)."""
+    from pydantic import SecretStr
+
+    from bot.clock import format_duration
+    from bot.config import Settings
+
     lines = []
     for name, info in Settings.model_fields.items():
         alias = info.validation_alias if isinstance(info.validation_alias, str) else name.upper()

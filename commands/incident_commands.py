@@ -1,4 +1,4 @@
-"""Incident commands: declare, ack, resolve, close, reopen, note, severity, status, list, timeline, help."""
+"""Incident commands: declare, ack, resolve, close, reopen, note, severity, status, list, timeline."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, Severity, Status, TimelineEvent
 from bot.domain.views import EventView, IncidentView
 from commands.context import Context
-from commands.grammar import UsageError, argument, command, help_text
-from commands.results import Done, HelpText, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
+from commands.grammar import UsageError, argument, command
+from commands.results import Done, IncidentDetail, IncidentList, OpenDeclareModal, Result, Timeline
 
 STATUSES = [s.value for s in Status]
 
@@ -182,7 +182,7 @@ def status(ctx: Context, args: argparse.Namespace) -> Result:
     if ref is not None:
         return IncidentDetail(incident=ctx.im.describe(ctx.im.incidents.get(ref)))
     open_ones = ctx.im.incidents.search(statuses=[s for s in STATUSES if s != Status.CLOSED])
-    views = [ctx.im.describe(i) for i in open_ones]
+    views = ctx.im.describe_many(open_ones)
     problems = [p for v in views for p in v.delivery_problems]
     with ctx.im.store.read() as session:
         waiting = outbox.waiting_count(session, older_than=timedelta(minutes=1))
@@ -191,24 +191,48 @@ def status(ctx: Context, args: argparse.Namespace) -> Result:
     return IncidentList(title="Incidents not closed", incidents=views, delivery_problems=problems)
 
 
+LATEST = 20  # `im list` with no filter: the incidents still being worked on, and this many of the newest
+ACTIVE = [Status.OPEN.value, Status.MITIGATED.value]
+
+
 @command(
     "list",
     aliases=("ls",),
-    summary="list incidents, newest first",
-    examples=("list --status open --sev SEV-1", "list --service web --since 7d --json"),
+    summary="list incidents, newest first (by default: those still open and the latest 20)",
+    examples=("list --status open --sev SEV-1", "list --service web --since 7d --json", "list --limit 100", "list --all"),
 )
 @argument("--status", choices=STATUSES, help="only this status")
 @argument("--sev", "--severity", dest="sev", type=_severity, metavar="SEV", help="only this severity")
 @argument("--service", metavar="NAME", help="only incidents touching this service")
 @argument("--since", type=_date, metavar="DATE", help="declared at or after (YYYY-MM-DD, ISO time, 24h, 7d)")
+@argument("--limit", type=int, metavar="N", help=f"at most N incidents, newest first (default {LATEST})")
+@argument("--all", dest="everything", action="store_true", help="every matching incident, however many")
 def list_(ctx: Context, args: argparse.Namespace) -> Result:
-    found = ctx.im.incidents.search(
-        statuses=[args.status] if args.status else None,
-        severity=args.sev,
-        service=args.service.lower() if args.service else None,
-        since=args.since,
-    )
-    return IncidentList(title=f"{len(found)} incident(s)", incidents=[ctx.im.describe(i) for i in found])
+    if args.everything and args.limit is not None:
+        raise UsageError("give --all or --limit, not both", ctx.usage)
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be 1 or more", ctx.usage)
+    limit = None if args.everything else (args.limit or LATEST)
+    filters = {
+        "statuses": [args.status] if args.status else None,
+        "severity": args.sev,
+        "service": args.service.lower() if args.service else None,
+        "since": args.since,
+    }
+    found = ctx.im.incidents.search(**filters, limit=limit + 1 if limit else 10**12)  # one more: to tell whether any were cut
+    cut = limit is not None and len(found) > limit
+    found = found[:limit]
+    title = f"{len(found)} incident(s)"
+    if limit is not None and not any(filters.values()):  # what needs attention is never cut off by the default
+        active = ctx.im.incidents.search(statuses=ACTIVE)
+        shown = {i.number for i in found}
+        found = sorted([*found, *(i for i in active if i.number not in shown)], key=lambda i: i.number, reverse=True)
+        title = f"{len(found)} incident(s)"
+        if cut:
+            title += f": every one still open and the latest {limit} (--limit N or --all for more)"
+    elif cut:
+        title += f": the newest {limit} (--limit N or --all for more)"
+    return IncidentList(title=title, incidents=ctx.im.describe_many(found))
 
 
 @command(
@@ -220,9 +244,3 @@ def timeline(ctx: Context, args: argparse.Namespace) -> Result:
     with ctx.im.store.read() as session:
         views = [EventView.of(e, actor=ctx.im.display_name(session, e.actor)) for e in events]
     return Timeline(incident=ctx.im.describe(incident), events=views)
-
-
-@command("help", summary="show commands, or one command's options", examples=("help", "help declare", "help connector"))
-@argument("command", nargs="*", metavar="COMMAND")
-def help_(ctx: Context, args: argparse.Namespace) -> Result:
-    return HelpText(text=help_text(args.command, ctx.prog, frontend=ctx.frontend))

@@ -16,6 +16,7 @@ from typing import TextIO
 from bot.clock import as_utc, format_duration, human_duration
 from bot.domain.views import IncidentView, SlaClockView
 from commands.results import (
+    DocumentRequest,
     Done,
     FileOutput,
     HelpText,
@@ -114,6 +115,8 @@ def render(result: Result, *, as_json: bool = False, style: Style = PLAIN) -> st
             return result.text
         case FileOutput():
             return result.content.decode() if result.printable else result.summary
+        case DocumentRequest():
+            return f"The {result.document} is being prepared: it will be uploaded here in a moment."
         case OpenDeclareModal():
             return "declare needs --sev, --title and --service"
         case OnCallResult():

@@ -12,20 +12,20 @@ import os
 import re
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.app import Im
 from bot.clock import utcnow
 from bot.domain.errors import InvalidInput
-from bot.domain.incidents import parse_ref
 from bot.domain.models import Severity
 from bot.reports.figures import ReportRequest, known_services, make_report
 from bot.reports.model import Report
 from bot.reports.postmortem import Postmortem, make_postmortem
 from bot.reports.sections import headline_sentence
-from bot.reports.targets import Targets
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
-from commands.results import FileOutput, Result
+from commands.results import DocumentRequest, FileOutput, Result
 
 FORMATS = ("text", "json", "csv", "md", "html", "pdf")
 POSTMORTEM_FORMATS = ("md", "html", "pdf")
@@ -41,11 +41,6 @@ EXTENSIONS = {"text": "txt"}
 LISTED = {"data": 1000, "document": 250}  # a printed list past a few pages is read by nobody; JSON and CSV feed tools
 _RELATIVE = re.compile(r"^(\d+)([hdw])$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-
-
-def targets_in_force(ctx: Context) -> Targets:
-    """The targets the SLA clocks use (one source for clocks and reports)."""
-    return ctx.im.sla_targets()
 
 
 def local_zone() -> tuple[tzinfo, str]:
@@ -167,15 +162,19 @@ def render_postmortem(pm: Postmortem, fmt: str, paper: str) -> bytes:
     return r.postmortem_md(pm).encode()
 
 
-FORMAT = argument("--format", "-f", choices=FORMATS, default="text", help="text (default), json, csv, md, html or pdf")
+FORMAT = argument("--format", "-f", choices=FORMATS, help="text (default; pdf in Slack), json, csv, md, html or pdf")
 OUTPUT = argument("--output", "-o", metavar="FILE", help="write the document to FILE (pdf: a default name)")
 PAPER = argument("--paper", choices=("a4", "letter"), default="a4", help="paper size of pdf and html (default a4)")
+
+
+def _no_output_in_slack(ctx: Context, given: str | None) -> None:
+    if given and ctx.frontend != "cli":
+        raise UsageError("--output is for the terminal: in Slack the file is uploaded to the conversation")
 
 
 @command(
     "report",
     summary="MTTA, MTTR, SLA compliance and trends over a range, as text, JSON, CSV, Markdown, HTML or PDF",
-    slack=False,
     examples=(
         "report --start 2026-08-01 --end 2026-08-31 --format pdf --output august.pdf",
         "report --since 7d --severity SEV-1,SEV-2 --service db",
@@ -199,41 +198,70 @@ PAPER = argument("--paper", choices=("a4", "letter"), default="a4", help="paper 
 @OUTPUT
 @PAPER
 def report(ctx: Context, args: argparse.Namespace) -> Result:
+    """Everything is checked here, before anything is computed: in Slack the report is computed by a
+    worker after the ack, from `params`."""
+    fmt = args.format or ("pdf" if ctx.frontend == "slack" else "text")
+    _no_output_in_slack(ctx, args.output)
     tz, tz_name = _zone(args.tz)
     start, end = _range(args, tz)
     severities = _severities(args.severity)
     services = tuple(dict.fromkeys(s.lower() for s in _split(args.service)))
     if args.max_incidents is None:
-        args.max_incidents = LISTED["document" if args.format in ("pdf", "html") else "data"]
+        args.max_incidents = LISTED["document" if fmt in ("pdf", "html") else "data"]
     if args.max_incidents < 0:
         raise UsageError("--max-incidents must be 0 (all) or more")
-    ext = EXTENSIONS.get(args.format, args.format)
-    output = _output(ctx, args.output, f"im-report-{start:%Y%m%d}-{end:%Y%m%d}.{ext}", args.format)
+    output = _output(ctx, args.output, _report_name(start, end, fmt), fmt)
     if services:
         with ctx.im.store.read_engine.connect() as conn:
             unknown = sorted(set(services) - known_services(conn))
         if unknown:
             raise UsageError(f"unknown service(s): {', '.join(unknown)} (no incident has ever named them)")
+    params: dict[str, Any] = {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "tz": tz_name,
+        "services": list(services),
+        "severities": list(severities),
+        "max_listed": args.max_incidents,
+        "include_pagerduty": bool(args.include_pagerduty),
+        "include_drills": bool(args.include_drills),
+        "format": fmt,
+        "paper": args.paper,
+    }
+    if ctx.frontend == "slack":
+        return DocumentRequest(document="report", params=params)
+    return report_document(ctx.im, params, output)
+
+
+def _report_name(start: datetime, end: datetime, fmt: str) -> str:
+    return f"im-report-{start:%Y%m%d}-{end:%Y%m%d}.{EXTENSIONS.get(fmt, fmt)}"
+
+
+def report_document(im: Im, params: dict[str, Any], output: str | None = None) -> FileOutput:
+    """The report `report` checked and described in `params`, rendered."""
+    tz, tz_name = _zone(params["tz"])
+    start, end = datetime.fromisoformat(params["start"]), datetime.fromisoformat(params["end"])
+    fmt = params["format"]
     request = ReportRequest(
         start=start,
         end=end,
         tz=tz,
         tz_name=tz_name,
-        services=services,
-        severities=severities,
-        targets=targets_in_force(ctx),
-        max_listed=args.max_incidents or None,
-        include_external=args.include_pagerduty,
-        include_drills=args.include_drills,
+        services=tuple(params["services"]),
+        severities=tuple(params["severities"]),
+        targets=im.sla_targets(),
+        max_listed=params["max_listed"] or None,
+        include_external=params["include_pagerduty"],
+        include_drills=params.get("include_drills", False),
     )
-    result = make_report(ctx.im, request)
-    if args.include_pagerduty and not result.external:
+    result = make_report(im, request)
+    if params["include_pagerduty"] and not result.external:
         result.notes.append("PagerDuty was asked for, but no PagerDuty connector is configured.")
     return FileOutput(
-        filename=f"im-report-{start:%Y%m%d}-{end:%Y%m%d}.{ext}",
-        media_type=MEDIA[args.format],
-        content=render_report(result, args.format, args.paper),
-        printable=args.format != "pdf",
+        filename=_report_name(start, end, fmt),
+        media_type=MEDIA[fmt],
+        content=render_report(result, fmt, params["paper"]),
+        printable=fmt != "pdf",
         summary=headline_sentence(result),
         output=output,
     )
@@ -242,7 +270,6 @@ def report(ctx: Context, args: argparse.Namespace) -> Result:
 @command(
     "postmortem",
     summary="a postmortem draft for one incident from its timeline (Markdown, HTML or PDF)",
-    slack=False,
     examples=("postmortem INC-3", "postmortem INC-3 --format pdf --output inc-3.pdf"),
 )
 @argument("incident", nargs="?", metavar="INCIDENT", help="e.g. INC-3 (in Slack: the thread's incident)")
@@ -250,15 +277,34 @@ def report(ctx: Context, args: argparse.Namespace) -> Result:
 @OUTPUT
 @PAPER
 def postmortem(ctx: Context, args: argparse.Namespace) -> Result:
-    ref = ctx.incident(args.incident)
-    name = f"postmortem-INC-{parse_ref(ref)}.{args.format}"
-    output = _output(ctx, args.output, name, args.format)
-    pm = make_postmortem(ctx.im, ref, targets_in_force(ctx))
+    _no_output_in_slack(ctx, args.output)
+    number = ctx.im.incidents.get(ctx.incident(args.incident)).number  # an unknown incident is refused now
+    output = _output(ctx, args.output, _postmortem_name(number, args.format), args.format)
+    params: dict[str, Any] = {"incident": number, "format": args.format, "paper": args.paper}
+    if ctx.frontend == "slack":
+        return DocumentRequest(document="postmortem", params=params, incident=number)
+    return postmortem_document(ctx.im, params, output)
+
+
+def _postmortem_name(number: int, fmt: str) -> str:
+    return f"postmortem-INC-{number}.{fmt}"
+
+
+def postmortem_document(im: Im, params: dict[str, Any], output: str | None = None) -> FileOutput:
+    number, fmt = int(params["incident"]), params["format"]
+    pm = make_postmortem(im, number, im.sla_targets())
     return FileOutput(
-        filename=name,
-        media_type=MEDIA[args.format],
-        content=render_postmortem(pm, args.format, args.paper),
-        printable=args.format != "pdf",
+        filename=_postmortem_name(number, fmt),
+        media_type=MEDIA[fmt],
+        content=render_postmortem(pm, fmt, params["paper"]),
+        printable=fmt != "pdf",
         summary=f"{pm.title} ({len(pm.events)} timeline steps)",
         output=output,
     )
+
+
+def build_document(im: Im, request: DocumentRequest) -> FileOutput:
+    """What a DocumentRequest asked for (run by the worker that uploads it)."""
+    if request.document == "postmortem":
+        return postmortem_document(im, request.params)
+    return report_document(im, request.params)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -106,6 +106,16 @@ class FileOutput(BaseModel):
     output: str | None = None  # where the terminal writes it (checked writable before anything was computed)
 
 
+class DocumentRequest(BaseModel):
+    """Slack only: a document asked for and checked, to be computed and uploaded after the ack. `params`
+    is what computing it again needs (JSON-safe), so a retried job computes the same document."""
+
+    kind: str = "document_request"
+    document: Literal["report", "postmortem"]
+    params: dict[str, Any]
+    incident: int | None = None  # a postmortem's incident number
+
+
 class LogLine(BaseModel):
     id: int
     at: datetime
@@ -146,7 +156,8 @@ class OutboxJobs(BaseModel):
 
 
 Result = (
-    LogLines
+    DocumentRequest
+    | LogLines
     | OutboxJobs
     | FileOutput
     | Done

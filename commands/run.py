@@ -13,7 +13,7 @@ from commands.results import Result
 def execute(ctx: Context, argv: Sequence[str]) -> Result:
     parsed = parse(argv, prog_prefix=ctx.prog, frontend=ctx.frontend)
     spec = parsed.spec
-    usage = spec.parser(ctx.prog, ctx.frontend).format_usage().strip()
+    usage = spec.usage(ctx.prog, ctx.frontend)
     ctx.usage = usage
     if ctx.frontend == "slack" and not spec.slack:
         raise UsageError(f"'{spec.name}' changes configuration and only runs from a terminal: im {spec.name} ...")

@@ -196,6 +196,7 @@ def test_incident_lifecycle_from_the_terminal(im: Im) -> None:
         "services": ["web", "api"],
         "description": "5xx on /pay",
         "fields": {},
+        "drill": False,
         "resolution": None,
         "declared_by": USER,
         "declared_at": None,

@@ -308,4 +308,6 @@ def test_bot_scopes_are_exactly_what_the_called_methods_need(manifest: dict[str,
         "users:read.email",
         "im:write",
         "usergroups:read",
+        "files:write",
+        "files:read",
     }

@@ -28,12 +28,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.domain.errors import DomainError
+
+if TYPE_CHECKING:  # imported when a secret is sealed or opened: reading connectors needs no cryptography
+    from cryptography.fernet import Fernet
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
 PREFIX = "fernet2:"
@@ -83,12 +86,16 @@ def _plain(value: SecretStr | str | None) -> str:
 
 @lru_cache(maxsize=256)
 def _derived(passphrase: str, salt: bytes) -> Fernet:
+    from cryptography.fernet import Fernet
+
     key = hashlib.scrypt(passphrase.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=_SCRYPT_MAXMEM, dklen=32)
     return Fernet(base64.urlsafe_b64encode(key))
 
 
 @lru_cache(maxsize=32)
 def _legacy(passphrase: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(passphrase.encode()).digest()))
 
 
@@ -133,6 +140,8 @@ def reveal(stored: str, keys: Keyring) -> str:
         raise SecretError("a stored secret is in an unknown format")
     if not keys.all:
         raise SecretError(NO_KEY)
+    from cryptography.fernet import InvalidToken
+
     candidates, token = _openers(stored, keys.all)
     for fernet in candidates:  # lazily: a previous key is derived only when the keys before it failed
         try:

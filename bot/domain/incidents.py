@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
 from bot.domain import fields as custom_fields
 from bot.domain import people
-from bot.domain.errors import IncidentNotFound, InvalidInput, InvalidTransition
+from bot.domain.errors import DomainError, IncidentNotFound, InvalidInput, InvalidTransition
 from bot.domain.models import InboundKey, Incident, Origin, Severity, Status, TimelineEvent
-from bot.domain.outbox import Subscriber, enqueue
+from bot.domain.outbox import JOBS, Subscriber, job_values
 from bot.domain.people import IncidentRole, Person, PersonRef
 from bot.domain.permissions import Policy
-from bot.store import Store
+from bot.store import OUTBOX_CHANNEL, Store, note_enqueued, rows_changed
+
+# The hot paths (declare, a status change from a button) write with Core statements on one connection:
+# no unit of work, no object validation; rows read back (RETURNING) become model objects unvalidated.
+INCIDENTS = Incident.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
+EVENTS = TimelineEvent.__table__  # type: ignore[attr-defined]
+KEYS = InboundKey.__table__  # type: ignore[attr-defined]
 
 MAX_TITLE = 200
 MAX_TEXT = 3000
@@ -104,6 +115,9 @@ class IncidentService:
     field_names: tuple[str, ...] = custom_fields.DEFAULT_FIELDS  # custom fields an incident may carry
     declare_extras: list[DeclareExtra] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        configure_mappers()  # objects made with model_construct need the mappers set up (normally done by the first query)
+
     # -- reads -------------------------------------------------------------------------------
     def get(self, ref: str | int) -> Incident:
         with self.store.read() as session:
@@ -169,31 +183,33 @@ class IncidentService:
         description = _clean(description, "description", MAX_TEXT) if description else None
         values = custom_fields.merged({}, custom_fields.parse_assignments(fields, self.field_names))
         now = as_utc(at) if at else utcnow()
-        with self.store.transaction() as session:
-            if not first_time(session, once_key):
+        row = {
+            "title": title,
+            "severity": sev,
+            "status": Status.OPEN.value,
+            "services": names,
+            "description": description,
+            "fields": values,
+            "drill": drill,
+            "declared_by": actor.key,
+            "declared_origin": actor.origin.value,
+            "declared_at": now,
+            "status_changed_at": now,
+            "updated_at": now,
+        }
+        with self._writing() as (conn, session):
+            if not claim_key(conn, once_key):
                 return None
-            incident = Incident(
-                title=title,
-                severity=sev,
-                services=names,
-                description=description,
-                fields=values,
-                drill=drill,
-                declared_by=actor.key,
-                declared_origin=actor.origin.value,
-                declared_at=now,
-                status_changed_at=now,
-                updated_at=now,
-            )
-            session.add(incident)
-            session.flush()
+            number = conn.execute(_INSERT_INCIDENT, row).scalar_one()
+            incident = _incident({**dict.fromkeys(INCIDENTS.c.keys()), **row, "id": number})
             if on_declared is not None:
                 on_declared(session, incident)
+                session.flush()
             text = f"Declared {sev}: {title}" + (f" ({custom_fields.summary(values)})" if values else "")
-            self._record(session, incident, actor, "declared", text, context or {}, at=now)
+            self._record(session, incident, actor, "declared", text, context or {}, at=now, conn=conn)
             for extra in self.declare_extras:
                 for kind, extra_text, data in extra(session, incident, context or {}):
-                    self._record(session, incident, actor, kind, extra_text, data, at=now)
+                    self._record(session, incident, actor, kind, extra_text, data, at=now, conn=conn)
         self._notify()
         return incident
 
@@ -210,25 +226,34 @@ class IncidentService:
     ) -> Change:
         rule = TRANSITIONS[verb]
         note = _clean(note, "note", MAX_TEXT) if note else None
-        with self.store.transaction() as session:
-            incident = self._load(session, ref, for_update=True)
-            if not first_time(session, once_key):
-                return Change(incident, None)
-            current = Status(incident.status)
-            if current == rule.target:
-                return Change(incident, None)  # already there: not an error, not an event
-            self._check(session, incident, actor, verb)
-            when = as_utc(at) if at else utcnow()
-            if at is not None and when.replace(microsecond=0) < incident.status_changed_at.replace(microsecond=0):
-                # a report older than what we know: out of order. Compared to the second, because
-                # other systems (PagerDuty) report times to the second.
-                return Change(incident, None)
-            if current not in rule.allowed_from:
-                raise InvalidTransition(f"{incident.ref} is {current.value}: {rule.refusal}")
-            self._stamp(incident, rule, when, note)
+        number = parse_ref(ref)
+        when = as_utc(at) if at else utcnow()
+        with self._writing() as (conn, session):
+            row: Row[Any] | None = None
+            previous = next(iter(rule.allowed_from)).value
+            if at is None and once_key is None and len(rule.allowed_from) == 1 and self._may_without_reading(actor, verb):
+                # the usual click: one conditional UPDATE decides and writes (RETURNING the row)
+                row = self._stamp(conn, number, rule, when, note, guarded=True)
+            if row is None:  # not changed yet: read it (locked) to say why, or change it after the checks
+                incident = self._select(conn, number, for_update=True)
+                if not claim_key(conn, once_key):
+                    return Change(incident, None)
+                current = Status(incident.status)
+                if current == rule.target:
+                    return Change(incident, None)  # already there: not an error, not an event
+                self._check(session, incident, actor, verb)
+                if at is not None and when.replace(microsecond=0) < as_utc(incident.status_changed_at).replace(microsecond=0):
+                    # a report older than what we know: out of order. Compared to the second, because
+                    # other systems (PagerDuty) report times to the second.
+                    return Change(incident, None)
+                if current not in rule.allowed_from:
+                    raise InvalidTransition(f"{incident.ref} is {current.value}: {rule.refusal}")
+                row, previous = self._stamp(conn, number, rule, when, note), current.value
+            assert row is not None  # the row was read, locked, above
+            incident = _incident(row._mapping)
             text = _status_text(rule.verb, note)
-            data = {"from": current.value, "to": rule.target.value, "verb": verb, "note": note, **(context or {})}
-            event = self._record(session, incident, actor, "status", text, data, at=when)
+            data = {"from": previous, "to": rule.target.value, "verb": verb, "note": note, **(context or {})}
+            event = self._record(session, incident, actor, "status", text, data, at=when, conn=conn)
         self._notify()
         return Change(incident, event)
 
@@ -430,22 +455,40 @@ class IncidentService:
             raise IncidentNotFound(f"INC-{number}")
         return incident
 
-    def _stamp(self, incident: Incident, rule: Transition, when: datetime, note: str | None) -> None:
-        incident.status = rule.target.value
-        incident.status_changed_at = when
-        incident.updated_at = utcnow()
-        if rule.target == Status.MITIGATED:
-            incident.acknowledged_at = incident.acknowledged_at or when
-            incident.mitigated_at = incident.mitigated_at or when
-        elif rule.target == Status.RESOLVED:
-            incident.resolved_at = when
-            incident.resolution = note or incident.resolution
-        elif rule.target == Status.CLOSED:
-            incident.resolved_at = incident.resolved_at or when
-            incident.closed_at = when
-        elif rule.verb == "reopen":
-            incident.reopened_at = when
-            incident.closed_at = None
+    def _select(self, conn: Connection, number: int, for_update: bool = False) -> Incident:
+        query = INCIDENTS.select().where(INCIDENTS.c.id == number)
+        if for_update and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise IncidentNotFound(f"INC-{number}")
+        return _incident(row._mapping)
+
+    def _may_without_reading(self, actor: Actor, verb: str) -> bool:
+        """Whether the permission check of `verb` needs nothing stored (see `_check`) and passes."""
+        if verb in ("close", "reopen"):
+            return False
+        try:
+            self.policy.check_may_change(actor, "change incidents")
+        except DomainError:
+            return False  # refused: the slow path says so, after the checks that come first
+        return True
+
+    @staticmethod
+    def _stamp(
+        conn: Connection, number: int, rule: Transition, when: datetime, note: str | None, *, guarded: bool = False
+    ) -> Row[Any] | None:
+        """A status change as one UPDATE, RETURNING the row; `guarded`: only from an allowed status (else None)."""
+        statement = _stamp_statement(rule.verb, bool(note), guarded)
+        return conn.execute(statement, {"number": number, "when": when, "now": utcnow(), "note": note}).first()
+
+    @contextmanager
+    def _writing(self) -> Iterator[tuple[Connection, Session]]:
+        """One transaction on one connection: Core statements on `conn`; `session` (on the same
+        connection) for subscribers and hooks that read, or add rows, through the ORM."""
+        with self.store.core() as conn, Session(bind=conn, expire_on_commit=False) as session:
+            yield conn, session
+            session.flush()
 
     def _record(
         self,
@@ -456,28 +499,88 @@ class IncidentService:
         text: str | None,
         data: dict[str, Any],
         at: datetime | None = None,
+        *,
+        conn: Connection | None = None,
     ) -> TimelineEvent:
-        event = TimelineEvent(
-            incident_id=incident.number,
-            kind=kind,
-            origin=actor.origin.value,
-            actor=actor.key,
-            actor_name=actor.name,
-            at=at or utcnow(),
-            text=text,
-            data=data,
-        )
-        session.add(incident)
-        session.add(event)
-        session.flush()
-        for subscriber in self.subscribers:
-            for spec in subscriber(session, incident, event):
-                enqueue(session, spec, incident.id)
+        """The timeline event and the jobs the subscribers choose for it. `conn`: the connection of a
+        change written with Core statements (`_writing`); without it, the session's changes are flushed
+        first and the session's commit wakes the workers."""
+        holder: Session | Connection
+        if conn is None:
+            session.add(incident)
+            session.flush()
+            conn, holder = session.connection(), session
+        else:
+            holder = conn
+        values: dict[str, Any] = {
+            "incident_id": incident.number,
+            "kind": kind,
+            "origin": actor.origin.value,
+            "actor": actor.key,
+            "actor_name": actor.name,
+            "at": at or utcnow(),
+            "text": text,
+            "data": data,
+        }
+        event_id = conn.execute(_INSERT_EVENT, values).scalar_one()
+        event = TimelineEvent.model_construct(None, **{**values, "id": event_id})
+        jobs = [job_values(spec, incident.id) for subscriber in self.subscribers for spec in subscriber(session, incident, event)]
+        if not jobs:
+            return event
+        if conn.dialect.name == "postgresql":  # the jobs and the workers' NOTIFY in one round trip
+            written = insert(JOBS).values(jobs).returning(JOBS.c.id).cte("job")
+            conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).select_from(written).limit(1))
+            note_enqueued(holder, notified=True)
+        else:
+            conn.execute(insert(JOBS), jobs)
+            note_enqueued(holder)
         return event
 
     def _notify(self) -> None:
         for callback in self.after_commit:
             callback()
+
+
+def claim_key(conn: Connection, once_key: str | None) -> bool:
+    """`first_time` as one statement: INSERT .. ON CONFLICT DO NOTHING (a twin waits for ours, then finds it)."""
+    if once_key is None:
+        return True
+    # the dialect modules are imported by a writer that needs them, not by every reader
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect
+    else:
+        from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+    statement = dialect.insert(KEYS).values(key=once_key, at=utcnow()).on_conflict_do_nothing()
+    return rows_changed(conn.execute(statement)) > 0
+
+
+@functools.cache
+def _stamp_statement(verb: str, with_note: bool, guarded: bool) -> Any:
+    """Built once per kind of change; executed with :number, :when, :now and :note."""
+    rule, c = TRANSITIONS[verb], INCIDENTS.c
+    when = bindparam("when", type_=c.status_changed_at.type)
+    values: dict[str, Any] = {"status": rule.target.value, "status_changed_at": when, "updated_at": bindparam("now")}
+    if rule.target == Status.MITIGATED:
+        values |= {"acknowledged_at": func.coalesce(c.acknowledged_at, when), "mitigated_at": func.coalesce(c.mitigated_at, when)}
+    elif rule.target == Status.RESOLVED:
+        values |= {"resolved_at": when, **({"resolution": bindparam("note")} if with_note else {})}
+    elif rule.target == Status.CLOSED:
+        values |= {"resolved_at": func.coalesce(c.resolved_at, when), "closed_at": when}
+    elif rule.verb == "reopen":
+        values |= {"reopened_at": when, "closed_at": None}
+    statement = update(INCIDENTS).where(c.id == bindparam("number"))
+    if guarded:
+        statement = statement.where(c.status.in_([s.value for s in rule.allowed_from]))
+    return statement.values(values).returning(*c)
+
+
+_INSERT_INCIDENT = insert(INCIDENTS).returning(INCIDENTS.c.id)
+_INSERT_EVENT = insert(EVENTS).returning(EVENTS.c.id)
+
+
+def _incident(values: Any) -> Incident:
+    """A stored row as an Incident, without validation (it was valid when written)."""
+    return Incident.model_construct(**dict(values))
 
 
 def first_time(session: Session, once_key: str | None) -> bool:

@@ -145,7 +145,7 @@ def reap_predecessors(
     return [row.id for row in gone if row.id is not None]
 
 
-def beat(session: Session, process_id: int, held: Collection[str], now: datetime | None = None) -> bool:
+def beat(session: Session | Connection, process_id: int, held: Collection[str], now: datetime | None = None) -> bool:
     """The process is alive: say so, and renew the lease of every job it holds (by claim token).
     False when its row says it stopped (another process took it for dead)."""
     now = now or utcnow()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Float,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -122,8 +123,10 @@ class Figures:
         self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
         self.where = self._where()
         self.trend_unit, self.bounds = self._bounds()
+        if not self.postgres:  # the temporary tables below stay in memory: no temp-file writes on a busy disk
+            conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
         self.base = self._materialise(resolved_end)
-        self.services = _services_of(conn.dialect.name, self.base.c.services)
+        self.by_service = self._materialise_services()
 
     def seconds(self, start: Any, end: Any) -> ColumnElement[float]:
         if self.postgres:
@@ -157,21 +160,12 @@ class Figures:
         buckets = len(self.bounds) - 1
         bucket = case(*[(c.declared_at < self.bounds[k + 1], k) for k in range(buckets)], else_=buckets - 1)
         minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
-        base = Table(
-            f"im_report_{uuid.uuid4().hex[:12]}",
-            MetaData(),
-            Column("severity", String),
-            Column("status", String),
-            Column("services", JSON),
-            Column("reopened", Integer),
-            Column("tta", Float),
-            Column("ttr", Float),
-            Column("elapsed", Float),
-            Column("minutes", Float),
-            Column("bucket", Integer),
-            prefixes=["TEMPORARY"],
+        base = self._temporary(
+            "im_report",
+            [("severity", String), ("status", String), ("services", JSON), ("reopened", Integer)]
+            + [(name, Float) for name in ("tta", "ttr", "elapsed", "minutes")]
+            + [("bucket", Integer)],
         )
-        base.create(self.conn)
         reopened = case((c.reopened_at.isnot(None), 1), else_=0)
         source = select(
             c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
@@ -179,15 +173,31 @@ class Figures:
         self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
         return base
 
+    def _temporary(self, prefix: str, columns: list[tuple[str, Any]]) -> Table:
+        table = Table(
+            f"{prefix}_{uuid.uuid4().hex[:12]}", MetaData(), *(Column(n, t) for n, t in columns), prefixes=["TEMPORARY"]
+        )
+        table.create(self.conn)
+        return table
+
+    def _materialise_services(self) -> Table:
+        """One row per (incident, service) of the range, so the JSON of services is read once, not by
+        every per-service aggregate."""
+        table = self._temporary("im_report_svc", [("service", String)] + [(name, Float) for name in ("tta", "ttr", "minutes")])
+        b = self.base.c
+        services = _services_of(self.conn.dialect.name, b.services)
+        source = select(services.c.value, b.tta, b.ttr, b.minutes).select_from(self.base.join(services, true()))
+        self.conn.execute(insert(table).from_select([col.name for col in table.columns], source))
+        return table
+
     # -- the report ------------------------------------------------------------------------
     def report(self, now: datetime) -> Report:
         b = self.base.c
         total, reopened = self.conn.execute(select(func.count(), func.coalesce(func.sum(b.reopened), 0))).one()
-        by_service_from = self.base.join(self.services, true())
-        svc = self.services.c.value
+        svc = self.by_service.c.service
         overall = self.group_figures(literal("all"), self.base)
         by_severity = self.group_figures(b.severity, self.base)
-        by_service = self.group_figures(svc, by_service_from)
+        by_service = self.group_figures(svc, self.by_service)
         report = Report(
             start=self.request.start.astimezone(self.request.tz),
             end=self.request.end.astimezone(self.request.tz),
@@ -203,7 +213,7 @@ class Figures:
             minutes_by_service=[
                 ServiceMinutes(service=key, minutes=round(float(minutes or 0), 1))
                 for key, minutes in self.conn.execute(
-                    select(svc, func.sum(b.minutes)).select_from(by_service_from).group_by(svc).order_by(svc)
+                    select(svc, func.sum(self.by_service.c.minutes)).group_by(svc).order_by(svc)
                 )
             ],
             overall=overall[0] if overall else _no_figures("all", 0),
@@ -219,6 +229,7 @@ class Figures:
             report.notes.append("No incident was declared in this range with these filters.")
         if not self.request.targets:
             report.notes.append("No SLA targets are set (IM_SLA_ACK, IM_SLA_RESOLVE or a connector's SLA mapping).")
+        self.by_service.drop(self.conn)
         self.base.drop(self.conn)
         return report
 
@@ -226,9 +237,9 @@ class Figures:
         query = select(key, func.count()).select_from(from_).group_by(key).order_by(key)
         return [Count(key=k, count=n) for k, n in self.conn.execute(query)]
 
-    def group_figures(self, key: Any, from_: FromClause) -> list[GroupFigures]:
-        counts = {c.key: c.count for c in self.counts(key, from_)}
-        mtta, mttr = self.stats(key, from_)
+    def group_figures(self, key: Any, table: Table) -> list[GroupFigures]:
+        counts = {c.key: c.count for c in self.counts(key, table)}
+        mtta, mttr = self.stats(key, table)
         return [
             GroupFigures(
                 key=k,
@@ -239,10 +250,10 @@ class Figures:
             for k, n in counts.items()
         ]
 
-    def stats(self, key: Any, from_: FromClause) -> tuple[dict[str, Stat], dict[str, Stat]]:
-        """MTTA and MTTR per group: percentile_cont on PostgreSQL; on SQLite one read of two float
-        columns per grouping, sorted here."""
-        b = self.base.c
+    def stats(self, key: Any, from_: Table) -> tuple[dict[str, Stat], dict[str, Stat]]:
+        """MTTA and MTTR per group (the table's tta and ttr columns): percentile_cont on PostgreSQL; on
+        SQLite ranked by window functions (_ranked)."""
+        b = from_.c
         if self.postgres:
             found: list[dict[str, Stat]] = []
             for value in (b.tta, b.ttr):
@@ -267,32 +278,24 @@ class Figures:
             return found[0], found[1]
         return self._ranked(key, from_, b.tta), self._ranked(key, from_, b.ttr)
 
-    def _ranked(self, key: Any, from_: FromClause, value: Any) -> dict[str, Stat]:
-        """SQLite has no percentile_cont: the database ranks each group's values (window functions) and
-        sends back only the two values around each percentile's position, interpolated here as
-        PostgreSQL does."""
-        counted = select(key, func.count(), func.avg(value)).select_from(from_).where(value.isnot(None)).group_by(key)
+    def _ranked(self, key: Any, table: Table, value: Any) -> dict[str, Stat]:
+        """SQLite has no percentile_cont: an index on (group, value) of the temporary table makes each
+        percentile a short walk in the database (ORDER BY value LIMIT 2 OFFSET rank), and only the two
+        values around each percentile's rank come back, interpolated here as PostgreSQL does. (Ranking
+        with window functions sorted and numbered every row of every group, several times slower.)"""
+        grouped = isinstance(key, Column)
+        counted = select(key, func.count(), func.avg(value)).select_from(table).where(value.isnot(None)).group_by(key)
         sizes = {k: (n, mean) for k, n, mean in self.conn.execute(counted)}
-        ranked = (
-            select(
-                key.label("k"),
-                value.label("v"),
-                (func.row_number().over(partition_by=key, order_by=value) - 1).label("rn"),
-                func.count().over(partition_by=key).label("n"),
-            )
-            .select_from(from_)
-            .where(value.isnot(None))
-            .subquery()
-        )
-        near = [sql_cast((ranked.c.n - 1) * p, Integer) + d for p in PERCENTILES for d in (0, 1)]
-        picked: dict[str, dict[int, float]] = {}
-        for k, v, rn in self.conn.execute(
-            select(ranked.c.k, ranked.c.v, ranked.c.rn).where(or_(*(ranked.c.rn == n for n in near)))
-        ):
-            picked.setdefault(k, {})[rn] = float(v)
+        Index(f"{table.name}_{value.name}_{'k' if grouped else 'all'}", *([key] if grouped else []), value).create(self.conn)
         found = {}
         for k, (n, mean) in sizes.items():
-            at = picked.get(k, {})
+            rows = select(value).select_from(table).where(value.isnot(None)).order_by(value).limit(2)
+            if grouped:
+                rows = rows.where(key == k)
+            at: dict[int, float] = {}
+            for rank in sorted({int(p * (n - 1)) for p in PERCENTILES}):
+                for offset, (v,) in enumerate(self.conn.execute(rows.offset(rank))):
+                    at[rank + offset] = float(v)
             median, p90 = (_interpolate(at, n, p) for p in PERCENTILES)
             found[k] = Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
         return found

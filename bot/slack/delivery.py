@@ -35,6 +35,8 @@ from bot.slack.delivery_pacing import SlackPacing
 from bot.slack.management import ManagementNotice
 from bot.slack.models import SlackEmailLookup, SlackThread, SlackUser
 from bot.slack.subscriber import slack_links
+from bot.slack.uploads import KIND as FILE_UPLOAD
+from bot.slack.uploads import FileUploads
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class SlackDelivery:
             JobKind("ephemeral", self._ephemeral),
             JobKind("dm", self._dm),
             JobKind("management", ManagementNotice(self)),
+            JobKind(FILE_UPLOAD, FileUploads(self, client).deliver),  # reports and postmortems asked for in Slack
         )
 
     # -- job kinds ---------------------------------------------------------------------------

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from bot.app import Im, RuntimeParts
 from bot.connectors.secrets import Keyring
-from bot.domain.alert_flow import DESTINATION
-from integrations.alerts.processor import AlertProcessor
-from integrations.alerts.receiver import AlertReceiver
 from integrations.alerts.sources import Sources
 
 
@@ -16,6 +13,11 @@ def sources_for(im: Im) -> Sources:
 
 def install(im: Im) -> None:
     def runtime_hook(runtime: RuntimeParts) -> None:
+        # imported by `im serve` only: a terminal command needs neither the HTTP route nor the worker
+        from bot.domain.alert_flow import DESTINATION
+        from integrations.alerts.processor import AlertProcessor
+        from integrations.alerts.receiver import AlertReceiver
+
         runtime.deliveries[DESTINATION] = AlertProcessor(im)
         runtime.extra_routes.append(AlertReceiver(im, sources_for(im)).route())
 

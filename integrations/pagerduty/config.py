@@ -12,7 +12,6 @@ from bot.connectors.secrets import ENV_REF
 from bot.domain.errors import DomainError
 from bot.domain.fields import BUILTIN_SOURCES
 from bot.domain.models import SEVERITIES
-from integrations.pagerduty.api.events import is_routing_key
 
 PD_ID = re.compile(r"^P[A-Z0-9]{5,}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -195,6 +194,8 @@ def validate_pagerduty(raw: dict[str, Any]) -> tuple[PagerDutyConfig, str | None
 
 def check_routing_key(value: Any, field: str) -> str:
     """An Events API v2 integration key (32 letters and digits) or env:VAR_NAME; never echoed back."""
+    from integrations.pagerduty.api.events import is_routing_key  # its HTTP client: only when a key is checked
+
     if not isinstance(value, str) or not (is_routing_key(value.strip()) or ENV_REF.match(value.strip())):
         raise ConnectorConfigError(
             f"{field}: not an Events API v2 routing key (the service integration's 32-character Integration Key), or env:VAR_NAME"

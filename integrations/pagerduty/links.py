@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, col, select
 
 from bot.clock import as_utc, utcnow
-from integrations.pagerduty.api.models import Incident as PDIncident
 from integrations.pagerduty.tables import PagerDutyLink
+
+if TYPE_CHECKING:  # the API's payload models: only read from a REST answer, never by `im status`
+    from integrations.pagerduty.api.models import Incident as PDIncident
 
 
 @dataclass

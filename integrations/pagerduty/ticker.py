@@ -13,21 +13,11 @@ from bot.app import Im
 from bot.clock import utcnow
 from bot.connectors.sync_claim import claim_sync_interval
 from bot.scheduler import Periodic
-from bot.sla import Targets, tightest
 from integrations.pagerduty.reconcile import Reconciler
 from integrations.pagerduty.registry import ConnectorRegistry
 from integrations.pagerduty.tables import ConnectorCall, SyncRun, WebhookDelivery
 
 KEEP_METRICS = timedelta(days=7)
-
-
-def sla_targets(registry: ConnectorRegistry) -> dict[str, dict[str, int]]:
-    """The tightest target per severity and kind over every connector's `sla_mapping`."""
-    mappings: list[Targets] = [
-        {sev: target.model_dump(exclude_none=True) for sev, target in registry.config(connector).custom.sla_mapping.items()}
-        for connector in registry.all()
-    ]
-    return tightest(mappings)
 
 
 class Ticker:

@@ -71,6 +71,20 @@ class FakeMessage:
     broadcast: bool = False  # a thread reply also shown in the channel (reply_broadcast)
     # Every version of (text, blocks), oldest first; history[-1] is the current one.
     history: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # ids of the files this message shares (files.completeUploadExternal)
+
+
+@dataclass
+class FakeFile:
+    """A file from files.getUploadURLExternal: its bytes arrive at its upload URL, completing shares it."""
+
+    id: str
+    name: str
+    length: int
+    created: int
+    title: str | None = None
+    content: bytes | None = None  # None until POSTed to the upload URL
+    shares: list[str] = field(default_factory=list)  # channel ids, once per completion that shared it
 
 
 @dataclass
@@ -307,6 +321,7 @@ class FakeSlack(ServedFake):
         self.views: dict[str, dict[str, Any]] = {}
         self.responses: list[dict[str, Any]] = []
         self._response_urls: dict[str, int] = {}  # path -> uses
+        self.files: dict[str, FakeFile] = {}  # by id: uploads, completed or not
         self._failures: dict[str, list[_Failure]] = {}
         self._fault_plan: _FaultPlan | None = None
         self.faults: list[InjectedFault] = []
@@ -375,6 +390,17 @@ class FakeSlack(ServedFake):
     def find_channel_by_name(self, name: str) -> FakeChannel | None:
         with self._lock:
             return next((c for c in self.channels.values() if c.name == name), None)
+
+    def shared_files(self, channel_id: str, thread_ts: str | None = None) -> list[tuple[FakeMessage, FakeFile]]:
+        """The files shared in a channel (or one of its threads), with the message sharing each."""
+        with self._lock:
+            channel = self.channels.get(channel_id)  # a DM exists once conversations.open made it
+            return [
+                (m, self.files[f])
+                for m in (channel.messages if channel else [])
+                if m.files and (thread_ts is None or m.thread_ts == thread_ts)
+                for f in m.files
+            ]
 
     def calls_to(self, method: str) -> list[RecordedCall]:
         with self._lock:
@@ -486,6 +512,18 @@ class FakeSlack(ServedFake):
                 self.violations += check_blocks("response_url", payload["blocks"])
             self.responses.append(payload)
             return 200
+
+    def handle_upload(self, path: str, raw: bytes) -> tuple[int, bytes]:
+        """The upload URL files.getUploadURLExternal handed out: the file's bytes, once, of the length declared."""
+        with self._lock:
+            file = self.files.get(path.rsplit("/", 1)[-1])
+            if file is None:
+                self.violations.append(f"POST to unknown upload URL {path}")
+                return 404, b"not found"
+            if len(raw) != file.length:
+                self.violations.append(f"upload {file.id}: {len(raw)} bytes sent, {file.length} declared")
+            file.content = raw
+            return 200, f"OK - {len(raw)}".encode()
 
     def _dispatch(self, method: str, args: dict[str, Any], auth_header: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
@@ -629,6 +667,8 @@ class FakeSlack(ServedFake):
             out["subtype"] = "thread_broadcast"
         if with_metadata and m.metadata is not None:
             out["metadata"] = m.metadata
+        if m.files:
+            out["files"] = [{"id": f, "name": self.files[f].name} for f in m.files]
         return out
 
     def _reply_json(self, m: FakeMessage, parent: FakeMessage, replies: int, with_metadata: bool) -> dict[str, Any]:
@@ -909,6 +949,75 @@ class FakeSlack(ServedFake):
             self.channels[dm] = FakeChannel(dm, dm.lower(), True, {self.bot_user_id, user.id})
         return {"channel": {"id": dm}}
 
+    def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            length = int(args.get("length") or 0)
+        except (TypeError, ValueError):
+            raise ApiErrorAnswer("invalid_arguments") from None
+        if length <= 0:
+            raise ApiErrorAnswer("missing_argument")
+        self._counter += 1
+        file_id = f"F{self._counter:010d}"
+        self.files[file_id] = FakeFile(file_id, str(args.get("filename")), length, int(time.time()))
+        return {"upload_url": f"{self.root_url}/upload/v1/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = json.loads(args["files"]) if isinstance(args.get("files"), str) else args.get("files")
+        except ValueError:
+            wanted = None
+        if not isinstance(wanted, list) or not wanted or not all(isinstance(f, dict) and f.get("id") for f in wanted):
+            self.violations.append(
+                f"files.completeUploadExternal: files is not a JSON array of {{id, title}}: {args.get('files')!r:.200}"
+            )
+            raise ApiErrorAnswer("invalid_arguments")
+        files = [self.files.get(str(f["id"])) for f in wanted]
+        if any(f is None or f.content is None for f in files):
+            raise ApiErrorAnswer("file_not_found")
+        channel = self._channel_by_id(args["channel_id"]) if args.get("channel_id") else None
+        if channel is not None and self.bot_user_id not in channel.members:
+            raise ApiErrorAnswer("not_in_channel")  # chat:write.public lets a bot post messages, not share files
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None and (channel is None or not any(m.ts == thread_ts for m in channel.messages)):
+            self.violations.append(f"files.completeUploadExternal: thread_ts {thread_ts} matches no message in the channel")
+        out = []
+        for f, given in zip(files, wanted, strict=True):
+            assert f is not None
+            f.title = str(given.get("title") or f.name)
+            out.append({"id": f.id, "title": f.title})
+        if channel is not None:
+            text = str(args.get("initial_comment") or "")
+            msg = FakeMessage(
+                self._next_ts(), channel.id, self.bot_user_id, text, None, thread_ts, files=[f.id for f in files if f]
+            )
+            msg.history = [{"text": text, "blocks": None}]
+            channel.messages.append(msg)
+            for f in files:
+                assert f is not None
+                f.shares.append(channel.id)
+        return {"files": out}
+
+    def _m_files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        f = self.files.get(str(args.get("file") or ""))
+        if f is None or f.content is None:
+            raise ApiErrorAnswer("file_not_found")
+        shared = [self.channels[c] for c in dict.fromkeys(f.shares)]
+        return {
+            "file": {
+                "id": f.id,
+                "created": f.created,
+                "timestamp": f.created,
+                "name": f.name,
+                "title": f.title or f.name,
+                "size": len(f.content),
+                "user": self.bot_user_id,
+                "channels": [c.id for c in shared if c.id.startswith("C")],
+                "groups": [c.id for c in shared if c.id.startswith("G")],
+                "ims": [c.id for c in shared if c.id.startswith("D")],
+            },
+            "comments": [],
+        }
+
     def _m_usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         group = args.get("usergroup")
         if group not in self.usergroups:
@@ -1049,6 +1158,9 @@ class _Handler(BaseHTTPRequestHandler):
                         self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
                     return
                 self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
+            elif url.path.startswith("/upload/") and self.command == "POST":
+                status, answer = fake.handle_upload(url.path, raw)
+                self._send(status, answer, "text/plain")
             elif url.path.startswith("/response/") and self.command == "POST":
                 self._send(fake.handle_response_url(url.path, raw), b"ok", "text/plain")
             else:

@@ -50,10 +50,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f('ix_incident_owner_id'), table_name='incident')
-    with op.batch_alter_table('incident') as batch:
-        batch.drop_column('reminders_snoozed_until')
-        batch.drop_column('owner_changed_at')
-        batch.drop_column('owner_id')
+    # plain DROP COLUMNs: a batch rebuild of `incident` fails on SQLite once rows elsewhere point at it
+    op.drop_column('incident', 'reminders_snoozed_until')
+    op.drop_column('incident', 'owner_changed_at')
+    op.drop_column('incident', 'owner_id')
     op.drop_index(op.f('ix_incident_role_incident_id'), table_name='incident_role')
     op.drop_table('incident_role')
     op.drop_index(op.f('ix_person_pagerduty_user_id'), table_name='person')

@@ -21,8 +21,8 @@ WHEN = sqlmodel.sql.sqltypes.UTCDateTime
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('drill', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # a plain ADD COLUMN: a batch rebuild of `incident` fails on SQLite once timeline rows point at it
+    op.add_column('incident', sa.Column('drill', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table('runbook',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('service', AUTO(), nullable=False),
@@ -62,5 +62,4 @@ def downgrade() -> None:
     op.drop_table('drill_run')
     op.drop_index('ix_runbook_service', table_name='runbook')
     op.drop_table('runbook')
-    with op.batch_alter_table('incident', schema=None) as batch_op:
-        batch_op.drop_column('drill')
+    op.drop_column('incident', 'drill')

@@ -6,6 +6,7 @@ through the response URL from a lazy listener: Slack's answer never waits on a r
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -14,16 +15,23 @@ from slack_sdk import WebClient
 from bot.app import Im
 from bot.slack import render
 from bot.slack.listeners.common import plain_text, slack_actor, slack_context, user_message
+from bot.slack.uploads import is_dm, queue_upload
 from bot.slack.workspace import Workspace
 from commands.context import Context
 from commands.grammar import UsageError, parse, resolve, split_chat_text
-from commands.results import OpenDeclareModal
+from commands.results import DocumentRequest, OpenDeclareModal
 from commands.run import execute
+
+
+@lru_cache(maxsize=256)
+def _words(text: str) -> tuple[str, ...]:
+    """A command's text as argv, split once per request (the matchers and the listener all ask)."""
+    return tuple(split_chat_text(plain_text(text)))
 
 
 def _argv(command: dict[str, Any]) -> list[str]:
     try:
-        return split_chat_text(plain_text(command.get("text", "")))
+        return list(_words(command.get("text", "")))
     except UsageError:
         return []
 
@@ -52,7 +60,7 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
 
     def handle(ack: Ack, command: dict[str, Any]) -> None:
         try:
-            argv = split_chat_text(plain_text(command.get("text", ""))) or ["help"]
+            argv = list(_words(command.get("text", ""))) or ["help"]
             ctx = context(command)
             result = execute(ctx, argv)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an ephemeral answer
@@ -62,6 +70,19 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
         if isinstance(result, OpenDeclareModal):
             ack()  # the form opens from the lazy listener, after this answer
             return
+        if isinstance(result, DocumentRequest):  # computed and uploaded by a worker, after this answer
+            channel = command.get("channel_id")
+            with im.store.transaction() as session:
+                direct = is_dm(channel, command.get("channel_name"))
+                queue_upload(
+                    session,
+                    result,
+                    user=command["user_id"],
+                    channel=channel,
+                    direct=direct,
+                    response_url=command.get("response_url"),
+                )
+            im.outbox_ready.set()
         ack(render.command_answer(result, as_json=ctx.as_json))
 
     def open_declare_modal(command: dict[str, Any], client: WebClient) -> None:

@@ -18,8 +18,10 @@ from bot.domain.models import InboundKey
 from bot.slack import render
 from bot.slack.listeners.common import slack_actor, slack_context, user_message
 from bot.slack.responses import queue_ephemeral
+from bot.slack.uploads import queue_upload
 from bot.slack.workspace import Workspace
 from commands.grammar import UsageError, resolve, split_chat_text
+from commands.results import DocumentRequest
 from commands.run import execute
 
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>\s*")
@@ -53,12 +55,15 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
             team = event.get("user_team") or body.get("team_id")
             actor = slack_actor(event["user"], workspace=workspace, team=team)
             ctx = slack_context(im, actor=actor, channel_id=channel, thread_ts=thread_ts, once_key=key)
-            reply = render.answer_text(execute(ctx, argv), as_json=ctx.as_json)
+            result = execute(ctx, argv)
+            reply = render.answer_text(result, as_json=ctx.as_json)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            reply = render.warning_text(*user_message(exc))
+            result, reply = None, render.warning_text(*user_message(exc))
         with im.store.transaction() as session:
             if not first_time(session, reply_key):
                 return
+            if isinstance(result, DocumentRequest):  # uploaded into this thread by a worker, after the ack
+                queue_upload(session, result, user=event["user"], channel=channel, thread_ts=thread_ts)
             queue_ephemeral(session, response_url=None, channel=channel, user=event["user"], text=reply, thread_ts=thread_ts)
         im.outbox_ready.set()
 
