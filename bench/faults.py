@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bot.store import normalise_url
-from tests.fault_support import SEED, Figures, killed_mid_stream, mixed_workload, two_fakes, webhook_flood
+from tests.fault_support import SEED, Figures, api_violations, killed_mid_stream, mixed_workload, two_fakes, webhook_flood
 
 SCENARIOS = ("mixed", "flood", "sigkill")
 
@@ -60,9 +60,10 @@ def run(scenario: str, incidents: int, seed: int, postgres: str | None) -> Figur
             "sigkill": lambda: killed_mid_stream(Path(tmp), url, slack, pd, incidents, seed),
         }[scenario]
         figures = chosen()
-        violations = len(slack.violations) + len(pd.violations) + len(pd.response_violations)
+        violations = api_violations(slack, pd)
         if violations:
-            figures.details.append(f"{violations} API description violations in the fakes' records")
+            figures.details.append(f"{len(violations)} API description violations in the fakes' records, e.g.")
+            figures.details += [f"  {v[:300]}" for v in violations[:3]]
         return figures
 
 

@@ -13,7 +13,16 @@ import pytest
 
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
-from tests.fault_support import INCIDENTS, SEED, Figures, killed_mid_stream, mixed_workload, two_fakes, webhook_flood
+from tests.fault_support import (
+    INCIDENTS,
+    SEED,
+    Figures,
+    api_violations,
+    killed_mid_stream,
+    mixed_workload,
+    two_fakes,
+    webhook_flood,
+)
 
 
 @pytest.fixture
@@ -25,9 +34,11 @@ def fakes() -> Iterator[tuple[FakeSlack, FakePagerDuty]]:
 def _holds(figures: Figures, slack: FakeSlack, pd: FakePagerDuty, *, calls_pagerduty: bool = True) -> None:
     assert figures.faults["slack"] > 0, "the seed makes the run mean something"
     assert figures.faults["pagerduty"] > 0 or not calls_pagerduty
-    assert {f.kind for f in slack.faults} >= {"429", "500", "503", "late"}, {f.kind for f in slack.faults}
+    kinds = {f.kind for f in slack.faults}
+    # refusals, and calls carried out whose answer never came back (late, or the connection dropped)
+    assert kinds >= {"429", "500", "503"} and kinds & {"late", "drop"}, kinds
     assert figures.broken() == [], figures.report()
-    assert pd.violations == [] and pd.response_violations == []
+    assert api_violations(slack, pd) == []
 
 
 def test_mixed_workload_from_slack_and_terminal_under_faults(database_url: str, fakes: tuple[FakeSlack, FakePagerDuty]) -> None:
@@ -36,7 +47,6 @@ def test_mixed_workload_from_slack_and_terminal_under_faults(database_url: str, 
     assert figures.incidents == INCIDENTS
     assert {mode for mode, _, _ in pd.faults} >= {"429", "500", "503-html", "late"}, pd.faults
     _holds(figures, slack, pd)
-    assert slack.violations == []
 
 
 def test_shuffled_duplicated_webhook_flood_under_faults(database_url: str, fakes: tuple[FakeSlack, FakePagerDuty]) -> None:
@@ -46,18 +56,10 @@ def test_shuffled_duplicated_webhook_flood_under_faults(database_url: str, fakes
     _holds(figures, slack, pd, calls_pagerduty=False)  # what came from PagerDuty is not written back
     # reads are allowed (who an assignee is: GET /users/{id}); nothing is written back to PagerDuty
     assert [(r.method, r.path) for r in pd.requests if r.method != "GET"] == []
-    assert slack.violations == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open bug (issue 7): after a SIGKILL under faults, an incident can end mitigated in im while "
-    "its PagerDuty incident is resolved (a reopen or acknowledge in flight at the kill); see the session note",
-)
 def test_sigkill_mid_stream_under_faults(tmp_path: Path, database_url: str, fakes: tuple[FakeSlack, FakePagerDuty]) -> None:
     slack, pd = fakes
     figures = killed_mid_stream(tmp_path, database_url, slack, pd, INCIDENTS, SEED)
     assert figures.incidents == INCIDENTS
     _holds(figures, slack, pd)
-    # the killed process's calls were answered to a closed socket; nothing else went wrong
-    assert [v for v in slack.violations if "BrokenPipeError" not in v] == []

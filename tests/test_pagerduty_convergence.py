@@ -16,6 +16,7 @@ from bot.domain.incidents import TRANSITIONS
 from bot.domain.models import JobStatus, OutboxJob
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
+from tests.fakes.pagerduty_api import FakeIncident
 from tests.fault_support import flood_deliveries, flood_mismatches, send
 from tests.pd_support import PagerDutyWorld
 from tests.test_pagerduty_e2e import pd  # noqa: F401 - fixtures (world: conftest)
@@ -159,6 +160,109 @@ def test_note_answered_late_is_found_not_posted_again(world: PagerDutyWorld) -> 
     assert [r.method for r in fake.requests if r.path == f"/incidents/{remote.id}/notes"] == ["POST", "GET"]
     assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
     assert fake.violations == []
+
+
+def test_our_acknowledgement_read_back_after_a_resolve_in_im_does_not_reopen_it(world: PagerDutyWorld) -> None:
+    """im acknowledges, then resolves; the acknowledgement reaches PagerDuty after the resolve (a backlog,
+    a restart) and reconciliation reads it back before the resolve is delivered. It is our own echo: held
+    until the resolve is out, then settled from a fresh read, never applied as a reopen."""
+    app, fake = world.app, world.pd
+    remote = _declared_by_hand(world, "Queue backlog", "api")
+    with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
+        app.command("ack --incident INC-1")
+        clock.tick(2)
+        app.command('resolve --incident INC-1 --note "drained"')
+        clock.tick(2)
+        while not [j for j in _pd_jobs(world) if j.kind == "status" and j.status == JobStatus.DONE]:
+            assert app.runtime.dispatcher.run_once(), "the acknowledgement is delivered first"
+        assert remote.status == "acknowledged", "PagerDuty acknowledged after im resolved"
+        clock.tick(2)
+        world.ticker.reconciler.sync("prod")
+        assert app.im.incidents.get(1).status == "resolved", "our own acknowledgement, read back, is no news"
+        clock.tick(2)
+        app.runtime.dispatcher.drain()
+    assert (remote.status, app.im.incidents.get(1).status) == ("resolved", "resolved")
+    _, events = app.im.incidents.timeline(1)
+    assert [e.data["verb"] for e in events if e.kind == "status"] == ["acknowledge", "resolve"]
+    assert [link.status for link in world.links(1)] == ["resolved"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == []
+
+
+def test_a_change_in_pagerduty_while_ims_own_waits_is_taken_in_after_it(world: PagerDutyWorld) -> None:
+    """Held is not dropped: PagerDuty resolved while im's acknowledgement waited; once that is out (PagerDuty
+    cannot be acknowledged again once resolved here: it is skipped), the settle job reads PagerDuty and im resolves."""
+    app, fake = world.app, world.pd
+    remote = _declared_by_hand(world, "Disk full", "db")
+    with freeze_time(utcnow() + timedelta(seconds=2)) as clock:
+        app.command("ack --incident INC-1")
+        clock.tick(2)
+        fake.set_incident_status(remote.id, "resolved", agent_user_id="PUCAROL")
+        clock.tick(2)
+        world.ticker.reconciler.sync("prod")
+        assert app.im.incidents.get(1).status == "mitigated", "held while im's acknowledgement waits"
+        app.runtime.dispatcher.drain()
+    assert (remote.status, app.im.incidents.get(1).status) == ("resolved", "resolved")
+    assert [link.status for link in world.links(1)] == ["resolved"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert [j.kind for j in _in_jobs(world)] == ["settle"]
+
+
+def test_page_answered_late_is_looked_up_not_asked_again(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    remote = _declared_by_hand(world, "Checkout errors", "api")
+    fake.answer_late(times=1, by=1.6, path_prefix=f"/incidents/{remote.id}/responder_requests", method="POST")
+    app.command('page INC-1 --user carol@example.com --message "join the bridge"')
+    app.runtime.dispatcher.drain()
+    assert [j.status for j in _pd_jobs(world) if j.kind == "page"] == [JobStatus.PENDING], "outcome unknown"
+    assert len(remote.responder_requests) == 1, "yet PagerDuty did ask"
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(3):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    assert len(remote.responder_requests) == 1, "found among the incident's responder requests, not asked twice"
+    assert [r.method for r in fake.requests if "/responder_requests" in r.path] == ["POST"]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+    assert fake.violations == [] and fake.response_violations == []
+
+
+def test_escalation_answered_late_is_not_escalated_again(world: PagerDutyWorld) -> None:
+    app, fake = world.app, world.pd
+    fake.add_escalation_policy("PESC003", "Three levels", oncall_user_ids=["PUOPS01", "PUALICE", "PUCAROL"])
+    fake.add_service("PTRI001", "Three Service", "PESC003")
+    world.terminal.ok("connector", "map-service", "prod", "--im-service", "tri", "--pd-service", "PTRI001")
+    world.terminal.ok("connector", "map-escalation", "prod", "--service", "tri", "--escalation-policy", "PESC003")
+    world.registry.configure("prod", lambda data: data.__setitem__("request_timeout", "1s"))
+    remote = _declared_by_hand(world, "Login loop", "tri")
+    assert remote.assignments == ["PUOPS01"]
+    fake.answer_late(times=2, by=1.6, path_prefix=f"/incidents/{remote.id}", method="PUT")
+    app.command("escalate INC-1")
+    app.runtime.dispatcher.drain()
+    assert [j.status for j in _pd_jobs(world) if j.kind == "escalate"] == [JobStatus.PENDING], "outcome unknown"
+    assert (remote.escalation_level, remote.assignments) == (2, ["PUALICE"]), "yet PagerDuty escalated"
+    with freeze_time(utcnow() + timedelta(seconds=1)) as clock:
+        for _ in range(3):
+            clock.tick(700)
+            app.runtime.dispatcher.drain()
+    assert (remote.escalation_level, remote.assignments) == (2, ["PUALICE"]), "found at level 2, not escalated to 3"
+    _, events = app.im.incidents.timeline(1)
+    assert "escalated to level 2: now paging Alice Doe" in [e.text for e in events if e.kind == "notice"][-1]
+    assert {j.status for j in _pd_jobs(world)} == {JobStatus.DONE}
+
+
+def _declared_by_hand(world: PagerDutyWorld, title: str, service: str) -> FakeIncident:
+    """INC-1 declared and paged, the workers stopped: from here the test delivers jobs itself."""
+    world.app.runtime.workers.stop()
+    world.app.command(f'declare --sev SEV-3 --title "{title}" --service {service}')
+    world.app.runtime.dispatcher.drain()
+    [remote] = world.pd.incidents.values()
+    return remote
+
+
+def _in_jobs(w: PagerDutyWorld) -> list[OutboxJob]:
+    with w.im.store.read() as session:
+        return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty-in:prod").order_by(OutboxJob.id)))
 
 
 def _pd_jobs(w: PagerDutyWorld) -> list[OutboxJob]:

@@ -3,6 +3,15 @@
 Used by webhooks and by reconciliation alike. Every change is applied with origin `pagerduty` (so it
 is never pushed back), at the time PagerDuty says it happened (so an older report changes nothing),
 and under a key of the report (so a redelivery has no second effect).
+
+Convergence rule: a status report is news for im only once im's own changes have reached PagerDuty. While
+an outbound job that can move the PagerDuty incident's status waits for the incident (pending, or running
+with its outcome unknown), a report may be the echo of one of our earlier pushes, and applying it would
+take im back (resolved in im, then our late acknowledgement read back: reopened). Such a report is held:
+im does not move (the link takes it as always: it shows PagerDuty's state, and outbound pushes are skipped
+by it), and a `settle` job queued behind those outbound jobs (same ordering key) reads the incident afresh
+once they are done: PagerDuty at im's status, or at a status we pushed ourselves, has nothing new for im;
+anything else is applied like any report.
 """
 
 from __future__ import annotations
@@ -15,16 +24,25 @@ from sqlmodel import Session, col, select
 
 from bot.app import Im
 from bot.clock import as_utc
+from bot.domain import outbox
 from bot.domain.errors import InvalidTransition
 from bot.domain.incidents import Actor
 from bot.domain.models import Incident, JobStatus, Origin, OutboxJob, OutboxStep
+from bot.domain.outbox import JobSpec, enqueue
 from bot.domain.people import PersonRef
 from integrations.pagerduty import links, mapping
 from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.links import RemoteIncident
-from integrations.pagerduty.outbound import destination
+from integrations.pagerduty.outbound import destination, pushed_step
 from integrations.pagerduty.paging import our_escalation_step
 from integrations.pagerduty.tables import PagerDutyLink
+
+INBOUND_PREFIX = "pagerduty-in"
+SETTLE = "settle"  # the inbound job that takes in a held report once im's changes reached PagerDuty
+# outbound job kinds that can move a PagerDuty incident's status (in PagerDuty a reassignment or an
+# escalation triggers an acknowledged incident again)
+MOVES_STATUS = ("create", "status", "reassign", "escalate")
+HELD = "held (im's changes are on their way to PagerDuty; settled after them)"
 
 OURS = re.compile(r"^im:(?P<connector>[^:]+):INC-(?P<incident>\d+):(?P<service>[^:]+)(:r\d+)?$")
 
@@ -54,6 +72,10 @@ def waiting_in_outbox(im: Im, connector: str, incident_id: int, kind: str) -> bo
             ).first()
             is not None
         )
+
+
+def inbound_destination(name: str) -> str:
+    return f"{INBOUND_PREFIX}:{name}"
 
 
 def agent_actor(agent_id: str | None, agent_name: str | None) -> Actor:
@@ -115,9 +137,9 @@ class RemoteApplier:
             # im follows PagerDuty's newest report only: an older one, even a valid step of the history
             # (an acknowledgement before an escalation re-triggered it), would undo what that one said
             return "no change (older than what we know)"
-        if waiting_in_outbox(self.im, report.connector, link.incident_id, "status"):
-            # e.g. our own acknowledge read back while our resolve waits its turn: applying it would reopen
-            return "no change (a status change of ours has not reached PagerDuty yet)"
+        if self._held(report.connector, link.incident_id):
+            self._save(report, link.incident_id, link.service)  # the link shows PagerDuty's newest state all the same
+            return HELD
         previous = link.status
         self._save(report, link.incident_id, link.service)
         incident = self.im.incidents.get(link.incident_id)
@@ -154,6 +176,56 @@ class RemoteApplier:
             if not change.changed:
                 return "no change (older than what we know, or seen before)"
         return f"{' and '.join(steps)} {incident.ref}"
+
+    def settle(self, report: Report, link: PagerDutyLink) -> str:
+        """A fresh read of the PagerDuty incident, taken in after im's changes reached PagerDuty (a `settle`
+        job). At im's status, or at a status we put it in ourselves (im went on where PagerDuty cannot
+        follow: auto_resolve off, no "unacknowledge" in the REST API), it has nothing new for im."""
+        status = report.remote.status
+        im_status = self.im.incidents.get(link.incident_id).status
+        if (
+            status is None
+            or status == mapping.TO_PAGERDUTY_STATUS[im_status]
+            or outbox.step_done(self.im.store, pushed_step(report.connector, report.remote.id, status))
+        ):
+            self._save(report, link.incident_id, link.service)
+            return f"no change (PagerDuty is {status}, as im left it)"
+        return self.apply_status(report, link)
+
+    def _held(self, connector: str, incident_id: int) -> bool:
+        """Is im ahead of PagerDuty (an outbound job that can move the incident's PagerDuty status waits)?
+        Then a settle job is queued behind it, unless one waits already (it reads PagerDuty when it runs).
+        One transaction, the waiting job's row locked on PostgreSQL: at no moment is neither waiting."""
+        inbound = inbound_destination(connector)
+        with self.im.store.transaction() as session:
+            ahead = (
+                select(OutboxJob.id)
+                .where(
+                    col(OutboxJob.destination) == destination(connector),
+                    col(OutboxJob.incident_id) == incident_id,
+                    col(OutboxJob.kind).in_(MOVES_STATUS),
+                    col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
+                )
+                .limit(1)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                ahead = ahead.with_for_update()
+            if session.exec(ahead).first() is None:
+                return False
+            queued = session.exec(
+                select(OutboxJob.id)
+                .where(
+                    col(OutboxJob.destination) == inbound,
+                    col(OutboxJob.kind) == SETTLE,
+                    col(OutboxJob.incident_id) == incident_id,
+                    col(OutboxJob.status) == JobStatus.PENDING,
+                )
+                .limit(1)
+            ).first()
+            if queued is None:
+                # the outbound jobs' ordering key: it runs after every one of them
+                enqueue(session, JobSpec(inbound, SETTLE), incident_id, ordering_key=f"{destination(connector)}:{incident_id}")
+        return True
 
     def apply_assignment(self, report: Report, link: PagerDutyLink, what: str) -> str:
         remote = report.remote

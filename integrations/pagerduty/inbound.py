@@ -31,7 +31,7 @@ from bot.domain.models import OutboxJob
 from bot.domain.outbox import JobSpec, enqueue_core, job_values
 from bot.store import note_enqueued
 from bot.workers import GiveUp, JobKind, RetryLater, kind_table
-from integrations.pagerduty import users
+from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError, RateLimitedError, UnavailableError
 from integrations.pagerduty.api.models import Reference, User
 from integrations.pagerduty.api.webhook_models import (
@@ -42,22 +42,18 @@ from integrations.pagerduty.api.webhook_models import (
     parse_event,
 )
 from integrations.pagerduty.api.webhook_signature import verify
-from integrations.pagerduty.apply import RemoteApplier, Report, agent_actor
+from integrations.pagerduty.apply import INBOUND_PREFIX as INBOUND_PREFIX  # the inbound destination, as plugin.py knows it
+from integrations.pagerduty.apply import SETTLE, RemoteApplier, Report, agent_actor, inbound_destination
 from integrations.pagerduty.connection import client_for
-from integrations.pagerduty.links import RemoteIncident
+from integrations.pagerduty.links import RemoteIncident, remote_from_rest
 from integrations.pagerduty.outbound import OUR_NOTE_MARK
 from integrations.pagerduty.registry import ConnectorNotFound, ConnectorRegistry
 from integrations.pagerduty.tables import PagerDutyNoteSent, WebhookDelivery
 
 log = logging.getLogger(__name__)
-INBOUND_PREFIX = "pagerduty-in"
 MAX_BODY = 1_000_000
 DELIVERIES = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel declares __table__ only at runtime
 WEBHOOK = "webhook"  # the one job kind of an inbound destination: apply a stored delivery
-
-
-def inbound_destination(name: str) -> str:
-    return f"{INBOUND_PREFIX}:{name}"
 
 
 class WebhookReceiver:
@@ -190,7 +186,7 @@ class WebhookProcessor:
         self.im = im
         self.registry = registry
         self.applier = RemoteApplier(im)
-        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook))  # default retry policy
+        self.kinds = kind_table(JobKind(WEBHOOK, self._webhook), JobKind(SETTLE, self._settle))  # default retry policy
 
     def _webhook(self, job: OutboxJob) -> None:
         """A job that can never succeed (no delivery, a body we cannot read, input the domain refuses) is
@@ -218,6 +214,34 @@ class WebhookProcessor:
             if row is not None:
                 row.outcome, row.processed_at = outcome, utcnow()
                 session.add(row)
+
+    def _settle(self, job: OutboxJob) -> None:
+        """Reports held while im's changes were on their way (apply.py): read each linked PagerDuty incident
+        afresh now that they are there, and take in what is new."""
+        name = job.destination.split(":", 1)[1]
+        try:
+            connector = self.registry.get(name)
+        except ConnectorNotFound:
+            return
+        config = self.registry.config(connector)
+        if not config.inbound or job.incident_id is None:
+            return
+        with self.im.store.read() as session:
+            held = [link for link in links.for_incident(session, job.incident_id, name) if link.pd_incident_id]
+        try:
+            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
+                for link in held:
+                    remote = remote_from_rest(client.get_incident(link.pd_incident_id or ""))
+                    changed = remote.changed_at.isoformat() if remote.changed_at else ""
+                    key = f"pd-settle:{name}:{remote.id}:{remote.status}:{changed}"
+                    actor = agent_actor(None, "PagerDuty")
+                    self.applier.settle(Report(name, config, remote, key, actor, remote.changed_at), link)
+        except (RateLimitedError, UnavailableError) as exc:
+            raise RetryLater(exc.user_message, delay=exc.retry_after, rate_limited=isinstance(exc, RateLimitedError)) from None
+        except PagerDutyError as exc:
+            raise GiveUp(exc.user_message) from None
+        except secrets.SecretError as exc:
+            raise GiveUp(str(exc)) from None
 
     def apply(self, name: str, event: WebhookEvent) -> str:
         connector = self.registry.get(name)
@@ -255,7 +279,7 @@ class WebhookProcessor:
         data = event.data
         if kind in ("reassigned", "escalated") and isinstance(data, IncidentData) and data.assignees:
             return data.assignees[0]
-        acknowledged_here = kind == "acknowledged" and not status_outcome.startswith(("no change", "ignored", "partial"))
+        acknowledged_here = kind == "acknowledged" and not status_outcome.startswith(("no change", "ignored", "partial", "held"))
         if acknowledged_here and event.agent is not None and event.agent.type in (None, "user_reference", "user"):
             return event.agent
         return None

@@ -51,6 +51,11 @@ def incident_key(connector: str, incident_id: int, service: str, generation: int
     return f"{key}:r{generation}" if generation else key
 
 
+def pushed_step(connector: str, pd_incident_id: str, status: str) -> str:
+    """Marks a status we put a PagerDuty incident in: read back later, it is our echo, not news (apply.py)."""
+    return f"pd-pushed:{connector}:{pd_incident_id}:{status}"
+
+
 def connector_actor(name: str) -> Actor:
     return Actor(Origin.PAGERDUTY, f"connector/{name}", "PagerDuty")
 
@@ -251,6 +256,7 @@ class PagerDutyDelivery:
                 escalation_policy_id=config.custom.escalation_mappings.get(service) or config.custom.escalation_policy_id,
                 from_email=self._from(client, incident.declared_by),
             )
+        outbox.record_step(self.im.store, pushed_step(name, remote.id, "triggered"))
         return self._save_link(name, incident.number, service, remote)
 
     def _thread_link(
@@ -304,6 +310,8 @@ class PagerDutyDelivery:
         """One PagerDuty incident to `target`, unless it is there already or cannot go there: a resolved
         one cannot be reopened, and the REST API has no "unacknowledge" (triggered)."""
         if not link.pd_incident_id or link.status in (target, "resolved") or target == "triggered":
+            if link.pd_incident_id and link.status == target:
+                outbox.record_step(self.im.store, pushed_step(name, link.pd_incident_id, target))  # where im wants it
             return
         remote = client.update_incident(
             link.pd_incident_id,
@@ -311,6 +319,7 @@ class PagerDutyDelivery:
             resolution=resolution if target == "resolved" else None,
             from_email=self._from(client, actor) if actor else None,
         )
+        outbox.record_step(self.im.store, pushed_step(name, remote.id, target))
         self._save_link(name, incident.number, link.service, remote)
 
     def _reopen(
@@ -345,6 +354,7 @@ class PagerDutyDelivery:
                     or config.custom.escalation_policy_id,
                     from_email=self._from(client, event.actor),
                 )
+            outbox.record_step(self.im.store, pushed_step(name, remote.id, "triggered"))
             previous = link.pd_incident_number
             link = self._save_link(name, incident.number, link.service, remote, replace=True)
             self.im.incidents.record(

@@ -2,8 +2,10 @@
 
 Invariant: each job ends in PagerDuty's call or in a notice on the incident saying why not (a person
 PagerDuty does not know, a level past the policy's last): never dropped silently. Each call is recorded
-as a step once answered, so a retried job does not repeat it. Notices are recorded with the connector's
-actor (origin `pagerduty`), so they make no PagerDuty job of their own.
+as a step once answered, so a retried job does not repeat it; a call whose answer was lost is looked up
+before it is made again (rule 8): an escalation by the incident's level, a responder request among the
+incident's responder requests. An assignment is a plain PUT of the assignees: repeating it changes nothing.
+Notices are recorded with the connector's actor (origin `pagerduty`), so they make no PagerDuty job of their own.
 """
 
 from __future__ import annotations
@@ -82,7 +84,11 @@ class Paging:
                 continue
             policy = client.get_escalation_policy(remote.escalation_policy.id)
             last = len(policy.escalation_rules)
-            level = wanted or _current_level(client, remote, policy) + 1
+            # An earlier try whose answer was lost chose the level already (one past the level of its time):
+            # it is kept, and PagerDuty found there means that try was carried out.
+            tried = outbox.step_done(self.im.store, f"tried:{step}")
+            current = _current_level(client, remote, policy) if tried or not wanted else 0
+            level = int(tried.value) if tried and tried.value else wanted or current + 1
             if level > last:
                 self._notice(
                     name,
@@ -92,7 +98,13 @@ class Paging:
                     step,
                 )
                 continue
-            answer = client.update_incident(pd_id, escalation_level=level, from_email=self.delivery._from(client, event.actor))
+            if tried and current == level:
+                answer = remote
+            else:
+                outbox.record_step(self.im.store, f"tried:{step}", str(level))  # before the call: its outcome may be lost
+                answer = client.update_incident(
+                    pd_id, escalation_level=level, from_email=self.delivery._from(client, event.actor)
+                )
             outbox.record_step(self.im.store, our_escalation_step(name, pd_id, answer.assignee_ids))
             outbox.record_step(self.im.store, step, str(level))
             self.delivery._save_link(name, incident.number, link.service, answer)
@@ -130,9 +142,18 @@ class Paging:
             return
         requester = self._requester(client, event.actor)
         message = event.data.get("message") or f"{incident.ref}: {incident.title}"
-        client.create_responder_request(
-            open_links[0].pd_incident_id or "", requester_id=requester, message=message, targets=targets
-        )
+        pd_id = open_links[0].pd_incident_id or ""
+        # A request whose answer was lost is looked up before asking again: the incident lists the responder
+        # requests made on it, so one more like ours (requester, message) than before the first try means it
+        # went out. An account without the responder-requests feature does not list them: then it is asked
+        # again, as a page missed is worse than a page twice (README, Reliability).
+        seen = _requests_like(client.get_incident(pd_id), requester, message)
+        tried = outbox.step_done(self.im.store, f"tried:{step}")
+        if tried is not None and tried.value is not None and seen is not None and seen > int(tried.value):
+            outbox.record_step(self.im.store, step)
+            return
+        outbox.record_step(self.im.store, f"tried:{step}", None if seen is None else str(seen))  # the first try's count stays
+        client.create_responder_request(pd_id, requester_id=requester, message=message, targets=targets)
         outbox.record_step(self.im.store, step)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -174,6 +195,14 @@ class Paging:
             context={"connector": name},
             once_key=f"{key}:notice",
         )
+
+
+def _requests_like(remote: PDIncident, requester_id: str, message: str) -> int | None:
+    """How many responder requests on the incident `requester_id` made with `message`; None when
+    PagerDuty does not list them (the account lacks the responder-requests feature)."""
+    if remote.responder_requests is None:
+        return None
+    return sum(1 for r in remote.responder_requests if r.message == message and r.requester and r.requester.id == requester_id)
 
 
 def _current_level(client: PagerDutyClient, remote: PDIncident, policy: EscalationPolicy) -> int:

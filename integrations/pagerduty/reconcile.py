@@ -105,7 +105,7 @@ class Reconciler:
             return False
         outcome = self.applier.apply_status(report, link)
         owner = self._owner(name, incident, link, report, lookup)
-        return bool(created) or not outcome.startswith(("no change", "ignored")) or owner
+        return bool(created) or not outcome.startswith(("no change", "ignored", "held")) or owner
 
     def _owner(
         self, name: str, incident: PDIncident, link: PagerDutyLink, report: Report, lookup: Callable[[str], User | None]

@@ -499,7 +499,8 @@ class FakeIncident:
     updated_at: datetime
     escalation_level: int = 1
     assignments: list[str] = field(default_factory=list)  # user ids
-    responder_requests: list[dict[str, Any]] = field(default_factory=list)  # as POSTed: requester_id, message, targets
+    # as POSTed (requester_id, message, targets), and as answered (answer: listed on the incident)
+    responder_requests: list[dict[str, Any]] = field(default_factory=list)
     notes: list[FakeNote] = field(default_factory=list)
     history: list[StatusChange] = field(default_factory=list)
     details: Any = None
@@ -1253,6 +1254,7 @@ class FakePagerDuty(ServedFake):
             "is_mergeable": True,
             "teams": [],
             "pending_actions": [],
+            "responder_requests": [r["answer"] for r in inc.responder_requests],
             "acknowledgements": [],
             "alert_grouping": None,
             "priority": None,
@@ -1861,7 +1863,6 @@ class FakePagerDuty(ServedFake):
         if not targets:
             raise _invalid("At least one responder request target is required")
         at = _now()
-        inc.responder_requests.append({"requester_id": requester.id, "message": message, "targets": targets})
         inc.updated_at = at
         answer_targets = []
         for kind, tid in targets:
@@ -1887,15 +1888,15 @@ class FakePagerDuty(ServedFake):
                     }
                 }
             )
-        return 200, {
-            "responder_request": {
-                "incident": self._ref("incident", inc.id, inc.title, "incidents"),
-                "requester": self._user_ref(requester.id),
-                "requested_at": _ts(at),
-                "message": message,
-                "responder_request_targets": answer_targets,
-            }
+        answer = {
+            "incident": self._ref("incident", inc.id, inc.title, "incidents"),
+            "requester": self._user_ref(requester.id),
+            "requested_at": _ts(at),
+            "message": message,
+            "responder_request_targets": answer_targets,
         }
+        inc.responder_requests.append({"requester_id": requester.id, "message": message, "targets": targets, "answer": answer})
+        return 200, {"responder_request": answer}
 
     def _create_subscription(self, _: dict[str, str], ctx: _Ctx) -> tuple[int, Any]:
         sub = (ctx.body or {}).get("webhook_subscription") if isinstance(ctx.body, dict) else None

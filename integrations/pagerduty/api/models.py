@@ -58,6 +58,8 @@ class Incident(PDModel):
     last_status_change_by: Reference | None = None
     resolved_at: datetime | None = None
     resolve_reason: ResolveReason | None = None
+    # None: not listed (only accounts with the responder-requests feature get them)
+    responder_requests: list[ResponderRequest] | None = None
 
     @property
     def assignee_ids(self) -> list[str]:
