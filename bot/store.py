@@ -222,6 +222,9 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # reports' temporary tables stay in memory (no temp-file writes on a busy disk); set per connection
+        # here because SQLite refuses the change inside a transaction once a temporary table exists
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

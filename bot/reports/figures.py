@@ -123,8 +123,6 @@ class Figures:
         self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
         self.where = self._where()
         self.trend_unit, self.bounds = self._bounds()
-        if not self.postgres:  # the temporary tables below stay in memory: no temp-file writes on a busy disk
-            conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
         self.base = self._materialise(resolved_end)
         self.by_service = self._materialise_services()
 
