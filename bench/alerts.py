@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import Child, pct, ready, served
+from bench.common import Child, pct, ready, run_threads, served
 from bench.pagerduty_sync import Round, build_bodies
 from bench.pagerduty_sync import run_round as run_bare_round
 
@@ -95,14 +95,7 @@ def send_all(base: str, bodies: list[bytes], threads: int, *, retry_429: bool) -
                         continue
                     break
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    out.wall = time.perf_counter() - began
+    out.wall = run_threads(worker, threads, start)
     return out
 
 

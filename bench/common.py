@@ -7,6 +7,8 @@ import math
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,19 @@ def ready(url: str) -> None:
     sys.stdout.flush()
     sys.stdin.read()
     os._exit(0)  # daemon threads (outbox workers mid-batch, fake servers' sleeps) need not finish
+
+
+def run_threads(worker: Callable[[], None], threads: int, start: threading.Barrier) -> float:
+    """Run `worker` on `threads` threads released together by `start` (a barrier of threads + 1, the
+    caller included); the wall time from the release until the last one ends."""
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - began
 
 
 def serve_if_asked(serve: list[str] | None, servers: dict[str, Callable[..., None]]) -> None:

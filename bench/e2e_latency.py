@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Child, pct, serve_im_paging
+from bench.common import ROOT, Child, pct, serve_if_asked, serve_im_paging
 from bench.pagerduty_sync import WEBHOOK_SECRET
 from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET
 
@@ -242,11 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", metavar="URL", help="also run on PostgreSQL (a database is created and dropped)")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        kind, *rest = args.serve
-        if kind == "im":
-            serve_im(*rest)
-        raise SystemExit(f"unknown server kind {kind}")
+    serve_if_asked(args.serve, {"im": serve_im})
 
     sys.path.insert(0, str(ROOT))
     began = time.monotonic()

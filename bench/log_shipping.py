@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Child, pct, ready, served
+from bench.common import Child, pct, ready, serve_if_asked, served
 from bench.slack_ack_latency import BOT_TOKEN, SIGNING_SECRET, ack_body_for, acknowledged, declare_body, declared_ref, run_round
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each configuration, alternated (2)")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        kind, *rest = args.serve
-        if kind == "im":
-            serve_im(*rest)
-        raise SystemExit(f"unknown server kind {kind}")
+    serve_if_asked(args.serve, {"im": serve_im})
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.requests} declares + acks per run, sequential, SQLite")
     slack = Child("bench.slack_ack_latency", "fake-slack", "0.05", quiet=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import Child, pct, ready, served
+from bench.common import Child, pct, ready, run_threads, served
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEY = "bench-im-secret-key-0123456789abcdef"
@@ -232,14 +232,7 @@ def run_round(base: str, bodies: list[tuple[bytes, dict[str, str]]], *, warmup: 
                     out.latencies.append(elapsed)
                     out.statuses[status] = out.statuses.get(status, 0) + 1
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    start.wait()
-    began = time.perf_counter()
-    for t in pool:
-        t.join()
-    out.wall = time.perf_counter() - began
+    out.wall = run_threads(worker, threads, start)
     return out
 
 
