@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gc
-
+import itertools
 import logging
+import os
 import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -115,6 +115,17 @@ def _in_job_context(handler: Handler) -> Handler:
     return run
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# a replica's random prefix and a counter: unique across replicas without a urandom syscall per request
+# on the event loop (uuid4 there was 8% of its busy time under webhook load)
+_REQUEST_PREFIX = os.urandom(4).hex()
+_request_numbers = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_REQUEST_PREFIX}-{next(_request_numbers):x}"
+
+
 class RequestLogContext:
     """Every line logged while a request is handled carries its id (the caller's X-Request-Id when sane)."""
 
@@ -126,7 +137,7 @@ class RequestLogContext:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", given) else uuid.uuid4().hex[:16]
+        request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
         with log_context(request=request_id, method=scope.get("method"), path=scope.get("path")):
             await self.app(scope, receive, send)
 

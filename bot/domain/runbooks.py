@@ -173,7 +173,9 @@ def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any
         values = attributes(incident, context)
         # a Core read on the declaration's connection: this runs inside every declare's write
         table = Runbook.__table__.c  # type: ignore[attr-defined]  # SQLModel declares __table__ at runtime
-        query = sa_select(table.service, table.match_key, table.match, table.url).where(table.service.in_(list(incident.services)))
+        query = sa_select(table.service, table.match_key, table.match, table.url).where(
+            table.service.in_(list(incident.services))
+        )
         rows = session.connection().execute(query).all()
         for row in sorted(rows, key=lambda r: (-len(r.match), r.service, r.match_key)):
             if matches(row.match, values):
