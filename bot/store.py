@@ -135,7 +135,8 @@ class Store:
     @contextmanager
     def core(self) -> Iterator[Connection]:
         """A plain connection in a transaction, for hot paths that need no ORM (webhook ingestion)."""
-        with self._serialised(), self.engine.begin() as conn:
+        # the pool checkout before the write lock: only the transaction itself is serialised
+        with self.engine.connect() as conn, self._serialised(), conn.begin():
             conn.info.pop(_ENQUEUED, None)  # the info outlives a checkout: a rolled-back mark is stale
             yield conn
             enqueued = self._enqueued(conn)

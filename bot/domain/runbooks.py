@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from bot.clock import utcnow
@@ -155,8 +156,10 @@ def attributes(incident: Incident, context: Mapping[str, Any]) -> dict[str, str]
     return found
 
 
-def matches(runbook: Runbook, values: Mapping[str, str]) -> bool:
-    return all(values.get(k, "").lower() == v.lower() for k, v in runbook.match.items())
+def matches(runbook: Runbook | Mapping[str, str], values: Mapping[str, str]) -> bool:
+    """Whether every key=value of a runbook's match (the runbook or its match mapping) holds."""
+    wanted = runbook.match if isinstance(runbook, Runbook) else runbook
+    return all(values.get(k, "").lower() == v.lower() for k, v in wanted.items())
 
 
 def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -168,9 +171,14 @@ def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any
             found.append({"url": check_url(alert_url), "label": "Runbook (from the alert)"})
     if incident.services:
         values = attributes(incident, context)
-        rows = session.exec(select(Runbook).where(col(Runbook.service).in_(list(incident.services)))).all()
+        # a Core read on the declaration's connection: this runs inside every declare's write
+        table = Runbook.__table__.c  # type: ignore[attr-defined]  # SQLModel declares __table__ at runtime
+        query = sa_select(table.service, table.match_key, table.match, table.url).where(
+            table.service.in_(list(incident.services))
+        )
+        rows = session.connection().execute(query).all()
         for row in sorted(rows, key=lambda r: (-len(r.match), r.service, r.match_key)):
-            if matches(row, values):
+            if matches(row.match, values):
                 label = f"Runbook ({row.service}{', ' + row.match_key if row.match_key else ''})"
                 found.append({"url": row.url, "label": label})
     unique: dict[str, dict[str, str]] = {}
