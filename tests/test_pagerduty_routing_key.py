@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from bot.connectors import secrets
 from bot.connectors.models import Connector
-from bot.domain.models import JobStatus, OutboxJob
+from bot.domain.models import Incident, JobStatus, OutboxJob
 from integrations.pagerduty.api.errors import RequestRejectedError
 from integrations.pagerduty.api.events import EventsClient
 from integrations.pagerduty.outbound import incident_key
@@ -301,3 +301,13 @@ def test_the_fake_answers_as_the_events_api(pd: FakePagerDuty) -> None:
     assert refused.value.status == 400 and refused.value.pd_errors == ("Invalid routing key",)
     assert ROUTING_KEY not in repr(client) and OTHER_KEY not in str(refused.value)
     assert pd.incidents == {} and pd.violations == []
+
+
+def test_a_game_day_refuses_a_routing_key_only_connector(rk: RoutingKeyWorld) -> None:
+    """An event never says which PagerDuty incident it opened: the drill is refused before anything is written."""
+    rk.add()
+    ran = rk.terminal("gameday", "--service", "db", "--connector", "prod")
+    assert ran.code == 2 and "pages by routing key only" in ran.err and "--api-key" in ran.err, ran
+    with rk.im.store.read() as session:
+        assert session.exec(select(Incident)).all() == [] and session.exec(select(OutboxJob)).all() == []
+    assert rk.pd.requests == []
