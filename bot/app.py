@@ -18,6 +18,7 @@ from bot.domain.gameday import DrillHooks
 from bot.domain.incidents import IncidentService
 from bot.domain.models import Incident, JobStatus, OutboxJob
 from bot.domain.people import IncidentRole, Person, PersonRef
+from bot.domain.texts import actor_fallback_name, dead_job_problem
 from bot.domain.views import ExternalLink, IncidentView
 from bot.store import Store
 
@@ -69,7 +70,7 @@ class Im:
             name = provider(session, actor)
             if name:
                 return name
-        return actor.split(":", 1)[-1]
+        return actor_fallback_name(actor)
 
     def actor_email(self, session: Session, actor: str) -> str | None:
         for provider in self.email_providers:
@@ -87,7 +88,7 @@ class Im:
         with self.store.read() as session:
             links = [link for provider in self.link_providers for link in provider(session, incident)]
             problems = [
-                f"{job.destination} {job.kind} failed (attempt {job.attempts}): {job.last_error}"
+                dead_job_problem(job.destination, job.kind, job.attempts, job.last_error)
                 for job in outbox.dead_jobs(session, incident.id)
             ]
             declared_by = self.display_name(session, incident.declared_by)
@@ -113,7 +114,7 @@ class Im:
                         links.setdefault(number, []).extend(found)
                 problems: dict[int, list[str]] = {}
                 for job in _dead_jobs(session, ids):
-                    text = f"{job.destination} {job.kind} failed (attempt {job.attempts}): {job.last_error}"
+                    text = dead_job_problem(job.destination, job.kind, job.attempts, job.last_error)
                     problems.setdefault(job.incident_id or 0, []).append(text)
                 roles = _roles(session, ids)
                 owners = _people(session, {i.owner_id for i in page if i.owner_id})

@@ -56,3 +56,8 @@ def parse_duration(value: str | int) -> int:
     if seconds <= 0:
         raise ValueError("must be more than zero")
     return seconds
+
+
+def seconds_between(start: datetime, end: datetime | None) -> int | None:
+    """Whole seconds from `start` to `end` (never negative); None while `end` is unset."""
+    return None if end is None else max(0, int((as_utc(end) - as_utc(start)).total_seconds()))

@@ -17,7 +17,16 @@ from commands.grammar import register_index
 
 def main(argv: Sequence[str] | None = None) -> int:
     register_index(ENTRIES, ENVIRONMENT, load_all=register_commands)
-    return cli.main(argv, build=build_for_terminal, version=__version__)
+    return cli.main(argv, build=build_for_terminal, version=__version__, fast=fast_status)
+
+
+def fast_status(argv: list[str]) -> str | None:
+    """`im status` read with sqlite3 alone when that gives exactly the full path's answer (bot/fast_status.py)."""
+    if "status" not in argv:
+        return None
+    from bot.fast_status import run
+
+    return run(argv)
 
 
 if __name__ == "__main__":

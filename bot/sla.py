@@ -12,7 +12,6 @@ ticks, across restarts, and again only for a new start (reopen) or a new target 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -25,44 +24,18 @@ from bot.clock import as_utc, format_duration
 from bot.domain.incidents import Actor, IncidentService
 from bot.domain.models import InboundKey, Incident, Origin, Status, TimelineEvent
 from bot.domain.views import SlaClockView
+from bot.sla_clocks import KINDS as KINDS
+from bot.sla_clocks import ClockTimes as ClockTimes
+from bot.sla_clocks import Targets as Targets
+from bot.sla_clocks import clock_fields, stops_since_reopen
+from bot.sla_clocks import per_kind as per_kind
+from bot.sla_clocks import tightest as tightest
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
 SCHEDULER = Actor(Origin.SCHEDULER, "sla", "SLA timer")
-KINDS: tuple[Literal["ack", "resolve"], ...] = ("ack", "resolve")
-Targets = Mapping[str, Mapping[str, int]]  # severity -> {"ack": seconds, "resolve": seconds}
 OPEN = (Status.OPEN.value, Status.MITIGATED.value)
-
-
-def tightest(sources: Iterable[Targets]) -> dict[str, dict[str, int]]:
-    """One target per severity and kind: the smallest any source sets."""
-    found: dict[str, dict[str, int]] = {}
-    for source in sources:
-        for severity, kinds in source.items():
-            for kind, seconds in kinds.items():
-                if seconds and (kind not in found.setdefault(severity, {}) or seconds < found[severity][kind]):
-                    found[severity][kind] = seconds
-    return found
-
-
-def per_kind(ack: Mapping[str, int], resolve: Mapping[str, int]) -> dict[str, dict[str, int]]:
-    """Two per-severity settings (IM_SLA_ACK, IM_SLA_RESOLVE) as one table of targets."""
-    found: dict[str, dict[str, int]] = {}
-    for kind, table in (("ack", ack), ("resolve", resolve)):
-        for severity, seconds in table.items():
-            found.setdefault(severity, {})[kind] = seconds
-    return found
-
-
-@dataclass(frozen=True)
-class ClockTimes:
-    """What an incident's clocks are computed from."""
-
-    severity: str
-    started_at: datetime  # declared, or the last reopen
-    acknowledged_at: datetime | None  # since the start
-    resolved_at: datetime | None  # resolved or closed since the start
 
 
 def clock_times(session: Session, incident: Incident) -> ClockTimes:
@@ -80,48 +53,13 @@ def clock_times(session: Session, incident: Incident) -> ClockTimes:
         .where(TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "status")
         .order_by(col(TimelineEvent.id))
     ).all()
-    reopen = max((i for i, step in enumerate(steps) if step.data.get("verb") == "reopen"), default=-1)
-    since = steps[reopen + 1 :]
-    acked = next((s.at for s in since if s.data.get("to") == Status.MITIGATED), None)
-    resolved = next((s.at for s in since if s.data.get("to") in (Status.RESOLVED, Status.CLOSED)), None)
+    acked, resolved = stops_since_reopen([(step.data, step.at) for step in steps])
     return ClockTimes(incident.severity, as_utc(incident.reopened_at), _utc(acked), _utc(resolved))
 
 
 def clocks(times: ClockTimes, targets: Targets, warn_fraction: float, now: datetime) -> list[SlaClockView]:
-    """The incident's clocks at `now`. Breached only once `now` is past the due time (acknowledged at
-    exactly the target is in time); warned from `warning_at` on. Resolving also stops the ack clock."""
-    found = []
-    for kind in KINDS:
-        seconds = targets.get(times.severity, {}).get(kind)
-        if not seconds:
-            continue
-        start = times.started_at
-        due = start + timedelta(seconds=seconds)
-        warning = start + timedelta(seconds=round(seconds * warn_fraction)) if warn_fraction < 1 else None
-        stops = [t for t in (times.acknowledged_at if kind == "ack" else None, times.resolved_at) if t is not None]
-        stopped = min(stops, default=None)
-        state: Literal["running", "warned", "breached", "met"]
-        if stopped is not None:
-            state = "met" if stopped <= due else "breached"
-        elif now > due:
-            state = "breached"
-        elif warning is not None and now >= warning:
-            state = "warned"
-        else:
-            state = "running"
-        found.append(
-            SlaClockView(
-                kind=kind,
-                severity=times.severity,
-                target_seconds=seconds,
-                started_at=start,
-                warning_at=warning,
-                due_at=due,
-                stopped_at=stopped,
-                state=state,
-            )
-        )
-    return found
+    """The incident's clocks at `now` (bot/sla_clocks.py computes them)."""
+    return [SlaClockView(**fields) for fields in clock_fields(times, targets, warn_fraction, now)]
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
+from bot.store_head import HEAD_REVISION as HEAD_REVISION  # re-exported: where the store's callers look
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# The newest migration's revision id, so a start at the head needs one plain query and no Alembic
-# (tests/unit/test_store_head.py keeps it equal to the head of bot/migrations/versions).
-HEAD_REVISION = "0020_alert_intake_job"
+# HEAD_REVISION (bot/store_head.py, importable without SQLAlchemy): the newest migration's revision id
 OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd after commits that wrote outbox jobs (see Notifier)
 NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
 NOTIFY_WINDOW = 0.02  # seconds: at most one NOTIFY per window from one process

@@ -85,9 +85,17 @@ def _offline(parsed: Parsed, as_json: bool) -> str | None:
     return None
 
 
-def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im], version: str) -> int:
+def main(
+    argv: Sequence[str] | None,
+    *,
+    build: Callable[[Settings], Im],
+    version: str,
+    fast: Callable[[list[str]], str | None] | None = None,
+) -> int:
+    """`fast`: a read that may answer a command before anything heavy is imported (the wiring's fast
+    `im status`, bot/fast_status.py); it returns None when the full path must run."""
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv), build, version)
+        return _main(list(sys.argv[1:] if argv is None else argv), build, version, fast)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `im list | head`: the reader has what it wanted
@@ -95,13 +103,17 @@ def main(argv: Sequence[str] | None, *, build: Callable[[Settings], Im], version
         return EXIT_PIPE_CLOSED
 
 
-def _main(argv: list[str], build: Callable[[Settings], Im], version: str) -> int:
+def _main(argv: list[str], build: Callable[[Settings], Im], version: str, fast: Callable[[list[str]], str | None] | None) -> int:
     options, words = leading_globals(argv)
     if words[:1] == ["--version"]:
         print(f"im {version}")
         return 0
     if not words or words[0] in ("-h", "--help"):
         argv = [*options, "help", *words[1:]]
+    quick = fast(argv) if fast is not None else None
+    if quick is not None:
+        print(quick)
+        return 0
     try:
         parsed = parse(argv, prog_prefix="im")  # a typo is reported before any database is opened
         answer = _offline(parsed, as_json=bool(getattr(parsed.args, "json", False)))

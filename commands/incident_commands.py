@@ -9,6 +9,7 @@ from bot.clock import as_utc, utcnow
 from bot.domain import outbox
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, Severity, Status, TimelineEvent
+from bot.domain.texts import NOT_CLOSED_TITLE, waiting_problem
 from bot.domain.views import EventView, IncidentView
 from commands.context import Context
 from commands.grammar import UsageError, argument, command
@@ -187,8 +188,8 @@ def status(ctx: Context, args: argparse.Namespace) -> Result:
     with ctx.im.store.read() as session:
         waiting = outbox.waiting_count(session, older_than=timedelta(minutes=1))
     if waiting:
-        problems.append(f"{waiting} deliveries waiting for more than a minute (is im serve running?)")
-    return IncidentList(title="Incidents not closed", incidents=views, delivery_problems=problems)
+        problems.append(waiting_problem(waiting))
+    return IncidentList(title=NOT_CLOSED_TITLE, incidents=views, delivery_problems=problems)
 
 
 LATEST = 20  # `im list` with no filter: the incidents still being worked on, and this many of the newest

@@ -1,5 +1,6 @@
 """A terminal start imports only what its command uses: `im --help` nothing of the database, `im status`
-no Slack, HTTP, cryptography, Alembic (the schema is current) or report renderers. Checked on the
+no Slack, HTTP, cryptography, Alembic (the schema is current) or report renderers, and on SQLite (settings
+it need not validate) not even SQLAlchemy or pydantic. Checked on the
 modules a real `im` process imports (`-X importtime`), not on how long it takes (bench/cli_startup.py)."""
 
 from __future__ import annotations
@@ -51,10 +52,21 @@ def test_help_imports_nothing_of_the_database_or_the_vendors(env: dict[str, str]
 
 @pytest.mark.parametrize("argv", [["status"], ["status", "--incident", "INC-1"], ["status", "--json"]])
 def test_status_imports_no_vendor_http_crypto_or_migrations(argv: list[str], env: dict[str, str], tmp_path: Path) -> None:
-    modules = imported(argv, env, tmp_path)
+    modules = imported(argv, env | {"IM_LOG_FORMAT": "text"}, tmp_path)  # a setting to validate: the full path
     assert "bot.domain.incidents" in modules  # it did read the incidents
     assert tops(modules) & set(NEVER) == set()
     assert not {m for m in modules if m.startswith(("bot.slack.app", "bot.slack.listeners", "integrations.pagerduty.api.client"))}
+
+
+@pytest.mark.parametrize(
+    "argv", [["status"], ["status", "--incident", "INC-1"], ["status", "--json"], ["--utc", "status", "-i", "INC-1", "--json"]]
+)
+def test_status_on_sqlite_reads_with_sqlite3_alone(argv: list[str], env: dict[str, str], tmp_path: Path) -> None:
+    """The fast read path (bot/fast_status.py): no ORM, no pydantic, no settings model, nothing of the app's core."""
+    modules = imported(argv, env, tmp_path)
+    assert "bot.fast_status" in modules and "sqlite3" in modules
+    assert tops(modules) & {*NOT_FOR_HELP, "sqlmodel"} == set()
+    assert not {m for m in modules if m.startswith(("bot.domain.incidents", "bot.domain.models", "bot.config", "bot.app"))}
 
 
 def test_a_database_behind_is_migrated_first(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.log_store", "core"),  # the table `im logs` reads
     ("bot.log_shipper", "core"),  # the handler that fills it, off the hot path
     ("bot.store", "core"),
+    ("bot.store_head", "core"),  # HEAD_REVISION and the default database, without SQLAlchemy
     ("bot.ttl_cache", "core"),
     ("bot.app", "core"),
     ("bot.domain", "core"),
@@ -27,6 +28,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.pacing", "core"),
     ("bot.scheduler", "core"),
     ("bot.sla", "core"),
+    ("bot.sla_clocks", "core"),  # the clocks as plain data (the fast `im status` computes them too)
     ("bot.reminders", "core"),
     ("bot.reports", "core"),  # report figures, postmortem drafts and their renderers
     ("bot.connectors", "core"),  # the vendor-neutral connector table, sealed secrets, the interval claim

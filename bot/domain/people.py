@@ -17,6 +17,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from bot.clock import utcnow
 from bot.domain.errors import InvalidInput
+from bot.domain.texts import person_label
 
 
 class Person(SQLModel, table=True):
@@ -67,7 +68,7 @@ class PersonView(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.name or self.email or self.slack_user_id or self.pagerduty_user_id or "someone"
+        return person_label(self.model_dump())
 
     @classmethod
     def of(cls, person: Person) -> PersonView:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from bot.clock import as_utc
+from bot.clock import seconds_between
 from bot.domain.models import Incident, TimelineEvent
 from bot.domain.people import Person, PersonView
 
@@ -34,7 +34,7 @@ class SlaClockView(BaseModel):
     @property
     def elapsed_seconds(self) -> int | None:
         """How long it took, once stopped."""
-        return _seconds(self.started_at, self.stopped_at)
+        return seconds_between(self.started_at, self.stopped_at)
 
 
 class IncidentView(BaseModel):
@@ -92,8 +92,8 @@ class IncidentView(BaseModel):
             closed_at=incident.closed_at,
             owner=PersonView.of(owner) if owner else None,
             roles={role: PersonView.of(person) for role, person in (roles or {}).items()},
-            time_to_acknowledge_seconds=_seconds(incident.declared_at, incident.acknowledged_at),
-            time_to_resolve_seconds=_seconds(incident.declared_at, incident.resolved_at),
+            time_to_acknowledge_seconds=seconds_between(incident.declared_at, incident.acknowledged_at),
+            time_to_resolve_seconds=seconds_between(incident.declared_at, incident.resolved_at),
             sla=sla or [],
             links=links or [],
             delivery_problems=delivery_problems or [],
@@ -112,7 +112,3 @@ class EventView(BaseModel):
         return cls(
             at=event.at, kind=event.kind, origin=event.origin, actor=actor or event.actor_name or event.actor, text=event.text
         )
-
-
-def _seconds(start: datetime, end: datetime | None) -> int | None:
-    return None if end is None else max(0, int((as_utc(end) - as_utc(start)).total_seconds()))

@@ -12,6 +12,7 @@ from bot.domain.models import Incident, TimelineEvent
 from bot.domain.outbox import JobSpec, Subscriber
 from bot.domain.people import Person, PersonRef
 from bot.domain.views import ExternalLink
+from bot.slack.links import thread_url
 from bot.slack.models import SlackThread, SlackUser
 from bot.store import Store
 
@@ -60,8 +61,7 @@ def slack_links_bulk(session: Session, incident_ids: list[int]) -> dict[int, lis
 def _thread_links(thread: SlackThread) -> list[ExternalLink]:
     if not thread.ts:
         return []
-    url = f"https://slack.com/archives/{thread.channel}/p{thread.ts.replace('.', '')}"
-    return [ExternalLink(system="slack", label="Slack thread", url=url)]
+    return [ExternalLink(system="slack", label="Slack thread", url=thread_url(thread.channel, thread.ts))]
 
 
 def slack_person_check(store: Store) -> PersonCheck:

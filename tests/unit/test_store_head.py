@@ -9,4 +9,4 @@ from bot.store import HEAD_REVISION, MIGRATIONS_DIR
 
 def test_head_revision_is_the_newest_migration() -> None:
     heads = ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()
-    assert heads == [HEAD_REVISION], f"set bot.store.HEAD_REVISION to {heads[0]!r} (the newest migration)"
+    assert heads == [HEAD_REVISION], f"set HEAD_REVISION in bot/store_head.py to {heads[0]!r} (the newest migration)"
