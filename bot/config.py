@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot import sla_clocks
 from bot.clock import parse_duration
 from bot.domain import fields as custom_fields
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Severity
 from bot.domain.permissions import DEFAULT_PROTECTED, DEFAULT_ROLES, GROUP_PREFIX, Policy
+from bot.sla_clocks import DEFAULT_ACK, DEFAULT_RESOLVE, DEFAULT_WARN_FRACTION
 from bot.store_head import DEFAULT_DATABASE_URL
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -71,11 +71,9 @@ class Settings(BaseSettings):
         tuple(sorted(DEFAULT_PROTECTED)), validation_alias="IM_PROTECTED_SEVERITIES"
     )
     # clocks (bot/sla.py, bot/reminders.py): per severity, "SEV-1=5m,SEV-2=15m"; a severity left out has none
-    sla_ack: Annotated[dict[str, int], NoDecode] = Field(dict(sla_clocks.DEFAULT_ACK), validation_alias="IM_SLA_ACK")
-    sla_resolve: Annotated[dict[str, int], NoDecode] = Field(dict(sla_clocks.DEFAULT_RESOLVE), validation_alias="IM_SLA_RESOLVE")
-    sla_warn_fraction: float = Field(
-        sla_clocks.DEFAULT_WARN_FRACTION, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION"
-    )  # 1: no warning
+    sla_ack: Annotated[dict[str, int], NoDecode] = Field(dict(DEFAULT_ACK), validation_alias="IM_SLA_ACK")
+    sla_resolve: Annotated[dict[str, int], NoDecode] = Field(dict(DEFAULT_RESOLVE), validation_alias="IM_SLA_RESOLVE")
+    sla_warn_fraction: float = Field(DEFAULT_WARN_FRACTION, gt=0, le=1, validation_alias="IM_SLA_WARN_FRACTION")  # 1: no warning
     reminders: Annotated[dict[str, int], NoDecode] = Field({"SEV-1": 900, "SEV-2": 1800}, validation_alias="IM_REMINDERS")
     # custom fields an incident may carry (`declare --field environment=production`, `field INC-3 ...`)
     incident_fields: Annotated[tuple[str, ...], NoDecode] = Field(
