@@ -62,7 +62,7 @@ FREE = frozenset(
         "im_actor",
     }
 )
-SETTING_PREFIXES = ("im_", "slack_", "pagerduty_")  # every setting's variable starts so (tests/unit check it)
+SETTING_PREFIXES = ("im_", "slack_", "pagerduty_")  # every setting's variable starts so (tests/test_fast_status.py checks it)
 _REF = re.compile(r"[iI][nN][cC]-0*([1-9][0-9]{0,9})|0*([1-9][0-9]{0,9})")
 _MAX_ID = 2**31 - 1
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -81,8 +81,9 @@ def run(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: Path
         if request is None:
             return None
         ref, as_json, utc = request
-        url = _database_url(os.environ if environ is None else environ, Path.cwd() if cwd is None else cwd)
-        with closing(_connect(url, Path.cwd() if cwd is None else cwd)) as conn:
+        environ = os.environ if environ is None else environ
+        cwd = Path.cwd() if cwd is None else cwd
+        with closing(_connect(_database_url(environ, cwd), cwd)) as conn:
             result = _read(conn, ref)
     except (Unsure, sqlite3.Error, OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
@@ -90,7 +91,7 @@ def run(argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: Path
         return json.dumps(result, indent=2)
     from commands.render_plain import incident_detail_text, incident_list_text, terminal_style
 
-    style = terminal_style(sys.stdout, os.environ if environ is None else environ, utc=utc)
+    style = terminal_style(sys.stdout, environ, utc=utc)
     if result["kind"] == "incident":
         return incident_detail_text(result["incident"], style)
     return incident_list_text(result["incidents"], result["delivery_problems"], style)
@@ -138,8 +139,8 @@ def _database_url(environ: Mapping[str, str], cwd: Path) -> str:
     from_env: dict[str, str] = {}
     for key, value in environ.items():
         name = key.lower()
-        if name in from_env and from_env[name] != value:
-            raise Unsure(f"{key} is set twice")
+        if name.startswith(SETTING_PREFIXES) and name in from_env and from_env[name] != value:
+            raise Unsure(f"{key} is set twice")  # which one pydantic-settings takes is its own business
         from_env[name] = value
     found.update(from_env)
     for name in found:

@@ -73,8 +73,9 @@ def populate(url: str) -> None:
     # 2: acknowledged by someone from Slack, with an owner and roles, a Slack thread, a dead delivery
     svc.declare(title=HOSTILE, severity="SEV-1", services=["web", "api", "db"], actor=SLACK)
     svc.assign(2, PersonRef(slack_user_id="U0BOB", name="Bob Builder"), actor=SLACK)
-    svc.set_role(2, "commander", PersonRef(email="carol@example.com"), actor=SLACK)
+    # not in alphabetical order: JSON keeps the rows' order, which both paths must read alike
     svc.set_role(2, "communications", PersonRef(pagerduty_user_id="PDAVE"), actor=SLACK)
+    svc.set_role(2, "commander", PersonRef(email="carol@example.com"), actor=SLACK)
     svc.transition(2, "acknowledge", actor=SLACK, note="rolling back")
     # 3: resolved (durations), 4: closed (not listed), 5: reopened after a resolve, 6: a breached and a warned clock
     svc.declare(title="Queue backlog", severity="SEV-3", services=["queue"], actor=CLI)
