@@ -148,7 +148,7 @@ class Figures:
         self.base = self._materialise(resolved_end)
         self.by_service = self._materialise_services()
 
-    def seconds(self, start: Any, end: Any) -> ColumnElement[float]:
+    def seconds(self, start: Any, end: Any) -> ColumnElement[Any]:
         if self.postgres:
             return sql_cast(func.round(sql_cast(func.extract("epoch", end - start), Numeric), 3), Float)
         # whole milliseconds, then seconds: the value round(x, 3) gives (julianday keeps milliseconds), but
