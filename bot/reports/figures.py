@@ -143,7 +143,11 @@ class Figures:
         self.tta_expr = self.seconds(c.declared_at, c.acknowledged_at)
         self.ttr_expr = self.seconds(c.declared_at, resolved_end)
         self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
-        self.where = self._where()
+        self.where = self._where(c.declared_at)  # the listed incidents: in declared_at order, from its index
+        self.where_all = self.where  # every incident of the range, once, into the temporary table
+        if not self.postgres and self._most_of_the_store():
+            # SQLite's documented way to keep a term off an index (unary +): read the table instead
+            self.where_all = self._where(UnaryExpression(c.declared_at, operator=custom_op("+"), type_=c.declared_at.type))
         self.trend_unit, self.bounds = self._bounds()
         self.base = self._materialise(resolved_end)
         self.by_service = self._materialise_services()
@@ -155,12 +159,8 @@ class Figures:
         # SQLite's round() to digits goes through printf and back, several times slower per row
         return func.round((func.julianday(end) - func.julianday(start)) * 86400000.0) / 1000.0
 
-    def _where(self) -> ColumnElement[bool]:
+    def _where(self, declared: ColumnElement[datetime]) -> ColumnElement[bool]:
         c = INCIDENT.c
-        declared: ColumnElement[datetime] = c.declared_at
-        if not self.postgres and self._most_of_the_store():
-            # SQLite's documented way to keep a term off an index (unary +): read the table instead
-            declared = UnaryExpression(c.declared_at, operator=custom_op("+"), type_=c.declared_at.type)
         clauses = [declared >= self.request.start, declared < self.request.end]
         if not self.request.include_drills:
             clauses.append(c.drill.is_(False))
@@ -220,7 +220,7 @@ class Figures:
         source = select(
             c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
         )
-        self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
+        self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where_all)))
         return base
 
     def _temporary(self, prefix: str, columns: list[tuple[str, Any]], key: str | None = None) -> Table:
