@@ -149,7 +149,7 @@ class Figures:
             # SQLite's documented way to keep a term off an index (unary +): read the table instead
             self.where_all = self._where(UnaryExpression(c.declared_at, operator=custom_op("+"), type_=c.declared_at.type))
         self.trend_unit, self.bounds = self._bounds()
-        self.base = self._materialise(resolved_end)
+        self.base = self._materialise()
         self.by_service = self._materialise_services()
 
     def seconds(self, start: Any, end: Any) -> ColumnElement[Any]:
@@ -206,20 +206,17 @@ class Figures:
             (INCIDENT.c.declared_at < self.bounds[middle + 1], self._bucket(low, middle)), else_=self._bucket(middle + 1, high)
         )
 
-    def _materialise(self, resolved_end: Any) -> Table:
+    def _materialise(self) -> Table:
         c = INCIDENT.c
-        minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
         base = self._temporary(
             "im_report",
             [("severity", String), ("status", String), ("services", JSON), ("reopened", Integer)]
-            + [(name, Float) for name in ("tta", "ttr", "elapsed", "minutes")]
+            + [(name, Float) for name in ("tta", "ttr", "elapsed")]
             + [("bucket", Integer)],
         )
         reopened = case((c.reopened_at.isnot(None), 1), else_=0)
         bucket = self._bucket(0, len(self.bounds) - 2)
-        source = select(
-            c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
-        )
+        source = select(c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, bucket)
         self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where_all)))
         return base
 
@@ -239,7 +236,8 @@ class Figures:
         table = self._temporary("im_report_svc", [("service", String)] + [(name, Float) for name in ("tta", "ttr", "minutes")])
         b = self.base.c
         services = _services_of(self.conn.dialect.name, b.services)
-        source = select(services.c.value, b.tta, b.ttr, b.minutes).select_from(self.base.join(services, true()))
+        minutes = func.coalesce(b.ttr, b.elapsed) / 60.0  # declared to resolved, or to as_of while not resolved
+        source = select(services.c.value, b.tta, b.ttr, minutes).select_from(self.base.join(services, true()))
         self.conn.execute(insert(table).from_select([col.name for col in table.columns], source))
         return table
 
