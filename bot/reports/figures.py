@@ -317,24 +317,36 @@ class Figures:
 
     def _sqlite_percentiles(self, groups: dict[str, list[Aggregate]]) -> None:
         """SQLite has no percentile_cont. For each of tta and ttr, the samples of every group (all, each
-        severity, each service) are copied once, sorted by (grouping, key, value), into a temporary table
-        whose row ids are then the ranks: each group is a run of consecutive ids whose length its
-        aggregate counted, so a percentile is a lookup of the one or two ids around its rank, all of them
-        in one query, interpolated here as PostgreSQL does. (Walking an index of each group with LIMIT
-        OFFSET, or numbering rows with window functions, read every row again per percentile.)"""
-        order = list(groups)  # the grouping's number in the sorted table
+        severity, each service) are copied into a temporary table in (grouping, key, value) order, so its
+        row ids are the ranks: each group is a run of consecutive ids whose length its aggregate counted,
+        and a percentile is a lookup of the one or two ids around its rank, all of them in one query,
+        interpolated here as PostgreSQL does. Sorting is the cost (walking an index of each group with
+        LIMIT OFFSET, or numbering rows with window functions, cost more), so it is done twice per value,
+        not three times: all the samples sorted by value, then each severity's run copied from that one
+        in id order (a severity has a few values, each a read of the sorted run, not another sort), and
+        the services' samples sorted by (service, value)."""
+        order = list(groups)  # the grouping's number in the sorted table: all, severity, service
         b, svc = self.base.c, self.by_service.c
-        sources = {"all": (self.base, None), "severity": (self.base, b.severity), "service": (self.by_service, svc.service)}
         for value in ("tta", "ttr"):
             table = self._temporary(
-                f"im_report_{value}", [("pos", Integer), ("grouping", Integer), ("key", String), ("v", Float)], key="pos"
+                f"im_report_{value}",
+                [("pos", Integer), ("grouping", Integer), ("key", String), ("severity", String), ("v", Float)],
+                key="pos",
             )
-            for number, grouping in enumerate(order):  # one sort per grouping: appended in order, ids follow on
-                source, key = sources[grouping]
-                column = source.c[value]
-                ordered = select(literal(number), literal("all") if key is None else key, column).where(column.isnot(None))
-                ordered = ordered.order_by(column) if key is None else ordered.order_by(key, column)
-                self.conn.execute(insert(table).from_select(["grouping", "key", "v"], ordered))
+            t, column = table.c, b[value]
+            everything = select(literal(order.index("all")), literal("all"), b.severity, column).where(column.isnot(None))
+            self.conn.execute(insert(table).from_select(["grouping", "key", "severity", "v"], everything.order_by(column)))
+            samples = groups["all"][0].values[value][0]  # the run just written: ids 1..samples
+            for group in sorted(groups["severity"], key=lambda g: g.key.encode()):  # as _read_ranks expects them
+                run = (
+                    select(literal(order.index("severity")), t.severity, t.v)
+                    .where(t.pos <= samples, t.severity == group.key)
+                    .order_by(t.pos)
+                )
+                self.conn.execute(insert(table).from_select(["grouping", "key", "v"], run))
+            column = svc[value]
+            services = select(literal(order.index("service")), svc.service, column).where(column.isnot(None))
+            self.conn.execute(insert(table).from_select(["grouping", "key", "v"], services.order_by(svc.service, column)))
             self._read_ranks(table, value, order, groups)
             table.drop(self.conn)
 
