@@ -174,7 +174,7 @@ class Figures:
     def _most_of_the_store(self) -> bool:
         """Whether the range covers more than SCAN_FROM of the span of declarations (two index probes).
         SQLite keeps no statistics unless ANALYZE is run, so it walks the declared_at index for any range,
-        a random read of the table per incident: for a year of a store a bit older, 5-8 times slower
+        a random read of the table per incident: for a year of a store a bit older, several times slower
         than reading the whole table in order."""
         c = INCIDENT.c
         # one aggregate per query: SQLite reads a min() or max() alone from the index's end, together it scans
