@@ -248,3 +248,29 @@ def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_bu
     assert len(fake_slack.calls_to("conversations.list")) == 11
     assert job.rate_limited_attempts == 10
     assert fake_slack.violations == []
+
+
+def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_try(
+    lone_im: Im, fake_slack: FakeSlack
+) -> None:
+    """First try: a 500 (noted unsure: Slack may have posted). The retry comes 10 minutes later (a long
+    backoff), looks, finds nothing, posts, and its answer comes too late. The third try must look around
+    the second try, not the first: one root, never two."""
+    lone_im.incidents.declare(title="Late retry", severity="SEV-3", services=["web"], actor=CLI)
+    dispatcher = Dispatcher(lone_im.store, {"slack": SlackDelivery(lone_im, make_client(lone_im.settings))})
+    fake_slack.fail_next("chat.postMessage", status=500)
+    with freeze_time(utcnow(), tick=True) as clock:
+        assert dispatcher.run_once() == 1
+        clock.tick(600)
+        fake_slack.inject_faults(seed=1, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
+        assert dispatcher.run_once() == 1
+        assert [f.kind for f in fake_slack.faults] == ["late"] and len(fake_slack.messages(CHANNEL)) == 1
+        clock.tick(600)
+        assert dispatcher.run_once() == 1
+    with lone_im.store.read() as session:
+        (job,) = session.exec(select(OutboxJob)).all()
+        thread = session.get(SlackThread, 1)
+    assert job.status == JobStatus.DONE, job.last_error
+    assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "the late post adopted, not posted again"
+    assert thread is not None and thread.ts == fake_slack.messages(CHANNEL)[0].ts
+    assert len(fake_slack.calls_to("conversations.history")) == 2, "one look before each retry"

@@ -450,6 +450,7 @@ class SlackDelivery:
             if ts is not None:
                 log.info("Slack message for %s adopted (posted by an earlier try)", step)
                 return {"channel": channel, "ts": ts, "adopted": True}
+            marks.looked(self.store, step, utcnow().timestamp())  # the next look searches around this try
         return self._call("chat.postMessage", channel=channel, metadata=marks.metadata(step), unsure=step, **args)
 
     def _find_our_message(self, step: str, channel: str, thread_ts: str | None, since: float) -> str | None:
