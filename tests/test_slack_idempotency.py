@@ -23,6 +23,7 @@ from bot.wiring import build
 from bot.workers import Dispatcher
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
 from tests.harness import AppHarness, make_settings
+from tests.pd_support import Terminal
 
 CHANNEL = "C0INCIDENT"
 TIMEOUT = 0.4  # the client's; the fake answers a "late" call after LATE seconds
@@ -274,3 +275,39 @@ def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_tr
     assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "the late post adopted, not posted again"
     assert thread is not None and thread.ts == fake_slack.messages(CHANNEL)[0].ts
     assert len(fake_slack.calls_to("conversations.history")) == 2, "one look before each retry"
+
+
+def test_a_dead_lettered_unsure_post_retried_from_the_terminal_looks_before_it_posts(
+    database_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The root's post is carried out but answered too late, and the look for it cannot be made (a private
+    channel the bot is not in): the job is dead-lettered. Once the bot is invited, `im outbox retry` gives it
+    a second chance, and that try still looks first: the post made by the late try is adopted, one root."""
+    app = served(database_url, fake_slack, bot_in_channel=False)
+    fake_slack.channels[CHANNEL].is_private = True
+    try:
+        fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
+        app.command('declare --sev SEV-3 --title "Quiet channel" --service web')
+        app.wait_idle(timeout=20)
+        with app.im.store.read() as session:
+            (dead,) = outbox.dead_jobs(session)
+        assert "invite the bot to the channel" in (dead.last_error or "")
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]
+
+        fake_slack.add_member(CHANNEL, BOT_USER_ID)  # the operator does what the dead letter says
+        looks_before = len(fake_slack.calls_to("conversations.history"))
+        im = Terminal(monkeypatch, capsys, {"IM_DATABASE_URL": database_url})
+        assert f"job {dead.id} (slack timeline_event, INC-1) queued again" in im.ok("outbox", "retry", str(dead.id))
+        app.wait_idle(timeout=20)
+
+        with app.im.store.read() as session:
+            assert outbox.dead_jobs(session) == []
+            assert session.get(OutboxJob, dead.id).status == JobStatus.DONE
+            thread = session.get(SlackThread, 1)
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "looked, found, adopted: never posted twice"
+        assert len(fake_slack.calls_to("chat.postMessage")) == 1
+        assert len(fake_slack.calls_to("conversations.history")) == looks_before + 1
+        assert thread is not None and thread.ts == fake_slack.messages(CHANNEL)[0].ts
+        assert fake_slack.violations == []
+    finally:
+        app.stop()
