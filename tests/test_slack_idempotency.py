@@ -234,9 +234,7 @@ def test_a_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(lone
     assert fake_slack.violations == []
 
 
-def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(
-    lone_im: Im, fake_slack: FakeSlack
-) -> None:
+def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(lone_im: Im, fake_slack: FakeSlack) -> None:
     """conversations.create carried out but answered late; the retry finds the name taken and looks the room
     up by name, and conversations.list fails more times than 8 ordinary attempts: one room, adopted."""
     lone_im.incidents.declare(title="Payments down", severity="SEV-1", services=["payments"], actor=CLI)
@@ -251,9 +249,7 @@ def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_bu
     assert fake_slack.violations == []
 
 
-def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_try(
-    lone_im: Im, fake_slack: FakeSlack
-) -> None:
+def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_try(lone_im: Im, fake_slack: FakeSlack) -> None:
     """First try: a 500 (noted unsure: Slack may have posted). The retry comes 10 minutes later (a long
     backoff), looks, finds nothing, posts, and its answer comes too late. The third try must look around
     the second try, not the first: one root, never two."""
