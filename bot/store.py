@@ -18,7 +18,7 @@ from sqlmodel import Session, create_engine
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # The newest migration's revision id, so a start at the head needs one plain query and no Alembic
 # (tests/unit/test_store_head.py keeps it equal to the head of bot/migrations/versions).
-HEAD_REVISION = "0021_outbox_rate_limited_attempts"
+HEAD_REVISION = "0021_outbox_rate_limited"
 OUTBOX_CHANNEL = "im_outbox"  # PostgreSQL: NOTIFY'd after commits that wrote outbox jobs (see Notifier)
 NOTIFY_OUTBOX = f"NOTIFY {OUTBOX_CHANNEL}"
 NOTIFY_WINDOW = 0.02  # seconds: at most one NOTIFY per window from one process

@@ -1,7 +1,7 @@
 """outbox_job.rate_limited_attempts: the tries that ended in a transient refusal (429, a look-up Slack
 could not answer yet), counted apart so they do not eat into a job's ordinary budget
 
-Revision ID: 0021_outbox_rate_limited_attempts
+Revision ID: 0021_outbox_rate_limited
 Revises: 0020_alert_intake_job
 Create Date: 2026-12-01
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0021_outbox_rate_limited_attempts'
+revision = '0021_outbox_rate_limited'
 down_revision = '0020_alert_intake_job'
 branch_labels = None
 depends_on = None
