@@ -164,26 +164,6 @@ def test_unknown_outcome_in_a_public_channel_the_bot_is_not_in_joins_and_adopts(
         app.stop()
 
 
-def test_unknown_outcome_in_a_private_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix(
-    database_url: str, fake_slack: FakeSlack
-) -> None:
-    """A private channel cannot be joined: posting again could double the message, so the job stops and
-    says what to do."""
-    app = served(database_url, fake_slack, bot_in_channel=False)
-    fake_slack.channels[CHANNEL].is_private = True
-    try:
-        fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
-        app.command('declare --sev SEV-3 --title "Quiet channel" --service web')
-        app.wait_idle(timeout=20)
-        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]  # the late post went through, once
-        with app.im.store.read() as session:
-            (dead,) = outbox.dead_jobs(session)
-        assert "invite the bot to the channel" in (dead.last_error or "")
-        assert fake_slack.violations == []
-    finally:
-        app.stop()
-
-
 # -- a look-up Slack cannot answer yet is transient: it never dead-letters the job ------------------
 @pytest.fixture
 def lone_im(database_url: str, fake_slack: FakeSlack) -> Iterator[Im]:
@@ -273,12 +253,13 @@ def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_tr
     assert len(fake_slack.calls_to("conversations.history")) == 2, "one look before each retry"
 
 
-def test_a_dead_lettered_unsure_post_retried_from_the_terminal_looks_before_it_posts(
+def test_unknown_outcome_in_a_private_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix_and_retried_looking_first(
     database_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The root's post is carried out but answered too late, and the look for it cannot be made (a private
-    channel the bot is not in): the job is dead-lettered. Once the bot is invited, `im outbox retry` gives it
-    a second chance, and that try still looks first: the post made by the late try is adopted, one root."""
+    """The root's post is carried out but answered too late, and the look for it cannot be made: a private
+    channel cannot be joined, and posting again could double the message, so the job stops and says what to
+    do. Once the bot is invited, `im outbox retry` gives it a second chance, and that try still looks first
+    (the unsure note outlives the dead letter): the late post is adopted, one root."""
     app = served(database_url, fake_slack, bot_in_channel=False)
     fake_slack.channels[CHANNEL].is_private = True
     try:
