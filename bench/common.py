@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def ready(url: str) -> None:
-    """In a child: say where we serve, then live until the parent closes our stdin."""
+    """In a child: say where we serve, then live until the parent closes our stdin. Every server's
+    start-up heap is frozen first, as `im serve` does (bot.server.settle_heap), references included."""
+    from bot.server import settle_heap
+
+    settle_heap()
     sys.stdout.write(f"READY {url}\n")
     sys.stdout.flush()
     sys.stdin.read()

@@ -19,7 +19,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from bot.clock import utcnow
@@ -50,6 +51,12 @@ class Runbook(SQLModel, table=True):
     url: str = Field(sa_column=Column(Text, nullable=False))
     set_by: str
     set_at: datetime = Field(default_factory=utcnow)
+
+
+_COLUMNS = Runbook.__table__.c  # type: ignore[attr-defined]  # SQLModel declares __table__ at runtime
+_BY_SERVICES = sa_select(_COLUMNS.service, _COLUMNS.match_key, _COLUMNS.match, _COLUMNS.url).where(
+    _COLUMNS.service.in_(bindparam("services", expanding=True))
+)
 
 
 def check_url(url: str) -> str:
@@ -155,8 +162,10 @@ def attributes(incident: Incident, context: Mapping[str, Any]) -> dict[str, str]
     return found
 
 
-def matches(runbook: Runbook, values: Mapping[str, str]) -> bool:
-    return all(values.get(k, "").lower() == v.lower() for k, v in runbook.match.items())
+def matches(runbook: Runbook | Mapping[str, str], values: Mapping[str, str]) -> bool:
+    """Whether every key=value of a runbook's match (the runbook or its match mapping) holds."""
+    wanted = runbook.match if isinstance(runbook, Runbook) else runbook
+    return all(values.get(k, "").lower() == v.lower() for k, v in wanted.items())
 
 
 def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -168,9 +177,10 @@ def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any
             found.append({"url": check_url(alert_url), "label": "Runbook (from the alert)"})
     if incident.services:
         values = attributes(incident, context)
-        rows = session.exec(select(Runbook).where(col(Runbook.service).in_(list(incident.services)))).all()
+        # a Core read on the declaration's connection (this runs inside every declare's write), built once
+        rows = session.connection().execute(_BY_SERVICES, {"services": list(incident.services)}).all()
         for row in sorted(rows, key=lambda r: (-len(r.match), r.service, r.match_key)):
-            if matches(row, values):
+            if matches(row.match, values):
                 label = f"Runbook ({row.service}{', ' + row.match_key if row.match_key else ''})"
                 found.append({"url": row.url, "label": label})
     unique: dict[str, dict[str, str]] = {}

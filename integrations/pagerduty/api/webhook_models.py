@@ -13,6 +13,7 @@ convert to UTC, an incident number a 32-bit column holds) or raises :class:`Inva
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -128,6 +129,11 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err.get('msg', 'invalid')}"
 
 
+# Strict UTF-8 text holds no lone surrogate and strict JSON no raw NUL: in a parsed body both can only
+# come from a \\u escape, so a body without one skips the walk over every string (a sixth of ingest's CPU).
+_ESCAPE_OF_UNSTORABLE = re.compile(r"\\u(?:0000|d[89a-f])", re.IGNORECASE)
+
+
 def _unstorable(doc: Any) -> str | None:
     """What no database column takes: a lone surrogate (not encodable as UTF-8) or NUL (PostgreSQL text)."""
     stack = [doc]
@@ -171,7 +177,7 @@ def _parse(raw: bytes) -> WebhookEvent:
         raise InvalidWebhookPayload(f"body is not JSON ({exc.__class__.__name__})") from None
     if not isinstance(doc, dict):
         raise InvalidWebhookPayload("body is not a JSON object")
-    problem = _unstorable(doc)
+    problem = _unstorable(doc) if _ESCAPE_OF_UNSTORABLE.search(text) else None
     if problem:
         raise InvalidWebhookPayload(problem)
     event = doc.get("event")
