@@ -78,10 +78,11 @@ def test_rate_limit_honours_retry_after(im: Im, fake_slack: FakeSlack) -> None:
 
 
 def test_server_errors_back_off_then_dead_letter_visibly(im: Im, fake_slack: FakeSlack) -> None:
+    """A 5xx is transient: it spends the rate-limited budget (here 4 tries), never the ordinary one."""
     with freeze_time("2026-03-01 12:00:00") as clock:
         incident = im.incidents.declare(title="Cache misses", severity="SEV-4", services=["cache"], actor=CLI)
         fake_slack.fail_next("chat.postMessage", status=503, times=100)
-        d = dispatcher(im, fake_slack, max_attempts=4, base_delay=2.0)
+        d = dispatcher(im, fake_slack, max_attempts=2, max_rate_limited_attempts=4, base_delay=2.0)
         waits = []
         for _ in range(4):
             assert d.run_once() == 1

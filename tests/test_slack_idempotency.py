@@ -208,7 +208,8 @@ def test_a_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(lone
     assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "adopted, not posted again"
     assert len(fake_slack.calls_to("chat.postMessage")) == 1
     looks = fake_slack.calls_to("conversations.history")
-    assert len(looks) == 13 and job.attempts == 14 and job.rate_limited_attempts == 12, (len(looks), job.attempts)
+    # every try was refused transiently (the late post, 12 looks): none spent the 8 ordinary attempts
+    assert len(looks) == 13 and job.attempts == 14 and job.rate_limited_attempts == 13, (len(looks), job.attempts)
     with lone_im.store.read() as session:
         assert session.get(SlackThread, 1).ts == fake_slack.messages(CHANNEL)[0].ts
     assert fake_slack.violations == []
@@ -225,7 +226,7 @@ def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_bu
     assert job.status == JobStatus.DONE, job.last_error
     assert [c.name for c in fake_slack.channels.values() if c.name.startswith("inc-1-")] == ["inc-1-payments-down"]
     assert len(fake_slack.calls_to("conversations.list")) == 11
-    assert job.rate_limited_attempts == 10
+    assert job.rate_limited_attempts == 11, "the late create and 10 failed looks: all transient"
     assert fake_slack.violations == []
 
 

@@ -325,9 +325,7 @@ class SlackDelivery:
         """The public channel called `name`, if our bot user created it and no other incident has it."""
         cursor = None
         while True:
-            page = self._call(
-                "conversations.list", exclude_archived=True, types="public_channel", limit=200, cursor=cursor, look=True
-            )
+            page = self._call("conversations.list", exclude_archived=True, types="public_channel", limit=200, cursor=cursor)
             found = next((c for c in page.get("channels", []) if c.get("name") == name), None)
             if found is not None:
                 if found.get("creator") != self._bot_user_id():
@@ -343,7 +341,7 @@ class SlackDelivery:
 
     def _bot_user_id(self) -> str:
         if self._bot_user is None:
-            self._bot_user = str(self._call("auth.test", look=True)["user_id"])
+            self._bot_user = str(self._call("auth.test")["user_id"])
         return self._bot_user
 
     def _invite_declarer(self, incident: Incident, channel: str) -> None:
@@ -471,11 +469,9 @@ class SlackDelivery:
         while True:
             try:
                 if thread_ts:
-                    page = self._call(
-                        "conversations.replies", ts=thread_ts, cursor=cursor, passthrough=_UNREADABLE, look=True, **window
-                    )
+                    page = self._call("conversations.replies", ts=thread_ts, cursor=cursor, passthrough=_UNREADABLE, **window)
                 else:
-                    page = self._call("conversations.history", cursor=cursor, passthrough=_UNREADABLE, look=True, **window)
+                    page = self._call("conversations.history", cursor=cursor, passthrough=_UNREADABLE, **window)
             except _Passthrough as exc:
                 if str(exc) == "not_in_channel" and not joined:
                     # we post to public channels through chat:write.public without joining; to read, join
@@ -494,7 +490,7 @@ class SlackDelivery:
     def _join(self, channel: str) -> bool:
         """Join a public channel we post to without being a member, so we can read our own messages."""
         try:
-            self._call("conversations.join", channel=channel, passthrough=_UNJOINABLE, look=True)
+            self._call("conversations.join", channel=channel, passthrough=_UNJOINABLE)
         except _Passthrough:
             return False
         return True
@@ -505,7 +501,6 @@ class SlackDelivery:
         *,
         passthrough: Collection[str] = frozenset(),
         unsure: str | None = None,
-        look: bool = False,
         **args: Any,
     ) -> dict[str, Any]:
         """One Web API call, its failure sorted: retry later, give up, or hand back (`passthrough`).
@@ -514,10 +509,10 @@ class SlackDelivery:
         this process killed mid-call) leaves the note, and the next try looks before it posts again. A
         refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
         dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work).
-        `look`: a look-up made to learn whether an earlier try happened (conversations.history/replies/list,
-        files.info...). Its transient failure (timeout, dropped connection, 429, 5xx) says nothing about
-        the job and is retried on the rate-limited budget: Slack trouble must not dead-letter a job
-        whose only fault is that its look-up could not be made yet."""
+        A transient failure (429, 5xx, timeout, dropped connection) is retried on the rate-limited budget,
+        never the ordinary one: Slack trouble, or a machine too busy to get the answer in time, must not
+        dead-letter a job. That holds for posts too: the try after an unknown outcome looks before it
+        posts. Refusals that retrying may not fix (an ok:false error we do not know) spend the ordinary."""
         self.pacing.before(method, args)  # before the unsure note: a deferred call has not left
         noted = self._unsure(unsure, utcnow().timestamp())
         try:
@@ -534,14 +529,14 @@ class SlackDelivery:
                 self.pacing.rate_limited(method, args, retry_after)
                 raise RetryLater(f"Slack {method} rate-limited", delay=retry_after, rate_limited=True) from None
             if status >= 500:
-                raise RetryLater(f"Slack {method} answered HTTP {status}", rate_limited=look) from None
+                raise RetryLater(f"Slack {method} answered HTTP {status}", rate_limited=True) from None
             if error in PERMANENT:
                 raise GiveUp(f"Slack {method} failed: {error}") from None
             raise RetryLater(f"Slack {method} failed: {error or status}") from None
         except SlackRequestError as exc:
-            raise RetryLater(f"Slack {method} unreachable: {type(exc).__name__}", rate_limited=look) from None
+            raise RetryLater(f"Slack {method} unreachable: {type(exc).__name__}") from None
         except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
-            raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}", rate_limited=look) from None
+            raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}", rate_limited=True) from None
 
     def _unsure(self, step: str | None, tried_at: float) -> bool:
         """Note `step` unsure; True when this call made the note (no earlier try had left one)."""

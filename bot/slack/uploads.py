@@ -173,7 +173,7 @@ class FileUploads:
         from bot.slack.delivery import _Passthrough
 
         try:
-            file = self.slack._call("files.info", file=file_id, passthrough={"file_not_found", "file_deleted"}, look=True)["file"]
+            file = self.slack._call("files.info", file=file_id, passthrough={"file_not_found", "file_deleted"})["file"]
         except _Passthrough:
             return False
         return channel in {*file.get("channels", []), *file.get("groups", []), *file.get("ims", [])}
