@@ -462,7 +462,10 @@ class SlackDelivery:
             "latest": f"{latest:.6f}",
             "inclusive": True,
             "include_all_metadata": True,
-            "limit": 200,
+            # small pages: each answers well inside the client's timeout however busy the channel (a
+            # 200-message page with metadata timed out on every try in a 1,000-incident flood), and a
+            # look usually stops at the first page that holds our message
+            "limit": 50,
         }
         cursor = None
         joined = False
