@@ -146,25 +146,28 @@ class Dispatcher:
             policy = kind.policy or self.policy
             kind.handler(job)
         except RetryLater as exc:
+            # a transient refusal spends the rate-limited budget (every try counts there); an ordinary
+            # failure the ordinary one, which the job's transient refusals do not eat into
+            spent = job.attempts if exc.rate_limited else job.attempts - job.rate_limited_attempts
             limit = policy.max_rate_limited_attempts if exc.rate_limited else policy.max_attempts
             if exc.free and exc.delay is not None:
                 log.debug("job %s (%s %s) waits %.2fs for its turn", job.id, job.destination, job.kind, exc.delay)
                 self._record(outbox.defer, job, delay=exc.delay, error=exc.reason)
-            elif job.attempts >= limit and policy.give_up_quietly:
+            elif spent >= limit and policy.give_up_quietly:
                 log.info("job %s (%s %s) given up after %s attempts: %s", job.id, job.destination, job.kind, job.attempts, exc)
                 self._record(outbox.complete, job, error=exc.reason)
-            elif job.attempts >= limit:
+            elif spent >= limit:
                 self._record(outbox.dead_letter, job, error=f"gave up after {job.attempts} attempts: {exc.reason}")
             else:
                 delay = policy.jitter(exc.delay) if exc.delay is not None else policy.backoff(job.attempts)
                 log.info("job %s (%s %s) retry in %.1fs: %s", job.id, job.destination, job.kind, delay, exc.reason)
-                self._record(outbox.retry_later, job, delay=delay, error=exc.reason)
+                self._record(outbox.retry_later, job, delay=delay, error=exc.reason, rate_limited=exc.rate_limited)
         except GiveUp as exc:
             log.warning("job %s (%s %s) dead-lettered: %s", job.id, job.destination, job.kind, exc)
             self._record(outbox.dead_letter, job, error=str(exc))
         except Exception as exc:  # a bug in a handler must not stop the worker; it is retried, then visible
             log.exception("job %s (%s %s) failed unexpectedly", job.id, job.destination, job.kind)
-            if job.attempts >= policy.max_attempts:
+            if job.attempts - job.rate_limited_attempts >= policy.max_attempts:
                 self._record(outbox.dead_letter, job, error=f"{type(exc).__name__}: {exc}")
             else:
                 self._record(outbox.retry_later, job, delay=policy.backoff(job.attempts), error=f"{type(exc).__name__}: {exc}")

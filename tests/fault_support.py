@@ -258,12 +258,14 @@ def wait_quiet(im: Im, timeout: float) -> float | None:
 # -- the invariants -------------------------------------------------------------------------------
 def api_violations(*fakes: FakeSlack | FakePagerDuty) -> list[str]:
     """What the fakes found against the API descriptions. An answer written to a client that gave up waiting
-    (its timeout, a killed process) meets a closed socket: that is a fault playing out, not a violation."""
+    (its timeout, a killed process) meets a closed socket (a broken pipe, or a reset when the client's close
+    came first): that is a fault playing out, not a violation. Under load a call the fake did not fault can
+    outlast the client's timeout too."""
     found: list[str] = []
     for fake in fakes:
         found += fake.violations
         found += getattr(fake, "response_violations", [])
-    return [v for v in found if "BrokenPipeError" not in v]
+    return [v for v in found if "BrokenPipeError" not in v and "ConnectionResetError" not in v]
 
 
 @dataclass

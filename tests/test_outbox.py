@@ -78,10 +78,11 @@ def test_rate_limit_honours_retry_after(im: Im, fake_slack: FakeSlack) -> None:
 
 
 def test_server_errors_back_off_then_dead_letter_visibly(im: Im, fake_slack: FakeSlack) -> None:
+    """A 5xx is transient: it spends the rate-limited budget (here 4 tries), never the ordinary one."""
     with freeze_time("2026-03-01 12:00:00") as clock:
         incident = im.incidents.declare(title="Cache misses", severity="SEV-4", services=["cache"], actor=CLI)
         fake_slack.fail_next("chat.postMessage", status=503, times=100)
-        d = dispatcher(im, fake_slack, max_attempts=4, base_delay=2.0)
+        d = dispatcher(im, fake_slack, max_attempts=2, max_rate_limited_attempts=4, base_delay=2.0)
         waits = []
         for _ in range(4):
             assert d.run_once() == 1
@@ -232,6 +233,37 @@ def test_a_wait_for_a_paced_turn_is_not_an_attempt(im: Im) -> None:
     (job,) = jobs(im)
     assert waits == [1] * 12, "each wait hands the claim back uncounted"
     assert (job.status, job.attempts) == (JobStatus.DONE, 1)
+
+
+def test_transient_refusals_do_not_eat_into_the_ordinary_budget(im: Im) -> None:
+    """A job refused transiently (429, a look-up that could not be made) spends the rate-limited budget only:
+    its ordinary failures still get their full count of tries, and the rate-limited budget stays a bound."""
+    from bot.domain.outbox import JobSpec, enqueue
+
+    def flaky(job: OutboxJob) -> None:
+        if job.payload["transient"] > job.attempts - 1:
+            raise RetryLater("look-up timed out", rate_limited=True)
+        raise RetryLater("post answered HTTP 500")
+
+    class Flaky:
+        kinds = kind_table(JobKind("post", flaky, RetryPolicy(max_attempts=3, max_rate_limited_attempts=6, fixed_delay=1.0)))
+
+    d = Dispatcher(im.store, {"flaky": Flaky()})
+    with freeze_time("2026-03-01 12:00:00") as clock:
+        with im.store.transaction() as session:
+            enqueue(session, JobSpec("flaky", "post", {"transient": 4}), None)  # 4 transient, then ordinary
+            enqueue(session, JobSpec("flaky", "post", {"transient": 100}), 1)  # transient for ever
+        for _ in range(10):
+            d.run_once()
+            d.run_once()
+            clock.tick(1.01)
+    first, second = jobs(im)
+    assert (first.status, first.attempts, first.rate_limited_attempts) == (JobStatus.DEAD, 7, 4), "4 transient + 3 ordinary"
+    assert "post answered HTTP 500" in (first.last_error or "")
+    assert (second.status, second.attempts) == (JobStatus.DEAD, 6), "the rate-limited budget still bounds it"
+    with im.store.transaction() as session:
+        outbox.retry_dead(session, job_id=first.id)
+    assert (jobs(im)[0].attempts, jobs(im)[0].rate_limited_attempts) == (0, 0)
 
 
 # -- worker processes: claims of the dead are due at once, claims of the living never ------------

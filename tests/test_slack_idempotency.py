@@ -9,15 +9,26 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from freezegun import freeze_time
+from sqlmodel import select
 
+from bot.app import Im
+from bot.clock import utcnow
 from bot.domain import outbox
+from bot.domain.incidents import Actor
+from bot.domain.models import JobStatus, Origin, OutboxJob
+from bot.slack.delivery import SlackDelivery, make_client
 from bot.slack.models import SlackThread
+from bot.wiring import build
+from bot.workers import Dispatcher
 from tests.fakes.slack_api import BOT_USER_ID, FakeMessage, FakeSlack
 from tests.harness import AppHarness, make_settings
+from tests.pd_support import Terminal
 
 CHANNEL = "C0INCIDENT"
 TIMEOUT = 0.4  # the client's; the fake answers a "late" call after LATE seconds
 LATE = 0.8
+CLI = Actor(Origin.CLI, "carol", "Carol Lin")
 
 
 def served(database_url: str, fake: FakeSlack, *, bot_in_channel: bool = True) -> AppHarness:
@@ -153,21 +164,128 @@ def test_unknown_outcome_in_a_public_channel_the_bot_is_not_in_joins_and_adopts(
         app.stop()
 
 
-def test_unknown_outcome_in_a_private_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix(
-    database_url: str, fake_slack: FakeSlack
+# -- a look-up Slack cannot answer yet is transient: it never dead-letters the job ------------------
+@pytest.fixture
+def lone_im(database_url: str, fake_slack: FakeSlack) -> Iterator[Im]:
+    """The app's Slack delivery driven by a dispatcher of the test's own (no workers): the test turns the clock."""
+    fake_slack.add_member(CHANNEL, BOT_USER_ID)
+    settings = make_settings(database_url, fake_slack, IM_SLACK_CHANNEL=CHANNEL, IM_SLACK_TIMEOUT_SECONDS=str(TIMEOUT))
+    im = build(settings)
+    yield im
+    im.store.dispose()
+
+
+def _deliver_until_settled(im: Im, rounds: int = 40) -> OutboxJob:
+    """Run the dispatcher (default policy: 8 ordinary attempts) with the clock moved past each retry's delay."""
+    dispatcher = Dispatcher(im.store, {"slack": SlackDelivery(im, make_client(im.settings))})
+    with freeze_time(utcnow(), tick=True) as clock:
+        for _ in range(rounds):
+            dispatcher.run_once()
+            with im.store.read() as session:
+                (job,) = session.exec(select(OutboxJob)).all()
+            if job.status in (JobStatus.DONE, JobStatus.DEAD):
+                return job
+            clock.tick(600)
+    raise AssertionError(f"job still {job.status} after {rounds} rounds: {job.last_error}")
+
+
+def test_a_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(lone_im: Im, fake_slack: FakeSlack) -> None:
+    """The root's post is carried out but answered too late; then the look for it in the channel times out,
+    drops, and meets 500s and an HTML 503, more times than a job's 8 ordinary attempts. Each failed look is
+    transient: the job is not dead-lettered, the look that finally gets an answer adopts the post."""
+    lone_im.incidents.declare(title="Slow look", severity="SEV-3", services=["web"], actor=CLI)
+    # draw_fault comes first: the post answered late, then five looks carried out but never answered
+    fake_slack.inject_faults(
+        seed=7, rate=1.0, methods={"chat.postMessage", "conversations.history"}, kinds=("late", "drop"), late_by=LATE, times=6
+    )
+    # a look answered late is carried out, so it takes its turn of these too: looks 6-8 get a 500, 9-12 a 503
+    fake_slack.fail_next("conversations.history", status=500, times=8)
+    fake_slack.fail_next("conversations.history", status=503, times=4)
+    job = _deliver_until_settled(lone_im)
+
+    assert job.status == JobStatus.DONE, job.last_error
+    assert [f.method for f in fake_slack.faults][0] == "chat.postMessage"
+    assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "adopted, not posted again"
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1
+    looks = fake_slack.calls_to("conversations.history")
+    # every try was refused transiently (the late post, 12 looks): none spent the 8 ordinary attempts
+    assert len(looks) == 13 and job.attempts == 14 and job.rate_limited_attempts == 13, (len(looks), job.attempts)
+    with lone_im.store.read() as session:
+        assert session.get(SlackThread, 1).ts == fake_slack.messages(CHANNEL)[0].ts
+    assert fake_slack.violations == []
+
+
+def test_a_war_room_lookup_slack_cannot_answer_is_retried_on_the_rate_limited_budget(lone_im: Im, fake_slack: FakeSlack) -> None:
+    """conversations.create carried out but answered late; the retry finds the name taken and looks the room
+    up by name, and conversations.list fails more times than 8 ordinary attempts: one room, adopted."""
+    lone_im.incidents.declare(title="Payments down", severity="SEV-1", services=["payments"], actor=CLI)
+    fake_slack.inject_faults(seed=1, rate=1.0, methods={"conversations.create"}, kinds=("late",), late_by=LATE, times=1)
+    fake_slack.fail_next("conversations.list", status=500, times=10)
+    job = _deliver_until_settled(lone_im)
+
+    assert job.status == JobStatus.DONE, job.last_error
+    assert [c.name for c in fake_slack.channels.values() if c.name.startswith("inc-1-")] == ["inc-1-payments-down"]
+    assert len(fake_slack.calls_to("conversations.list")) == 11
+    assert job.rate_limited_attempts == 11, "the late create and 10 failed looks: all transient"
+    assert fake_slack.violations == []
+
+
+def test_a_post_retried_long_after_its_first_try_is_looked_for_around_its_own_try(lone_im: Im, fake_slack: FakeSlack) -> None:
+    """First try: a 500 (noted unsure: Slack may have posted). The retry comes 10 minutes later (a long
+    backoff), looks, finds nothing, posts, and its answer comes too late. The third try must look around
+    the second try, not the first: one root, never two."""
+    lone_im.incidents.declare(title="Late retry", severity="SEV-3", services=["web"], actor=CLI)
+    dispatcher = Dispatcher(lone_im.store, {"slack": SlackDelivery(lone_im, make_client(lone_im.settings))})
+    fake_slack.fail_next("chat.postMessage", status=500)
+    with freeze_time(utcnow(), tick=True) as clock:
+        assert dispatcher.run_once() == 1
+        clock.tick(600)
+        fake_slack.inject_faults(seed=1, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
+        assert dispatcher.run_once() == 1
+        assert [f.kind for f in fake_slack.faults] == ["late"] and len(fake_slack.messages(CHANNEL)) == 1
+        clock.tick(600)
+        assert dispatcher.run_once() == 1
+    with lone_im.store.read() as session:
+        (job,) = session.exec(select(OutboxJob)).all()
+        thread = session.get(SlackThread, 1)
+    assert job.status == JobStatus.DONE, job.last_error
+    assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "the late post adopted, not posted again"
+    assert thread is not None and thread.ts == fake_slack.messages(CHANNEL)[0].ts
+    assert len(fake_slack.calls_to("conversations.history")) == 2, "one look before each retry"
+
+
+def test_unknown_outcome_in_a_private_channel_the_bot_cannot_read_is_dead_lettered_with_the_fix_and_retried_looking_first(
+    database_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A private channel cannot be joined: posting again could double the message, so the job stops and
-    says what to do."""
+    """The root's post is carried out but answered too late, and the look for it cannot be made: a private
+    channel cannot be joined, and posting again could double the message, so the job stops and says what to
+    do. Once the bot is invited, `im outbox retry` gives it a second chance, and that try still looks first
+    (the unsure note outlives the dead letter): the late post is adopted, one root."""
     app = served(database_url, fake_slack, bot_in_channel=False)
     fake_slack.channels[CHANNEL].is_private = True
     try:
         fake_slack.inject_faults(seed=3, rate=1.0, methods={"chat.postMessage"}, kinds=("late",), late_by=LATE, times=1)
         app.command('declare --sev SEV-3 --title "Quiet channel" --service web')
         app.wait_idle(timeout=20)
-        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]  # the late post went through, once
         with app.im.store.read() as session:
             (dead,) = outbox.dead_jobs(session)
         assert "invite the bot to the channel" in (dead.last_error or "")
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"]
+
+        fake_slack.add_member(CHANNEL, BOT_USER_ID)  # the operator does what the dead letter says
+        looks_before = len(fake_slack.calls_to("conversations.history"))
+        im = Terminal(monkeypatch, capsys, {"IM_DATABASE_URL": database_url})
+        assert f"job {dead.id} (slack timeline_event, INC-1) queued again" in im.ok("outbox", "retry", str(dead.id))
+        app.wait_idle(timeout=20)
+
+        with app.im.store.read() as session:
+            assert outbox.dead_jobs(session) == []
+            assert session.get(OutboxJob, dead.id).status == JobStatus.DONE
+            thread = session.get(SlackThread, 1)
+        assert markers(fake_slack.messages(CHANNEL)) == ["slack-root:1"], "looked, found, adopted: never posted twice"
+        assert len(fake_slack.calls_to("chat.postMessage")) == 1
+        assert len(fake_slack.calls_to("conversations.history")) == looks_before + 1
+        assert thread is not None and thread.ts == fake_slack.messages(CHANNEL)[0].ts
         assert fake_slack.violations == []
     finally:
         app.stop()

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Index, Text, false, text
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, Text, false, text
 from sqlmodel import Field, SQLModel
 
 from bot.clock import utcnow
@@ -140,7 +140,10 @@ class OutboxJob(SQLModel, table=True):
     ordering_key: str
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=JobStatus.PENDING)
-    attempts: int = 0
+    attempts: int = 0  # claims, each a try (a wait for a paced turn is handed back uncounted)
+    # of those, tries that ended in a transient refusal (429, a look-up Slack could not answer yet): they
+    # spend the policy's rate-limited budget, not its ordinary one (bot.workers.Dispatcher)
+    rate_limited_attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     available_at: datetime = Field(default_factory=utcnow)
     claim_token: str | None = None
     claimed_by: int | None = None  # worker_process.id

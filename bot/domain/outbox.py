@@ -198,7 +198,9 @@ def complete(session: Session, job: OutboxJob, *, error: str | None = None) -> b
     return _finish(session, job, status=JobStatus.DONE, finished_at=utcnow(), last_error=error, claim_token=None)
 
 
-def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -> bool:
+def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str, rate_limited: bool = False) -> bool:
+    """Due again after `delay`. `rate_limited`: the try counts on the rate-limited budget, not the ordinary one."""
+    counted = {"rate_limited_attempts": col(OutboxJob.rate_limited_attempts) + 1} if rate_limited else {}
     return _finish(
         session,
         job,
@@ -206,6 +208,7 @@ def retry_later(session: Session, job: OutboxJob, *, delay: float, error: str) -
         available_at=utcnow() + timedelta(seconds=delay),
         last_error=error,
         claim_token=None,
+        **counted,
     )
 
 
@@ -314,6 +317,7 @@ def retry_dead(session: Session, *, job_id: int | None = None, destination: str 
     now = utcnow()
     for job in jobs:
         job.status, job.attempts, job.available_at, job.finished_at, job.claim_token = JobStatus.PENDING, 0, now, None, None
+        job.rate_limited_attempts = 0
         session.add(job)
     session.flush()
     return jobs

@@ -448,6 +448,7 @@ class SlackDelivery:
             if ts is not None:
                 log.info("Slack message for %s adopted (posted by an earlier try)", step)
                 return {"channel": channel, "ts": ts, "adopted": True}
+            marks.looked(self.store, step, utcnow().timestamp())  # the next look searches around this try
         return self._call("chat.postMessage", channel=channel, metadata=marks.metadata(step), unsure=step, **args)
 
     def _find_our_message(self, step: str, channel: str, thread_ts: str | None, since: float) -> str | None:
@@ -461,7 +462,10 @@ class SlackDelivery:
             "latest": f"{latest:.6f}",
             "inclusive": True,
             "include_all_metadata": True,
-            "limit": 200,
+            # small pages: each answers well inside the client's timeout however busy the channel (a
+            # 200-message page with metadata timed out on every try in a 1,000-incident flood), and a
+            # look usually stops at the first page that holds our message
+            "limit": 50,
         }
         cursor = None
         joined = False
@@ -507,7 +511,11 @@ class SlackDelivery:
         caller once the answer is recorded: an answer that never came (timeout, dropped connection, or
         this process killed mid-call) leaves the note, and the next try looks before it posts again. A
         refusal below 500 (429, ok:false) is Slack's word that nothing happened: a note this call made is
-        dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work)."""
+        dropped again. A 5xx keeps it (Slack's internal_error may have done part of the work).
+        A transient failure (429, 5xx, timeout, dropped connection) is retried on the rate-limited budget,
+        never the ordinary one: Slack trouble, or a machine too busy to get the answer in time, must not
+        dead-letter a job. That holds for posts too: the try after an unknown outcome looks before it
+        posts. Refusals that retrying may not fix (an ok:false error we do not know) spend the ordinary."""
         self.pacing.before(method, args)  # before the unsure note: a deferred call has not left
         noted = self._unsure(unsure, utcnow().timestamp())
         try:
@@ -524,14 +532,14 @@ class SlackDelivery:
                 self.pacing.rate_limited(method, args, retry_after)
                 raise RetryLater(f"Slack {method} rate-limited", delay=retry_after, rate_limited=True) from None
             if status >= 500:
-                raise RetryLater(f"Slack {method} answered HTTP {status}") from None
+                raise RetryLater(f"Slack {method} answered HTTP {status}", rate_limited=True) from None
             if error in PERMANENT:
                 raise GiveUp(f"Slack {method} failed: {error}") from None
             raise RetryLater(f"Slack {method} failed: {error or status}") from None
         except SlackRequestError as exc:
             raise RetryLater(f"Slack {method} unreachable: {type(exc).__name__}") from None
         except (OSError, HTTPException) as exc:  # timed out, or the connection went: done or not, we cannot tell
-            raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}") from None
+            raise RetryLater(f"Slack {method} unreachable or too slow: {type(exc).__name__}", rate_limited=True) from None
 
     def _unsure(self, step: str | None, tried_at: float) -> bool:
         """Note `step` unsure; True when this call made the note (no earlier try had left one)."""

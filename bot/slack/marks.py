@@ -37,8 +37,9 @@ def is_ours(message: dict[str, Any], step: str) -> bool:
 
 
 def note_unsure(store: Store, step: str, tried_at: float) -> bool:
-    """Remember that `step` may happen (the first such try counts: it bounds the search). True when
-    this call made the note, False when an earlier try's note stands."""
+    """Remember that `step` may happen (the first such try counts: it bounds the search, until a look
+    finds nothing and moves it to the try after it: `looked`). True when this call made the note, False
+    when an earlier try's note stands."""
     try:
         with store.transaction() as session:
             if session.get(OutboxStep, _UNSURE + step) is not None:
@@ -47,6 +48,20 @@ def note_unsure(store: Store, step: str, tried_at: float) -> bool:
             return True
     except IntegrityError:
         return False  # noted by a twin a moment ago
+
+
+def looked(store: Store, step: str, tried_at: float) -> None:
+    """A look for `step` found nothing, and it is tried again now: no earlier try posted it (each was
+    looked for), so the next look searches around this try. Kept at the first try instead, a retry
+    made long after it (a backoff, a dead letter retried) would post outside the window looked in,
+    and a third try would post it again."""
+    with store.transaction() as session:
+        row = session.get(OutboxStep, _UNSURE + step)
+        if row is None:
+            session.add(OutboxStep(key=_UNSURE + step, value=f"{tried_at:.6f}"))
+        else:
+            row.value = f"{tried_at:.6f}"
+            session.add(row)
 
 
 def forget(store: Store, step: str) -> None:
