@@ -147,9 +147,11 @@ class PagerDutyDelivery:
             if pages_by_routing_key(connector):
                 error = self.events.deliver(connector, config, job)  # a skipped job's reason, kept on its SyncRun
                 return
-            # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
-            # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
-            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
+            # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held).
+            # The key's turn is taken at the job's first call (or the job deferred to it), not before it starts:
+            # a job that turns out to need no call (a Slack thread not posted yet, a status the create already
+            # pushed) spends no turn. Later calls borrow: a job never stops halfway.
+            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None
@@ -246,6 +248,7 @@ class PagerDutyDelivery:
         if remote is None:
             if ended:
                 return None
+            client.ready()  # a wait for the turn comes before the note that the call is under way
             outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
             remote = client.create_incident(
                 title=incident.title,
@@ -342,6 +345,7 @@ class PagerDutyDelivery:
             if remote is None:
                 if ended:
                     continue
+                client.ready()  # a wait for the turn comes before the note that the call is under way
                 outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
                 remote = client.create_incident(
                     title=incident.title,
@@ -416,6 +420,7 @@ class PagerDutyDelivery:
                 )
             note = next((n for n in client.list_notes(pd_incident_id) if n.content == content and n.id not in known), None)
         if note is None:
+            client.ready()  # a wait for the turn comes before the note that the call is under way
             outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
             note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
         outbox.record_step(self.im.store, step, note.id)
