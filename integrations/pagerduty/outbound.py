@@ -126,7 +126,7 @@ class PagerDutyDelivery:
             JobKind("status", self._on_incident(self._status)),
             JobKind("note", self._on_incident(self._note)),
             JobKind("urgency", self._on_incident(self._urgency)),
-            JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+            JobKind("thread_link", self._after_thread(self._on_incident(self._thread_link)), THREAD_LINK_RETRY),
             JobKind("reassign", self._on_incident(paging.reassign)),
             JobKind("escalate", self._on_incident(paging.escalate)),
             JobKind("page", self._on_incident(paging.page)),
@@ -134,6 +134,19 @@ class PagerDutyDelivery:
 
     def _on_incident(self, step: Step) -> Handler:
         return functools.partial(self._deliver, step)
+
+    def _after_thread(self, handler: Handler) -> Handler:
+        """`handler` once the incident's Slack thread is posted; until then each try is one read, with no
+        connector opened and no SyncRun (in a storm the thread comes minutes late, at Slack's pace)."""
+
+        def run(job: OutboxJob) -> None:
+            with self.im.store.read() as session:
+                incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
+            if incident is not None and self.im.link_url(incident, "slack") is None:
+                raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
+            handler(job)
+
+        return run
 
     def _deliver(self, step: Step, job: OutboxJob) -> None:
         """Runs `step` with the connector's client and the job's timeline step, turns PagerDuty's
@@ -205,7 +218,7 @@ class PagerDutyDelivery:
         linked_now = link is None or not link.pd_incident_id
         # read once: the thread can appear at any moment, and the note below must follow exactly when the
         # incident was created without it
-        thread_url = self._thread_url(incident)
+        thread_url = self.im.link_url(incident, "slack")
         if link is None or not link.pd_incident_id:
             link = self._find_or_create(client, name, config, incident, service, thread_url)
             if link is None:
@@ -271,7 +284,7 @@ class PagerDutyDelivery:
         event: TimelineEvent,
         job: OutboxJob,
     ) -> None:
-        url = self._thread_url(incident)
+        url = self.im.link_url(incident, "slack")
         if url is None:
             raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
         link = self._link(name, incident.number, job.payload["service"])
@@ -353,7 +366,7 @@ class PagerDutyDelivery:
                     urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
                     incident_key=key,
                     details=f"Reopened in im: {event.data.get('note') or ''}\n\n"
-                    + self._details(config, incident, self._thread_url(incident)),
+                    + self._details(config, incident, self.im.link_url(incident, "slack")),
                     escalation_policy_id=config.custom.escalation_mappings.get(link.service)
                     or config.custom.escalation_policy_id,
                     from_email=self._from(client, event.actor),
@@ -476,10 +489,6 @@ class PagerDutyDelivery:
             if fields.get(im_field):
                 lines.append(f"{pd_field.removeprefix('custom_details.')}: {fields[im_field]}")
         return "\n".join(lines)
-
-    def _thread_url(self, incident: Incident) -> str | None:
-        chat = [link.url for link in self.im.describe(incident).links if link.system == "slack" and link.url]
-        return chat[0] if chat else None
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:
