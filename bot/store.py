@@ -143,6 +143,24 @@ class Store:
         if enqueued:
             self._woken()
 
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection for ONE write statement that is its own transaction, for the hottest ingest path
+        (alert intake). On PostgreSQL the connection is in autocommit: the statement commits as it returns,
+        wholly or not at all, in one round trip instead of three (BEGIN, the statement, COMMIT), and the
+        server does no BEGIN/COMMIT of its own. Never give it two statements: each would commit alone (a
+        multi-row INSERT is one statement). SQLite: as `core()` (its one writer takes the write lock)."""
+        if self.is_sqlite:
+            with self.core() as conn:
+                yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.info.pop(_ENQUEUED, None)
+            yield conn
+            enqueued = self._enqueued(conn)
+        if enqueued:
+            self._woken()
+
     @staticmethod
     def _enqueued(holder: Session | Connection) -> bool:
         return bool(holder.info.pop(_ENQUEUED, False))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import secrets as pysecrets
 
 import pytest
@@ -168,7 +169,9 @@ def test_health_reports_what_was_seen_and_every_failed_call(fresh: PagerDutyWorl
     incident = fresh.pd.trigger_incident(service_id="PDAT001", title="Disk full")
     fresh.pd.notify_subscriptions("incident.triggered", incident.id)
     fresh.app.wait_idle()
-    assert "Webhook: ✓ Receiving events (last: 0s ago, 1 in 24h)" in im("connector", "health", "prod").out
+    # seconds pass between the delivery and the check on a loaded machine: the age is whatever it is
+    seen = im("connector", "health", "prod").out
+    assert re.search(r"Webhook: ✓ Receiving events \(last: \d+s ago, 1 in 24h\)", seen), seen
     assert " 0 errors (" in im.ok("connector", "sync", "prod")
     synced = im.ok("connector", "status", "prod")
     last = next(line for line in synced.splitlines() if line.startswith("Last Sync: "))

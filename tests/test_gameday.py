@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bot.domain.models import Incident
 from tests.fakes.pagerduty_api import FakePagerDuty
@@ -87,6 +92,39 @@ def test_a_drill_passes_through_the_whole_loop_from_a_terminal(world: PagerDutyW
     assert report["total"] == 0, report
     with_drills = json.loads(world.terminal.ok("report", "--since", "1d", "--format", "json", "--include-drills"))
     assert with_drills["total"] == 1
+
+
+def test_each_hop_is_printed_as_it_happens(world: PagerDutyWorld, tmp_path: Path) -> None:
+    """`im gameday` in its own process, its standard output a pipe read line by line: the hops up to the
+    PagerDuty incident arrive while the drill still waits for the webhook, which the fake sends only once
+    they have been read, so those lines cannot have come at the end; then the rest, PASS last."""
+    env = {**os.environ, **world.terminal.env}
+    argv = [sys.executable, "-m", "bot.main", "gameday", "--service", "db", "--connector", "prod", "--timeout", "20s"]
+    proc = subprocess.Popen(
+        argv, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        early = []
+        for line in proc.stdout:
+            early.append(line.rstrip("\n"))
+            if "PagerDuty incident created" in line:
+                break
+        assert proc.poll() is None, "still running: the webhook hop waits for PagerDuty's answer"
+        assert early[0].startswith("Game day INC-1 (db via prod), 20s per hop:"), early
+        assert [line.split("  ")[2].strip() for line in early[1:]] == list(HOPS[:3]), early
+        assert all(line.strip().startswith("PASS") and re.search(r"\+\d+\.\ds +\(\d+\.\ds\)", line) for line in early[1:]), early
+        [remote_id] = world.pd.incidents
+        world.pd.notify_subscriptions("incident.triggered", remote_id)  # PagerDuty answers only now
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (early, rest, err)
+    later = rest.splitlines()
+    assert [_hop_line(rest, name).strip()[:4] for name in HOPS[3:]] == ["PASS"] * 3, rest
+    assert later[-1] == "PASS" and not any(name in rest for name in HOPS[:3]), "each hop printed once"
 
 
 def test_pagerduty_down_fails_the_hop_and_still_cleans_up(world: PagerDutyWorld) -> None:

@@ -351,3 +351,31 @@ def wait(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> N
             return
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_single_statement_commits_whole_or_not_at_all_and_leaves_the_pool_transactional(im: Im) -> None:
+    """The alert intake's write (Store.single_statement: on PostgreSQL one autocommitted statement, no
+    BEGIN/COMMIT round trips): a multi-row INSERT with a bad row stores none of its rows, a good one wakes
+    the workers, and the connection goes back to the pool transactional (a failed core() rolls back)."""
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.domain.outbox import JOBS, JobSpec, job_values
+    from bot.store import note_enqueued
+
+    woken: list[bool] = []
+    im.store.after_enqueue.append(lambda: woken.append(True))
+    good = job_values(JobSpec("alerts", "apply", {"n": 1}), None, "alerts:a")
+    bad = {**job_values(JobSpec("alerts", "apply", {"n": 2}), None, "alerts:b"), "destination": None}
+    with pytest.raises(IntegrityError), im.store.single_statement() as conn:
+        conn.execute(insert(JOBS).values([good, bad]))
+    assert jobs(im) == [] and woken == []
+    with im.store.single_statement() as conn:
+        conn.execute(insert(JOBS), good)
+        note_enqueued(conn)
+    assert [job.ordering_key for job in jobs(im)] == ["alerts:a"] and woken == [True]
+    for _ in range(3):  # every pooled connection it may have used
+        with pytest.raises(RuntimeError), im.store.core() as conn:
+            conn.execute(insert(JOBS), {**good, "ordering_key": "alerts:rolled-back"})
+            raise RuntimeError("after the insert, before the commit")
+    assert [job.ordering_key for job in jobs(im)] == ["alerts:a"]

@@ -15,11 +15,11 @@ from sqlmodel import col, select
 
 from bot.connectors import secrets
 from bot.connectors.models import Connector
-from bot.domain.models import JobStatus, OutboxJob
+from bot.domain.models import Incident, JobStatus, OutboxJob
 from integrations.pagerduty.api.errors import RequestRejectedError
 from integrations.pagerduty.api.events import EventsClient
 from integrations.pagerduty.outbound import incident_key
-from integrations.pagerduty.tables import SyncRun
+from integrations.pagerduty.tables import PagerDutyLink, SyncRun
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, AppHarness, make_settings
@@ -123,7 +123,7 @@ def test_terminal_declare_ack_resolve_go_out_as_events(rk: RoutingKeyWorld) -> N
     assert any(s.startswith("note: skipped: Events API v2 has no notes") for s in skipped), skipped
     assert any(s.startswith("urgency: skipped:") for s in skipped), skipped
     timeline = rk.terminal.ok("timeline", "--incident", "INC-1")
-    assert f"PagerDuty paged by routing key for db (Events API v2, dedup key {key})" in timeline
+    assert f"Sent to PagerDuty by routing key for db (Events API v2, dedup key {key})" in timeline
     with rk.im.store.read() as session:
         assert session.exec(select(OutboxJob).where(OutboxJob.status == JobStatus.DEAD)).all() == []
     status = rk.terminal.ok("connector", "status", "prod")
@@ -147,6 +147,53 @@ def test_signed_slack_declare_with_a_mapped_severity(rk: RoutingKeyWorld) -> Non
     rk.app.wait_idle()
     [incident] = rk.pd.incidents.values()
     assert incident.status == "resolved"
+    _pd_clean(rk.pd)
+
+
+def test_no_pagerduty_link_is_made_up_for_an_event(rk: RoutingKeyWorld, fake_slack: FakeSlack) -> None:
+    """Events API v2 answers with the dedup key only: no PagerDuty incident id, number or URL is known, so
+    the root message, `im status` (text and JSON) and reports show no PagerDuty link, and the timeline and
+    the thread say what was sent, by routing key, under which dedup key."""
+    rk.add()
+    rk.terminal.ok("declare", "--sev", "SEV-1", "--title", "Payments down", "--service", "db")
+    rk.app.wait_idle()
+    key = "im:prod:INC-1:db"
+    assert len(rk.pd.incidents) == 1, "PagerDuty was paged"
+    with rk.im.store.read() as session:
+        assert session.exec(select(PagerDutyLink)).all() == [], "no link row pretends to know PagerDuty's incident"
+
+    [root] = fake_slack.messages("C0INCIDENT")
+    shown = json.dumps(root.blocks) + root.text
+    assert "PagerDuty" not in shown, shown
+    replies = [r.text for r in fake_slack.replies("C0INCIDENT", root.ts)]
+    sent = [r for r in replies if "Sent to PagerDuty" in r]
+    assert sent == [
+        f":pager: Sent to PagerDuty by routing key for db (Events API v2, dedup key {key}); "
+        "PagerDuty does not say which incident it opened, so there is no PagerDuty link"
+    ], replies
+    assert not any(r.startswith(":link:") for r in replies), replies
+
+    status = rk.terminal.ok("status", "--incident", "INC-1")
+    assert "PagerDuty" not in status, status
+    view = json.loads(rk.terminal.ok("status", "--incident", "INC-1", "--json"))["incident"]
+    assert [link["system"] for link in view["links"]] == ["slack"], view["links"]
+    report = json.loads(rk.terminal.ok("report", "--since", "1d", "--format", "json", "--include-pagerduty"))
+    [row] = report["incidents"]
+    assert [link["system"] for link in row["links"]] == ["slack"], row["links"]
+    assert all(not section["incidents"] for section in report["external"]), report["external"]
+    text = rk.terminal.ok("report", "--since", "1d", "--include-pagerduty")
+    assert "PagerDuty #" not in text and "no incident in this report is linked to a PagerDuty incident" in text
+    timeline = rk.terminal.ok("timeline", "--incident", "INC-1")
+    assert f"Sent to PagerDuty by routing key for db (Events API v2, dedup key {key})" in timeline
+
+    rk.terminal.ok("resolve", "--incident", "INC-1", "--note", "fixed")
+    rk.terminal.ok("reopen", "--incident", "INC-1", "--note", "back again")
+    rk.app.wait_idle()
+    timeline = rk.terminal.ok("timeline", "--incident", "INC-1")
+    assert f"Sent to PagerDuty again by routing key for db (Events API v2, dedup key {key})" in timeline, timeline
+    with rk.im.store.read() as session:
+        assert session.exec(select(PagerDutyLink)).all() == []
+    assert "PagerDuty" not in json.dumps(fake_slack.messages("C0INCIDENT")[0].blocks)
     _pd_clean(rk.pd)
 
 
@@ -254,3 +301,13 @@ def test_the_fake_answers_as_the_events_api(pd: FakePagerDuty) -> None:
     assert refused.value.status == 400 and refused.value.pd_errors == ("Invalid routing key",)
     assert ROUTING_KEY not in repr(client) and OTHER_KEY not in str(refused.value)
     assert pd.incidents == {} and pd.violations == []
+
+
+def test_a_game_day_refuses_a_routing_key_only_connector(rk: RoutingKeyWorld) -> None:
+    """An event never says which PagerDuty incident it opened: the drill is refused before anything is written."""
+    rk.add()
+    ran = rk.terminal("gameday", "--service", "db", "--connector", "prod")
+    assert ran.code == 2 and "pages by routing key only" in ran.err and "--api-key" in ran.err, ran
+    with rk.im.store.read() as session:
+        assert session.exec(select(Incident)).all() == [] and session.exec(select(OutboxJob)).all() == []
+    assert rk.pd.requests == []

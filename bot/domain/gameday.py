@@ -349,13 +349,33 @@ def _save(im: Im, run: DrillRun, step_started_at: datetime | None = None) -> Non
         session.add(row)
 
 
-def run_until_done(im: Im, drill_id: int, *, sleep: Callable[[float], None], poll: float = 0.5) -> DrillRun:
-    """The terminal's way: advance, wait a little, until the drill has finished (each hop has a timeout)."""
+def run_until_done(
+    im: Im,
+    drill_id: int,
+    *,
+    sleep: Callable[[float], None],
+    poll: float = 0.5,
+    on_advance: Callable[[DrillRun], None] | None = None,
+) -> DrillRun:
+    """The terminal's way: advance, wait a little, until the drill has finished (each hop has a timeout).
+    `on_advance` sees the run after every advance (the terminal prints each hop as soon as it has ended)."""
     while True:
         run = advance(im, drill_id)
+        if on_advance is not None:
+            on_advance(run)
         if finished(run):
             return run
         sleep(poll)
+
+
+def ended_hops(run: DrillRun, start: int = 0) -> list[dict[str, Any]]:
+    """The hops from `start` on that have ended (passed, failed or skipped), up to the first still waiting."""
+    ended = []
+    for hop in run.hops[start:]:
+        if hop.get("state") not in ("passed", "failed", "skipped"):
+            break
+        ended.append(hop)
+    return ended
 
 
 class GamedayDelivery:

@@ -102,7 +102,7 @@ class TimelineEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    kind: str  # declared, status, note, severity, assignment, notice, link
+    kind: str  # declared, status, note, severity, assignment, notice, link, paged, runbook, drill, ...
     origin: str
     actor: str  # "<origin>:<id>", e.g. slack:U123, cli:alice, pagerduty:PABC123
     actor_name: str | None = None

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -51,6 +51,12 @@ class Runbook(SQLModel, table=True):
     url: str = Field(sa_column=Column(Text, nullable=False))
     set_by: str
     set_at: datetime = Field(default_factory=utcnow)
+
+
+_COLUMNS = Runbook.__table__.c  # type: ignore[attr-defined]  # SQLModel declares __table__ at runtime
+_BY_SERVICES = sa_select(_COLUMNS.service, _COLUMNS.match_key, _COLUMNS.match, _COLUMNS.url).where(
+    _COLUMNS.service.in_(bindparam("services", expanding=True))
+)
 
 
 def check_url(url: str) -> str:
@@ -171,12 +177,8 @@ def runbooks_for(session: Session, incident: Incident, context: Mapping[str, Any
             found.append({"url": check_url(alert_url), "label": "Runbook (from the alert)"})
     if incident.services:
         values = attributes(incident, context)
-        # a Core read on the declaration's connection: this runs inside every declare's write
-        table = Runbook.__table__.c  # type: ignore[attr-defined]  # SQLModel declares __table__ at runtime
-        query = sa_select(table.service, table.match_key, table.match, table.url).where(
-            table.service.in_(list(incident.services))
-        )
-        rows = session.connection().execute(query).all()
+        # a Core read on the declaration's connection (this runs inside every declare's write), built once
+        rows = session.connection().execute(_BY_SERVICES, {"services": list(incident.services)}).all()
         for row in sorted(rows, key=lambda r: (-len(r.match), r.service, r.match_key)):
             if matches(row.match, values):
                 label = f"Runbook ({row.service}{', ' + row.match_key if row.match_key else ''})"

@@ -16,7 +16,6 @@ from sqlalchemy import (
     JSON,
     Column,
     Float,
-    Index,
     Integer,
     MetaData,
     Numeric,
@@ -34,7 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.sql.selectable import FromClause
 from sqlmodel import SQLModel
 
@@ -50,6 +50,7 @@ INCIDENT: Table = SQLModel.metadata.tables[str(Incident.__tablename__)]
 DONE_STATUSES = (Status.RESOLVED.value, Status.CLOSED.value)
 DAILY_UP_TO = timedelta(days=31)  # longer ranges trend by week
 PERCENTILES = (0.5, 0.9)
+SCAN_FROM = 0.1  # SQLite reads the whole table, not the declared_at index, for a range past this share
 NO_SAMPLE = {"mtta": "no incident acknowledged", "mttr": "no incident resolved"}
 
 
@@ -107,9 +108,30 @@ def _services_of(dialect: str, column: Any = None) -> Any:
     return func.json_each(column).table_valued("value").alias("svc")
 
 
+@dataclass
+class Aggregate:
+    """One group of an aggregate pass: its incidents and, for the tta and ttr columns, the samples, mean,
+    median and p90 (on SQLite the percentiles are filled in afterwards); `extra` columns after those."""
+
+    key: str
+    incidents: int
+    values: dict[str, list[Any]]  # "tta" / "ttr" -> [samples, mean, median, p90]
+    extra: tuple[Any, ...] = ()
+
+    def figures(self) -> GroupFigures:
+        found = {}
+        for value, name in (("tta", "mtta"), ("ttr", "mttr")):
+            n, mean, median, p90 = self.values[value]
+            found[name] = (
+                Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90)) if n else Stat(samples=0, reason=NO_SAMPLE[name])
+            )
+        return GroupFigures(key=self.key, incidents=self.incidents, mtta=found["mtta"], mttr=found["mttr"])
+
+
 class Figures:
     """The range is selected once into a temporary table of plain numbers (durations in seconds, trend
-    bucket), so each aggregate below reads small rows instead of parsing timestamps again."""
+    bucket), so each aggregate below reads small rows instead of parsing timestamps again: one pass per
+    grouping (all, severity, service) gives counts, means, SLA outcomes and, on PostgreSQL, percentiles."""
 
     def __init__(self, conn: Connection, request: ReportRequest, as_of: datetime) -> None:
         self.conn = conn
@@ -121,19 +143,25 @@ class Figures:
         self.tta_expr = self.seconds(c.declared_at, c.acknowledged_at)
         self.ttr_expr = self.seconds(c.declared_at, resolved_end)
         self.elapsed_expr = self.seconds(c.declared_at, self.as_of)
-        self.where = self._where()
+        self.where = self._where(c.declared_at)  # the listed incidents: in declared_at order, from its index
+        self.where_all = self.where  # every incident of the range, once, into the temporary table
+        if not self.postgres and self._most_of_the_store():
+            # SQLite's documented way to keep a term off an index (unary +): read the table instead
+            self.where_all = self._where(UnaryExpression(c.declared_at, operator=custom_op("+"), type_=c.declared_at.type))
         self.trend_unit, self.bounds = self._bounds()
-        self.base = self._materialise(resolved_end)
+        self.base = self._materialise()
         self.by_service = self._materialise_services()
 
-    def seconds(self, start: Any, end: Any) -> ColumnElement[float]:
+    def seconds(self, start: Any, end: Any) -> ColumnElement[Any]:
         if self.postgres:
             return sql_cast(func.round(sql_cast(func.extract("epoch", end - start), Numeric), 3), Float)
-        return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
+        # whole milliseconds, then seconds: the value round(x, 3) gives (julianday keeps milliseconds), but
+        # SQLite's round() to digits goes through printf and back, several times slower per row
+        return func.round((func.julianday(end) - func.julianday(start)) * 86400000.0) / 1000.0
 
-    def _where(self) -> ColumnElement[bool]:
+    def _where(self, declared: ColumnElement[datetime]) -> ColumnElement[bool]:
         c = INCIDENT.c
-        clauses = [c.declared_at >= self.request.start, c.declared_at < self.request.end]
+        clauses = [declared >= self.request.start, declared < self.request.end]
         if not self.request.include_drills:
             clauses.append(c.drill.is_(False))
         if self.request.severities:
@@ -142,6 +170,21 @@ class Figures:
             values = _services_of(self.conn.dialect.name)
             clauses.append(exists(select(values.c.value).where(values.c.value.in_(self.request.services))))
         return and_(*clauses)
+
+    def _most_of_the_store(self) -> bool:
+        """Whether the range covers more than SCAN_FROM of the span of declarations (two index probes).
+        SQLite keeps no statistics unless ANALYZE is run, so it walks the declared_at index for any range,
+        a random read of the table per incident: for a year of a store a bit older, several times slower
+        than reading the whole table in order."""
+        c = INCIDENT.c
+        # one aggregate per query: SQLite reads a min() or max() alone from the index's end, together it scans
+        first, last = self.conn.execute(
+            select(select(func.min(c.declared_at)).scalar_subquery(), select(func.max(c.declared_at)).scalar_subquery())
+        ).one()
+        if first is None or last <= first:
+            return False
+        covered = min(last, self.request.end) - max(first, self.request.start)
+        return covered / (last - first) > SCAN_FROM
 
     def _bounds(self) -> tuple[str, list[datetime]]:
         """Trend buckets: days (ranges up to 31 days) or weeks, from the start, on the zone's calendar."""
@@ -153,27 +196,36 @@ class Figures:
             bounds.append((local + len(bounds) * step).replace(tzinfo=tz).astimezone(start.tzinfo))
         return unit, bounds
 
-    def _materialise(self, resolved_end: Any) -> Table:
+    def _bucket(self, low: int, high: int) -> Any:
+        """The trend bucket of declared_at among buckets low..high: a binary search of the bounds (a few
+        comparisons per incident, not one per bucket); the last bucket takes what is past its end."""
+        if low == high:
+            return literal(low)
+        middle = (low + high) // 2
+        return case(
+            (INCIDENT.c.declared_at < self.bounds[middle + 1], self._bucket(low, middle)), else_=self._bucket(middle + 1, high)
+        )
+
+    def _materialise(self) -> Table:
         c = INCIDENT.c
-        buckets = len(self.bounds) - 1
-        bucket = case(*[(c.declared_at < self.bounds[k + 1], k) for k in range(buckets)], else_=buckets - 1)
-        minutes = self.seconds(c.declared_at, func.coalesce(resolved_end, self.as_of)) / 60.0
         base = self._temporary(
             "im_report",
             [("severity", String), ("status", String), ("services", JSON), ("reopened", Integer)]
-            + [(name, Float) for name in ("tta", "ttr", "elapsed", "minutes")]
+            + [(name, Float) for name in ("tta", "ttr", "elapsed")]
             + [("bucket", Integer)],
         )
         reopened = case((c.reopened_at.isnot(None), 1), else_=0)
-        source = select(
-            c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, minutes, bucket
-        )
-        self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where)))
+        bucket = self._bucket(0, len(self.bounds) - 2)
+        source = select(c.severity, c.status, c.services, reopened, self.tta_expr, self.ttr_expr, self.elapsed_expr, bucket)
+        self.conn.execute(insert(base).from_select([col.name for col in base.columns], source.where(self.where_all)))
         return base
 
-    def _temporary(self, prefix: str, columns: list[tuple[str, Any]]) -> Table:
+    def _temporary(self, prefix: str, columns: list[tuple[str, Any]], key: str | None = None) -> Table:
         table = Table(
-            f"{prefix}_{uuid.uuid4().hex[:12]}", MetaData(), *(Column(n, t) for n, t in columns), prefixes=["TEMPORARY"]
+            f"{prefix}_{uuid.uuid4().hex[:12]}",
+            MetaData(),
+            *(Column(n, t, primary_key=n == key) for n, t in columns),
+            prefixes=["TEMPORARY"],
         )
         table.create(self.conn)
         return table
@@ -184,18 +236,26 @@ class Figures:
         table = self._temporary("im_report_svc", [("service", String)] + [(name, Float) for name in ("tta", "ttr", "minutes")])
         b = self.base.c
         services = _services_of(self.conn.dialect.name, b.services)
-        source = select(services.c.value, b.tta, b.ttr, b.minutes).select_from(self.base.join(services, true()))
+        minutes = func.coalesce(b.ttr, b.elapsed) / 60.0  # declared to resolved, or to as_of while not resolved
+        source = select(services.c.value, b.tta, b.ttr, minutes).select_from(self.base.join(services, true()))
         self.conn.execute(insert(table).from_select([col.name for col in table.columns], source))
         return table
 
     # -- the report ------------------------------------------------------------------------
     def report(self, now: datetime) -> Report:
-        b = self.base.c
-        total, reopened = self.conn.execute(select(func.count(), func.coalesce(func.sum(b.reopened), 0))).one()
-        svc = self.by_service.c.service
-        overall = self.group_figures(literal("all"), self.base)
-        by_severity = self.group_figures(b.severity, self.base)
-        by_service = self.group_figures(svc, self.by_service)
+        b, s = self.base.c, self.by_service.c
+        sla_targets, sla_sums = self._sla_sums()
+        groups = {
+            "all": self.aggregate(self.base, None, func.coalesce(func.sum(b.reopened), 0)),
+            "severity": self.aggregate(self.base, b.severity, *sla_sums),
+            "service": self.aggregate(self.by_service, s.service, func.sum(s.minutes)),
+        }
+        if not self.postgres:
+            self._sqlite_percentiles(groups)
+        overall = groups["all"][0]
+        total = overall.incidents
+        by_severity = [g.figures() for g in groups["severity"]]
+        by_service = [g.figures() for g in groups["service"]]
         report = Report(
             start=self.request.start.astimezone(self.request.tz),
             end=self.request.end.astimezone(self.request.tz),
@@ -204,20 +264,17 @@ class Figures:
             generated_at=now,
             as_of=min(now, self.request.end),
             total=total,
-            reopened=reopened,
+            reopened=overall.extra[0],
             by_severity=[Count(key=g.key, count=g.incidents) for g in by_severity],
             by_service=[Count(key=g.key, count=g.incidents) for g in by_service],
             by_status=self.counts(b.status, self.base),
             minutes_by_service=[
-                ServiceMinutes(service=key, minutes=round(float(minutes or 0), 1))
-                for key, minutes in self.conn.execute(
-                    select(svc, func.sum(self.by_service.c.minutes)).group_by(svc).order_by(svc)
-                )
+                ServiceMinutes(service=g.key, minutes=round(float(g.extra[0] or 0), 1)) for g in groups["service"]
             ],
-            overall=overall[0] if overall else _no_figures("all", 0),
+            overall=overall.figures() if total else _no_figures("all", 0),
             figures_by_severity=by_severity,
             figures_by_service=by_service,
-            sla=self.sla(),
+            sla=self.sla(sla_targets, {g.key: g.extra for g in groups["severity"]}),
         )
         report.trend_unit, report.trend = self.trend_unit, self.trend()
         report.incidents = self.listed()
@@ -235,88 +292,111 @@ class Figures:
         query = select(key, func.count()).select_from(from_).group_by(key).order_by(key)
         return [Count(key=k, count=n) for k, n in self.conn.execute(query)]
 
-    def group_figures(self, key: Any, table: Table) -> list[GroupFigures]:
-        counts = {c.key: c.count for c in self.counts(key, table)}
-        mtta, mttr = self.stats(key, table)
-        return [
-            GroupFigures(
-                key=k,
-                incidents=n,
-                mtta=mtta.get(k) or Stat(samples=0, reason=NO_SAMPLE["mtta"]),
-                mttr=mttr.get(k) or Stat(samples=0, reason=NO_SAMPLE["mttr"]),
-            )
-            for k, n in counts.items()
-        ]
-
-    def stats(self, key: Any, from_: Table) -> tuple[dict[str, Stat], dict[str, Stat]]:
-        """MTTA and MTTR per group (the table's tta and ttr columns): percentile_cont on PostgreSQL; on
-        SQLite ranked by window functions (_ranked)."""
-        b = from_.c
-        if self.postgres:
-            found: list[dict[str, Stat]] = []
-            for value in (b.tta, b.ttr):
-                query = (
-                    select(
-                        key,
-                        func.count(),
-                        func.avg(value),
-                        func.percentile_cont(0.5).within_group(value),
-                        func.percentile_cont(0.9).within_group(value),
-                    )
-                    .select_from(from_)
-                    .where(value.isnot(None))
-                    .group_by(key)
-                )
-                found.append(
-                    {
-                        k: Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
-                        for k, n, mean, median, p90 in self.conn.execute(query)
-                    }
-                )
-            return found[0], found[1]
-        return self._ranked(key, from_, b.tta), self._ranked(key, from_, b.ttr)
-
-    def _ranked(self, key: Any, table: Table, value: Any) -> dict[str, Stat]:
-        """SQLite has no percentile_cont: an index on (group, value) of the temporary table makes each
-        percentile a short walk in the database (ORDER BY value LIMIT 2 OFFSET rank), and only the two
-        values around each percentile's rank come back, interpolated here as PostgreSQL does. (Ranking
-        with window functions sorted and numbered every row of every group, several times slower.)"""
-        grouped = isinstance(key, Column)
-        counted = select(key, func.count(), func.avg(value)).select_from(table).where(value.isnot(None)).group_by(key)
-        sizes = {k: (n, mean) for k, n, mean in self.conn.execute(counted)}
-        Index(f"{table.name}_{value.name}_{'k' if grouped else 'all'}", *([key] if grouped else []), value).create(self.conn)
-        found = {}
-        for k, (n, mean) in sizes.items():
-            rows = select(value).select_from(table).where(value.isnot(None)).order_by(value).limit(2)
-            if grouped:
-                rows = rows.where(key == k)
-            at: dict[int, float] = {}
-            for rank in sorted({int(p * (n - 1)) for p in PERCENTILES}):
-                for offset, (v,) in enumerate(self.conn.execute(rows.offset(rank))):
-                    at[rank + offset] = float(v)
-            median, p90 = (_interpolate(at, n, p) for p in PERCENTILES)
-            found[k] = Stat(samples=n, mean=_r(mean), median=_r(median), p90=_r(p90))
+    def aggregate(self, table: Table, key: Any, *extra: Any) -> list[Aggregate]:
+        """One pass over `table`, grouped by `key` (None: one group, "all", even of no row), in key order:
+        incidents, then samples and mean of tta and of ttr (with percentile_cont on PostgreSQL), then `extra`."""
+        columns: list[Any] = [func.count()]
+        for value in (table.c.tta, table.c.ttr):
+            columns += [func.count(value), func.avg(value)]
+            if self.postgres:
+                columns += [func.percentile_cont(p).within_group(value) for p in PERCENTILES]
+        query = select(*columns, *extra).select_from(table)
+        if key is not None:
+            query = query.add_columns(key).group_by(key).order_by(key)
+        width = 4 if self.postgres else 2
+        found = []
+        for row in self.conn.execute(query):
+            values = {
+                name: [*row[1 + k * width : 1 + (k + 1) * width], *([] if self.postgres else [None, None])]
+                for k, name in enumerate(("tta", "ttr"))
+            }
+            end = 1 + 2 * width
+            key_value = "all" if key is None else row[-1]
+            found.append(Aggregate(key=key_value, incidents=row[0], values=values, extra=tuple(row[end : end + len(extra)])))
         return found
 
-    def sla(self) -> list[SlaRow]:
-        rows: list[SlaRow] = []
+    def _sqlite_percentiles(self, groups: dict[str, list[Aggregate]]) -> None:
+        """SQLite has no percentile_cont. For each of tta and ttr, the samples of every group (all, each
+        severity, each service) are copied into a temporary table in (grouping, key, value) order, so its
+        row ids are the ranks: each group is a run of consecutive ids whose length its aggregate counted,
+        and a percentile is a lookup of the one or two ids around its rank, all of them in one query,
+        interpolated here as PostgreSQL does. Sorting is the cost (walking an index of each group with
+        LIMIT OFFSET, or numbering rows with window functions, cost more), so it is done twice per value,
+        not three times: all the samples sorted by value, then each severity's run copied from that one
+        in id order (a severity has a few values, each a read of the sorted run, not another sort), and
+        the services' samples sorted by (service, value)."""
+        order = list(groups)  # the grouping's number in the sorted table: all, severity, service
+        b, svc = self.base.c, self.by_service.c
+        for value in ("tta", "ttr"):
+            table = self._temporary(
+                f"im_report_{value}",
+                [("pos", Integer), ("grouping", Integer), ("key", String), ("severity", String), ("v", Float)],
+                key="pos",
+            )
+            t, column = table.c, b[value]
+            everything = select(literal(order.index("all")), literal("all"), b.severity, column).where(column.isnot(None))
+            self.conn.execute(insert(table).from_select(["grouping", "key", "severity", "v"], everything.order_by(column)))
+            samples = groups["all"][0].values[value][0]  # the run just written: ids 1..samples
+            for group in sorted(groups["severity"], key=lambda g: g.key.encode()):  # as _read_ranks expects them
+                run = (
+                    select(literal(order.index("severity")), t.severity, t.v)
+                    .where(t.pos <= samples, t.severity == group.key)
+                    .order_by(t.pos)
+                )
+                self.conn.execute(insert(table).from_select(["grouping", "key", "v"], run))
+            column = svc[value]
+            services = select(literal(order.index("service")), svc.service, column).where(column.isnot(None))
+            self.conn.execute(insert(table).from_select(["grouping", "key", "v"], services.order_by(svc.service, column)))
+            self._read_ranks(table, value, order, groups)
+            table.drop(self.conn)
+
+    def _read_ranks(self, table: Table, value: str, order: list[str], groups: dict[str, list[Aggregate]]) -> None:
+        wanted: dict[int, tuple[int, str]] = {}  # row id -> (grouping number, key), to check the runs line up
+        runs: list[tuple[Aggregate, int]] = []
+        first = 1
+        for number, grouping in enumerate(order):
+            for group in sorted(groups[grouping], key=lambda g: g.key.encode()):  # BINARY collation: UTF-8 bytes
+                n = group.values[value][0]
+                if n:
+                    for rank in {r for p in PERCENTILES for r in (int(p * (n - 1)), int(p * (n - 1)) + 1) if r < n}:
+                        wanted[first + rank] = (number, group.key)
+                    runs.append((group, first))
+                first += n
+        found: dict[int, float] = {}
+        for start in range(0, len(wanted), 500):  # bounded IN lists
+            ids = sorted(wanted)[start : start + 500]
+            query = select(table.c.pos, table.c.grouping, table.c.key, table.c.v).where(table.c.pos.in_(ids))
+            for pos, number, key, v in self.conn.execute(query):
+                if wanted[pos] != (number, key):
+                    raise RuntimeError(f"report percentiles: row {pos} is {number}/{key}, expected {wanted[pos]}")
+                found[pos] = float(v)
+        for group, first in runs:
+            n = group.values[value][0]
+            at = {pos - first: v for pos, v in found.items() if first <= pos < first + n}
+            group.values[value][2:] = [_interpolate(at, n, p) for p in PERCENTILES]
+
+    def _sla_sums(self) -> tuple[list[tuple[str, dict[str, int]]], list[Any]]:
+        """The SLA outcomes as sums for the per-severity pass: for each kind with a target (ack, resolve),
+        met, breached and still open."""
         b = self.base.c
+        kinds, sums = [], []
         for kind, done in (("ack", b.tta), ("resolve", b.ttr)):
-            per_severity = {sev: kinds[kind] for sev, kinds in self.request.targets.items() if kinds.get(kind)}
+            per_severity = {sev: kinds_[kind] for sev, kinds_ in self.request.targets.items() if kinds_.get(kind)}
             if not per_severity:
                 continue
             target = case(*[(b.severity == sev, seconds) for sev, seconds in per_severity.items()], else_=None)
             met = and_(done.isnot(None), done <= target)
             breached = or_(done > target, and_(done.is_(None), b.elapsed > target))
             still_open = and_(done.is_(None), b.elapsed <= target)
-            query = (
-                select(b.severity, *(func.sum(case((cond, 1), else_=0)) for cond in (met, breached, still_open)))
-                .where(target.isnot(None))
-                .group_by(b.severity)
-            )
-            found = {sev: (met_n, breached_n, open_n) for sev, met_n, breached_n, open_n in self.conn.execute(query)}
+            kinds.append((kind, per_severity))
+            sums += [func.sum(case((cond, 1), else_=0)) for cond in (met, breached, still_open)]
+        return kinds, sums
+
+    def sla(self, kinds: list[tuple[str, dict[str, int]]], sums: dict[str, tuple[Any, ...]]) -> list[SlaRow]:
+        rows: list[SlaRow] = []
+        for k, (kind, per_severity) in enumerate(kinds):
             for sev in sorted(per_severity):
-                met_n, breached_n, open_n = found.get(sev, (0, 0, 0))
+                met_n, breached_n, open_n = sums[sev][3 * k : 3 * k + 3] if sev in sums else (0, 0, 0)
                 rows.append(
                     SlaRow(severity=sev, kind=kind, target_seconds=per_severity[sev], met=met_n, breached=breached_n, open=open_n)
                 )

@@ -187,6 +187,8 @@ def event_text(event: TimelineEvent, who: str, person: PersonView | None = None)
         return f":hourglass_flowing_sand: {addressee(person)}: {text}"
     if event.kind == "reminder":
         return f":speech_balloon: {addressee(person)}: {text}"
+    if event.kind == "paged":  # sent to a pager with no link back (PagerDuty by routing key)
+        return f":pager: {text}"
     if event.kind == "link":
         return f":link: {mrkdwn.link(event.data.get('url'), event.text or '')}"
     if event.kind == "runbook":

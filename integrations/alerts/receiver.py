@@ -6,7 +6,8 @@ after the JSON is read when it is in the body (Events API v2's `routing_key`), w
 compare (401 for Alertmanager; for Events API v2 PagerDuty's 400 shape, since its API answers nothing
 else for an event it will not take). Only then the source's rate cap (429 with Retry-After: a forger
 cannot use up a real source's allowance), the 512 KB cap and the event's checks (400 with the reason).
-A good request is stored (one outbox job per alert carrying the event, one insert) and answered 202.
+A good request is stored (one outbox job per alert carrying the event, one INSERT statement that is its
+own transaction: on PostgreSQL in autocommit, one round trip) and answered 202.
 """
 
 from __future__ import annotations
@@ -136,8 +137,13 @@ class AlertReceiver:
         ]
         if not jobs:
             return
-        with self.im.store.core() as conn:
-            conn.execute(insert(JOBS), jobs)
+        # one INSERT statement, committed as it returns (an Alertmanager group: one multi-row INSERT, all or
+        # nothing); nothing else happens before the answer: the worker applies each event after the commit
+        with self.im.store.single_statement() as conn:
+            if len(jobs) == 1:
+                conn.execute(insert(JOBS), jobs[0])
+            else:
+                conn.execute(insert(JOBS).values(jobs))
             note_enqueued(conn)
 
 

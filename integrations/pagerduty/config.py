@@ -139,6 +139,11 @@ class PagerDutyConfig(BaseModel):
         return seconds
 
     @property
+    def routing_key_only(self) -> bool:
+        """Pages through the Events API alone: PagerDuty's incidents and webhooks are out of its sight."""
+        return self._routing_key_only
+
+    @property
     def outbound(self) -> bool:
         return self.sync_direction in ("outbound", "bidirectional")
 

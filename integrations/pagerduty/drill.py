@@ -16,8 +16,8 @@ from integrations.pagerduty.registry import outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 
 
-def preflight(session: Session, service: str, connector: str | None, _: dict[str, Any]) -> str:
-    """The connector the drill pages through: the one named, or the only one covering the service."""
+def _chosen(session: Session, service: str, connector: str | None) -> str:
+    """The one named, or the only one covering the service."""
     pushing = outbound_connectors(session)
     if connector is not None:
         config = dict(pushing).get(connector)
@@ -36,6 +36,18 @@ def preflight(session: Session, service: str, connector: str | None, _: dict[str
     if len(covering) > 1:
         raise InvalidInput(f"several connectors page for '{service}' ({', '.join(covering)}): name one with --connector")
     return covering[0]
+
+
+def preflight(session: Session, service: str, connector: str | None, _: dict[str, Any]) -> str:
+    """The connector the drill pages through, refusing one that pages by routing key alone: an event
+    never says which PagerDuty incident it opened, so the drill could prove none of its PagerDuty hops."""
+    name = _chosen(session, service, connector)
+    if dict(outbound_connectors(session))[name].routing_key_only:
+        raise InvalidInput(
+            f"connector '{name}' pages by routing key only: a game day needs its REST API key to find the "
+            f"PagerDuty incident and hear its webhook (im connector update {name} --api-key)"
+        )
+    return name
 
 
 def _link(session: Session, target: DrillTarget) -> PagerDutyLink | None:

@@ -8,6 +8,9 @@ handling, so retries, dead letters and the SyncRun figures are the same as for R
   payload.severity mapped from the im severity, the Slack thread in `links`, custom fields in
   `custom_details`. Without a thread yet, the link follows in a second trigger, which PagerDuty files
   into the same open alert.
+- Each trigger that pages (declare, reopen) is one timeline step "Sent to PagerDuty by routing key ... dedup
+  key ...", not a link: PagerDuty's answer names no incident, so no PagerDuty link row is written and no
+  "PagerDuty #n" is shown anywhere (reconciliation and webhooks, which would learn it, need a REST key).
 - acknowledge, resolve (and close): `acknowledge` / `resolve` with the same dedup_key; reopen triggers it
   again, which opens a new PagerDuty incident for the key once the old one is resolved.
 - Retries are safe: PagerDuty keeps one open alert per dedup_key, so a trigger sent twice (its answer
@@ -48,6 +51,10 @@ SKIPPED = {
     "escalate": NO_EVENTS.format(what="escalation"),
     "page": NO_EVENTS.format(what="responder requests"),
 }
+
+# the timeline step of an event sent: not a "link" (Events API v2 answers no incident id, number or URL, so
+# im shows no PagerDuty link for it anywhere: root message, status, reports)
+SENT_KIND = "paged"
 
 STATUS_ACTIONS: dict[str, Action] = {"mitigated": "acknowledge", "resolved": "resolve", "closed": "resolve"}
 
@@ -149,12 +156,14 @@ class EventsDelivery:
         links = [Link(href=thread_url, text=f"Slack thread of {incident.ref}")] if thread_url else []
         client.send("trigger", key, payload=payload, links=links)
         if once is not None:
+            again = " again" if ":reopen:" in once else ""
             self.im.incidents.record(
                 incident.number,
-                "link",
-                f"PagerDuty paged by routing key for {service} (Events API v2, dedup key {key})",
+                SENT_KIND,
+                f"Sent to PagerDuty{again} by routing key for {service} (Events API v2, dedup key {key}); "
+                "PagerDuty does not say which incident it opened, so there is no PagerDuty link",
                 actor=outbound.connector_actor(name),
-                context={"connector": name, "dedup_key": key},
+                context={"connector": name, "dedup_key": key, "service": service},
                 once_key=once,
             )
 

@@ -121,13 +121,14 @@ class WebhookReceiver:
         ordering_key = f"{destination}:{event.incident_id or '-'}"  # the im incident is known once it is applied
         try:
             # plain Core (no ORM unit of work): this endpoint's whole job is to store fast and answer
-            with self.im.store.core() as conn:
-                if self.im.store.is_sqlite:
+            if self.im.store.is_sqlite:
+                with self.im.store.core() as conn:
                     delivery_id = conn.execute(insert(DELIVERIES).returning(DELIVERIES.c.id), delivery).scalar_one()
                     enqueue_core(
                         conn, JobSpec(destination, WEBHOOK, {"delivery_id": delivery_id}), None, ordering_key=ordering_key
                     )
-                else:
+            else:
+                with self.im.store.single_statement() as conn:  # one statement, its own transaction
                     conn.execute(_STORE, {**delivery, **_job_params(destination, ordering_key)})
                     note_enqueued(conn)
         except IntegrityError:
@@ -147,7 +148,7 @@ def _job_params(destination: str, ordering_key: str) -> dict[str, object]:
     }
 
 
-# PostgreSQL: the delivery and its job in one statement, one round trip before the commit (other
+# PostgreSQL: the delivery and its job in one statement, committed as it returns: one round trip (other
 # replicas' workers are told after it, by the store's Notifier: a NOTIFY in this transaction would
 # serialise every ingest commit on PostgreSQL's notify lock)
 _JOB_COLUMNS = ("destination", "kind", "ordering_key", "status", "attempts", "available_at", "created_at")
