@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
+from freezegun import freeze_time
 from sqlmodel import select
 
+from bot.clock import utcnow
+from bot.domain import outbox
 from bot.domain.models import JobStatus, OutboxJob
+from bot.pacing import secret_key
+from integrations.pagerduty.connection import BUDGET as BUDGET_960
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_limits import SlackLimits
 from tests.harness import BOT_TOKEN, AppHarness, make_settings
-from tests.pd_support import PagerDutyWorld, pagerduty_account
+from tests.pd_support import PD_KEY, PagerDutyWorld, pagerduty_account
 
 CHANNEL = "C0INCIDENT"
 BUDGET = (12, 3.0)  # PagerDuty's 960 a minute, scaled down: 12 requests in any 3 seconds
@@ -43,45 +49,98 @@ def pd() -> Iterator[FakePagerDuty]:
     fake.stop()
 
 
-def test_a_storm_stays_within_the_pagerduty_budget(
+@pytest.fixture
+def paced_world(
     database_url: str,
     fake_slack: FakeSlack,
     pd: FakePagerDuty,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    limits = f"pagerduty={BUDGET[0]}/{int(BUDGET[1])}s"
-    world = PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys, rate_limits=limits)
-    try:
-        for n in range(1, INCIDENTS + 1):
-            assert world.app.command(f'declare --sev SEV-3 --title "storm {n}" --service api').status_code == 200
-        wait_for(lambda: len(pd.incidents) == INCIDENTS)
-        for n in range(1, INCIDENTS + 1):
-            assert world.app.command(f"ack --incident INC-{n}").status_code == 200
-            assert world.app.command(f'note --incident INC-{n} "step {n}"').status_code == 200
+) -> Iterator[Callable[[str], PagerDutyWorld]]:
+    """The app and both fakes, with IM_RATE_LIMITS as given."""
+    worlds: list[PagerDutyWorld] = []
 
-        def settled() -> bool:
-            return all(
-                i.status == "acknowledged" and any("step" in note.content for note in i.notes) for i in pd.incidents.values()
-            )
+    def make(rate_limits: str) -> PagerDutyWorld:
+        worlds.append(PagerDutyWorld(database_url, fake_slack, pd, monkeypatch, capsys, rate_limits=rate_limits))
+        return worlds[-1]
 
-        wait_for(settled)
-        world.app.wait_idle(30)
-
-        assert pd.over_budget <= 2, f"{pd.over_budget} requests beyond the budget"
-        assert pd.served_per_window() <= BUDGET[0]
-        for incident in pd.incidents.values():
-            step_notes = [note for note in incident.notes if "step" in note.content]
-            assert len(step_notes) == 1, "each note once"
-            # per-incident order: created, then acknowledged, then the note
-            writes = [r for r in pd.requests if r.status < 300 and r.method in ("PUT", "POST") and incident.id in r.path]
-            kinds = [("note" if r.path.endswith("/notes") else "status") for r in writes]
-            assert kinds.index("status") < max(i for i, k in enumerate(kinds) if k == "note"), kinds
-        assert len({i.incident_key for i in pd.incidents.values()}) == INCIDENTS, "no incident paged twice"
-        no_dead_jobs(world.app)
-        assert not pd.violations
-    finally:
+    yield make
+    for world in worlds:
         world.stop()
+
+
+def test_a_storm_stays_within_the_pagerduty_budget(paced_world: Callable[[str], PagerDutyWorld], pd: FakePagerDuty) -> None:
+    world = paced_world(f"pagerduty={BUDGET[0]}/{int(BUDGET[1])}s")
+    for n in range(1, INCIDENTS + 1):
+        assert world.app.command(f'declare --sev SEV-3 --title "storm {n}" --service api').status_code == 200
+    wait_for(lambda: len(pd.incidents) == INCIDENTS)
+    for n in range(1, INCIDENTS + 1):
+        assert world.app.command(f"ack --incident INC-{n}").status_code == 200
+        assert world.app.command(f'note --incident INC-{n} "step {n}"').status_code == 200
+
+    def settled() -> bool:
+        return all(i.status == "acknowledged" and any("step" in note.content for note in i.notes) for i in pd.incidents.values())
+
+    wait_for(settled)
+    world.app.wait_idle(30)
+
+    assert pd.over_budget <= 2, f"{pd.over_budget} requests beyond the budget"
+    assert pd.served_per_window() <= BUDGET[0]
+    for incident in pd.incidents.values():
+        step_notes = [note for note in incident.notes if "step" in note.content]
+        assert len(step_notes) == 1, "each note once"
+        # per-incident order: created, then acknowledged, then the note
+        writes = [r for r in pd.requests if r.status < 300 and r.method in ("PUT", "POST") and incident.id in r.path]
+        kinds = [("note" if r.path.endswith("/notes") else "status") for r in writes]
+        assert kinds.index("status") < max(i for i, k in enumerate(kinds) if k == "note"), kinds
+    assert len({i.incident_key for i in pd.incidents.values()}) == INCIDENTS, "no incident paged twice"
+    no_dead_jobs(world.app)
+    assert not pd.violations
+
+
+def test_a_pagerduty_job_spends_a_turn_only_on_the_calls_it_makes(
+    paced_world: Callable[[str], PagerDutyWorld], fake_slack: FakeSlack, pd: FakePagerDuty
+) -> None:
+    """Found by bench/storm.py: each PagerDuty job took its key's turn before it started, so a thread-link note
+    retrying while its Slack thread was not posted, and a status the create had pushed already, spent turns
+    on calls never made (half the turns of a storm). A job's turn is taken at its first call; a job deferred
+    to it has written nothing yet that would send it looking up its own create when it comes back."""
+    world = paced_world("pagerduty=200/60s")
+    app, pacer = world.app, world.registry.pacer
+    key, limit = secret_key("pagerduty", PD_KEY), pacer.limit("pagerduty", BUDGET_960)
+    app.runtime.workers.stop()  # deliver by hand, on a frozen clock: no token comes back meanwhile
+    fake_slack.fail_next("chat.postMessage", status=503, times=50)  # no Slack thread: the thread link waits
+    with freeze_time(utcnow() + timedelta(seconds=5)) as clock:
+        pacer.borrow(key, limit)  # the bucket as of now
+        before, served = pacer.tokens(key), len(pd.requests)
+        assert before is not None and before >= 3
+        app.command('declare --sev SEV-3 --title "storm 1" --service api')
+        app.command("ack --incident INC-1")  # before the create goes: the create pushes it, its job calls nothing
+        app.runtime.dispatcher.drain()
+        calls = len(pd.requests) - served
+        assert [r.template for r in pd.requests[served:]].count("/incidents") == 1  # the create
+        assert next(iter(pd.incidents.values())).status == "acknowledged"
+        jobs = {job.kind: job for job in pd_jobs(app)}
+        assert jobs["status"].status == JobStatus.DONE
+        assert (jobs["thread_link"].status, jobs["thread_link"].attempts) == (JobStatus.PENDING, 1)
+        assert pacer.tokens(key) == pytest.approx(before - calls), "a turn for each call made, none for the others"
+
+        pacer.hold_off(key, limit, 20.0)  # the key is busy for a while
+        served = len(pd.requests)
+        app.command('declare --sev SEV-3 --title "storm 2" --service api')
+        app.runtime.dispatcher.drain()
+        assert len(pd.requests) == served and len(pd.incidents) == 1, "deferred to its turn"
+        assert outbox.step_done(app.im.store, "pd-create:prod:2:api") is None, "nothing noted before the turn"
+        clock.tick(25)
+        app.runtime.dispatcher.drain()
+    assert len(pd.incidents) == 2
+    assert not [r for r in pd.requests[served:] if r.method == "GET" and r.template == "/incidents"], "no look-up"
+    no_dead_jobs(app)
+
+
+def pd_jobs(app: AppHarness) -> list[OutboxJob]:
+    with app.im.store.read() as session:
+        return list(session.exec(select(OutboxJob).where(OutboxJob.destination == "pagerduty:prod").order_by(OutboxJob.id)))
 
 
 @pytest.fixture

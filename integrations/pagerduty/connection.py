@@ -61,8 +61,10 @@ def call_recorder(
 
 class Turns:
     """Pacing of one client's calls on its API key. In an outbox job the first call takes a turn (or the
-    job is deferred to it; `admitted`: the turn was taken before the job started) and later calls borrow,
-    so a job never stops halfway; outside a job a call waits for its turn."""
+    job is deferred to it; `admitted`: the turn was taken before the job started; `ready()`: before a
+    caller notes that a call is under way) and later calls borrow, so a job never stops halfway and a job
+    that makes no call (nothing left to do, a Slack thread not posted yet) spends no turn; outside a job
+    a call waits for its turn."""
 
     def __init__(self, pacer: Pacer, key: str, limit: Limit | None, *, admitted: bool) -> None:
         self.pacer, self.key, self.limit = pacer, key, limit
@@ -79,6 +81,13 @@ class Turns:
             self.admitted = True
         else:
             self.pacer.borrow(self.key, self.limit)
+
+    def ready(self) -> None:
+        """A call follows: in an outbox job, its turn is taken now if the job holds none (Deferred when it
+        has not come), and the call spends it."""
+        if not self.admitted and current_job() is not None:
+            self.pacer.admit(self.key, self.limit)
+            self.admitted = self.paid = True
 
     def hold_off(self, seconds: float) -> None:
         self.pacer.hold_off(self.key, self.limit, seconds)
@@ -97,7 +106,8 @@ def turns_for(
 
 
 def client_for(registry: ConnectorRegistry, connector: Connector, *, admit: bool = False, **kwargs: Any) -> PagerDutyClient:
-    """`admit`: from an outbox job, which is deferred (Deferred) rather than started when its key has no turn."""
+    """From an outbox job, the job is deferred (Deferred) rather than calling when its key has no turn: at its
+    first call (or `client.ready()`), or with `admit` before it starts."""
     config = registry.config(connector)
     api_key = registry.api_key(connector)
     turns = turns_for(registry, api_key, admit=admit)
@@ -113,5 +123,6 @@ def client_for(registry: ConnectorRegistry, connector: Connector, *, admit: bool
         from_email=config.custom.from_email,
         on_response=call_recorder(registry.store, connector.name, turns.hold_off),
         before_request=turns,
+        on_ready=turns.ready,
         **options,
     )

@@ -100,7 +100,7 @@ class EventsDelivery:
         service = job.payload["service"]
         if incident.status in ("resolved", "closed"):
             return  # ended before PagerDuty was paged: paging now would be wrong (as for REST creates)
-        thread_url = self._thread_url(incident)
+        thread_url = self.im.link_url(incident, "slack")
         self._trigger(client, name, config, incident, service, thread_url, once=f"pd-events:{name}:{incident.id}:{service}")
         if incident.status == "mitigated":  # a create requeued after its acknowledge went by
             client.send("acknowledge", outbound.incident_key(name, incident.number, service))
@@ -118,7 +118,7 @@ class EventsDelivery:
         for service in self._services(config, incident):
             if verb == "reopen":
                 once = f"pd-events:{name}:{incident.id}:{service}:reopen:{event.id}"
-                self._trigger(client, name, config, incident, service, self._thread_url(incident), once=once)
+                self._trigger(client, name, config, incident, service, self.im.link_url(incident, "slack"), once=once)
             elif action is not None:
                 client.send(action, outbound.incident_key(name, incident.number, service))
             # unacknowledge: Events API v2 cannot take an alert back to triggered; nothing is sent
@@ -126,7 +126,7 @@ class EventsDelivery:
     def _thread_link(
         self, client: EventsClient, name: str, config: PagerDutyConfig, incident: Incident, event: TimelineEvent, job: OutboxJob
     ) -> None:
-        url = self._thread_url(incident)
+        url = self.im.link_url(incident, "slack")
         if url is None:
             raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
         if incident.status in ("open", "mitigated"):  # only into an open alert: a trigger after a resolve would page again
@@ -186,7 +186,3 @@ class EventsDelivery:
     @staticmethod
     def _services(config: PagerDutyConfig, incident: Incident) -> list[str]:
         return [s for s in incident.services if config.covers(s)]
-
-    def _thread_url(self, incident: Incident) -> str | None:
-        chat = [link.url for link in self.im.describe(incident).links if link.system == "slack" and link.url]
-        return chat[0] if chat else None

@@ -126,7 +126,7 @@ class PagerDutyDelivery:
             JobKind("status", self._on_incident(self._status)),
             JobKind("note", self._on_incident(self._note)),
             JobKind("urgency", self._on_incident(self._urgency)),
-            JobKind("thread_link", self._on_incident(self._thread_link), THREAD_LINK_RETRY),
+            JobKind("thread_link", self._after_thread(self._on_incident(self._thread_link)), THREAD_LINK_RETRY),
             JobKind("reassign", self._on_incident(paging.reassign)),
             JobKind("escalate", self._on_incident(paging.escalate)),
             JobKind("page", self._on_incident(paging.page)),
@@ -134,6 +134,19 @@ class PagerDutyDelivery:
 
     def _on_incident(self, step: Step) -> Handler:
         return functools.partial(self._deliver, step)
+
+    def _after_thread(self, handler: Handler) -> Handler:
+        """`handler` once the incident's Slack thread is posted; until then each try is one read, with no
+        connector opened and no SyncRun (in a storm the thread comes minutes late, at Slack's pace)."""
+
+        def run(job: OutboxJob) -> None:
+            with self.im.store.read() as session:
+                incident = session.get(Incident, job.incident_id) if job.incident_id is not None else None
+            if incident is not None and self.im.link_url(incident, "slack") is None:
+                raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
+            handler(job)
+
+        return run
 
     def _deliver(self, step: Step, job: OutboxJob) -> None:
         """Runs `step` with the connector's client and the job's timeline step, turns PagerDuty's
@@ -147,9 +160,11 @@ class PagerDutyDelivery:
             if pages_by_routing_key(connector):
                 error = self.events.deliver(connector, config, job)  # a skipped job's reason, kept on its SyncRun
                 return
-            # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held)
-            # admitted before it starts (or deferred to the key's next turn): a job never stops halfway
-            with client_for(self.registry, connector, admit=True, max_attempts=2, max_wait=2.0) as client:
+            # a short wait at most inside the client: longer waits are the outbox's (durable, no thread held).
+            # The key's turn is taken at the job's first call (or the job deferred to it), not before it starts:
+            # a job that turns out to need no call (a Slack thread not posted yet, a status the create already
+            # pushed) spends no turn. Later calls borrow: a job never stops halfway.
+            with client_for(self.registry, connector, max_attempts=2, max_wait=2.0) as client:
                 with self.im.store.read() as session:
                     event = session.get(TimelineEvent, job.payload["event_id"])
                     incident = session.get(Incident, event.incident_id) if event else None
@@ -203,7 +218,7 @@ class PagerDutyDelivery:
         linked_now = link is None or not link.pd_incident_id
         # read once: the thread can appear at any moment, and the note below must follow exactly when the
         # incident was created without it
-        thread_url = self._thread_url(incident)
+        thread_url = self.im.link_url(incident, "slack")
         if link is None or not link.pd_incident_id:
             link = self._find_or_create(client, name, config, incident, service, thread_url)
             if link is None:
@@ -246,6 +261,7 @@ class PagerDutyDelivery:
         if remote is None:
             if ended:
                 return None
+            client.ready()  # a wait for the turn comes before the note that the call is under way
             outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
             remote = client.create_incident(
                 title=incident.title,
@@ -268,7 +284,7 @@ class PagerDutyDelivery:
         event: TimelineEvent,
         job: OutboxJob,
     ) -> None:
-        url = self._thread_url(incident)
+        url = self.im.link_url(incident, "slack")
         if url is None:
             raise RetryLater("the Slack thread is not posted yet")  # how often, and how long: THREAD_LINK_RETRY
         link = self._link(name, incident.number, job.payload["service"])
@@ -342,6 +358,7 @@ class PagerDutyDelivery:
             if remote is None:
                 if ended:
                     continue
+                client.ready()  # a wait for the turn comes before the note that the call is under way
                 outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
                 remote = client.create_incident(
                     title=incident.title,
@@ -349,7 +366,7 @@ class PagerDutyDelivery:
                     urgency=mapping.urgency_for(incident.severity, config.custom.urgency_mapping),
                     incident_key=key,
                     details=f"Reopened in im: {event.data.get('note') or ''}\n\n"
-                    + self._details(config, incident, self._thread_url(incident)),
+                    + self._details(config, incident, self.im.link_url(incident, "slack")),
                     escalation_policy_id=config.custom.escalation_mappings.get(link.service)
                     or config.custom.escalation_policy_id,
                     from_email=self._from(client, event.actor),
@@ -416,6 +433,7 @@ class PagerDutyDelivery:
                 )
             note = next((n for n in client.list_notes(pd_incident_id) if n.content == content and n.id not in known), None)
         if note is None:
+            client.ready()  # a wait for the turn comes before the note that the call is under way
             outbox.record_step(self.im.store, tried)  # before the call: from here on its outcome may be unknown
             note = client.add_note(pd_incident_id, content, from_email=self._from(client, actor) if actor else None)
         outbox.record_step(self.im.store, step, note.id)
@@ -471,10 +489,6 @@ class PagerDutyDelivery:
             if fields.get(im_field):
                 lines.append(f"{pd_field.removeprefix('custom_details.')}: {fields[im_field]}")
         return "\n".join(lines)
-
-    def _thread_url(self, incident: Incident) -> str | None:
-        chat = [link.url for link in self.im.describe(incident).links if link.system == "slack" and link.url]
-        return chat[0] if chat else None
 
     def _link(self, name: str, incident_id: int, service: str) -> PagerDutyLink | None:
         with self.im.store.read() as session:

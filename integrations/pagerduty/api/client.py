@@ -179,6 +179,7 @@ class PagerDutyClient:
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[CallStats], None] | None = None,
         before_request: Callable[[], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("No PagerDuty API key is configured")
@@ -190,6 +191,7 @@ class PagerDutyClient:
         self._rng = rng or random.Random()
         self._on_response = on_response
         self._before_request = before_request  # pacing: returns when the request may leave (or raises)
+        self._on_ready = on_ready  # pacing: the turn of the calls that follow, taken now (or raises)
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout),
@@ -202,6 +204,12 @@ class PagerDutyClient:
                 "User-Agent": USER_AGENT,
             },
         )
+
+    def ready(self) -> None:
+        """A call follows: its turn is taken now (pacing may raise here, as before a request). For a caller
+        about to write down that a call is under way, so that a wait for the turn comes before the note."""
+        if self._on_ready is not None:
+            self._on_ready()
 
     def __repr__(self) -> str:
         return f"PagerDutyClient(base_url={self.base_url!r}, from_email={self.from_email!r})"
