@@ -59,6 +59,7 @@ class Im:
     bulk_link_providers: list[BulkLinkProvider] = field(default_factory=list)  # the same links, many incidents a query
     name_providers: list[NameProvider] = field(default_factory=list)
     email_providers: list[NameProvider] = field(default_factory=list)
+    email_lookups: list[Callable[[str], str | None]] = field(default_factory=list)  # remote, slow: workers only
     sla_target_providers: list[TargetProvider] = field(default_factory=list)
     person_checks: list[PersonCheck] = field(default_factory=list)  # local reads only: they run before the ack
     runtime_hooks: list[Callable[[RuntimeParts], None]] = field(default_factory=list)  # adapters add to `im serve`
@@ -75,6 +76,19 @@ class Im:
     def actor_email(self, session: Session, actor: str) -> str | None:
         for provider in self.email_providers:
             email = provider(session, actor)
+            if email:
+                return email
+        return None
+
+    def look_up_email(self, actor: str) -> str | None:
+        """`actor_email`, asking the actor's own system when no email is known here yet (Slack's users.info):
+        a worker acting for someone must not depend on whether another worker learnt them first."""
+        with self.store.read() as session:
+            known = self.actor_email(session, actor)
+        if known:
+            return known
+        for lookup in self.email_lookups:
+            email = lookup(actor)
             if email:
                 return email
         return None

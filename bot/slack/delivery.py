@@ -396,6 +396,15 @@ class SlackDelivery:
             return render.added_message_text(event, who)
         return render.event_text(event, who, PersonView.of(person) if person else None)
 
+    def email_of(self, actor: str) -> str | None:
+        """A Slack user's email, looked up now if need be, for another system's worker (PagerDuty's From).
+        Slack being slow or down is no reason to hold that work: no answer is no email."""
+        try:
+            user = self._learn_user(actor)
+        except (RetryLater, GiveUp):
+            return None
+        return user.email if user is not None else None
+
     def _learn_user(self, actor: str) -> SlackUser | None:
         """Slack users are looked up once (users.info) and cached: names for the timeline, emails for PagerDuty."""
         origin, _, user_id = actor.partition(":")

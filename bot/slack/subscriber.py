@@ -96,6 +96,9 @@ def install(im: Im, subscribers: list[Subscriber]) -> None:
 def runtime_hook(im: Im, runtime: RuntimeParts) -> None:
     """Admins named by user group are checked against the members the workspace last read; those
     are read in the background: on start, then every 10 minutes."""
+    delivery = runtime.deliveries.get("slack")
+    if delivery is not None:
+        im.email_lookups.append(delivery.email_of)
     workspace = getattr(runtime, "slack_workspace", None)  # made by `im serve` with its Slack client
     if workspace is None:
         return

@@ -459,8 +459,7 @@ class PagerDutyDelivery:
     # -- helpers -----------------------------------------------------------------------------
     def _from(self, client: PagerDutyClient, actor: str) -> str | None:
         """The acting person's email when PagerDuty knows them, else the connector's from_email."""
-        with self.im.store.read() as session:
-            email = self.im.actor_email(session, actor)
+        email = self.im.look_up_email(actor)
         if email and users.is_pagerduty_user(client, email):
             return email
         return None  # the client falls back on the connector's from_email
