@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
+from bot.store_driver import DriverInsert, DriverWrite
 from bot.store_head import HEAD_REVISION as HEAD_REVISION  # re-exported: where the store's callers look
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -122,6 +124,7 @@ class Store:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
             self.read_engine = self.engine
         self.notifier = None if self.is_sqlite else Notifier(self.engine)
+        self._driver_inserts: dict[tuple[str, tuple[str, ...], str | None], DriverInsert] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -159,6 +162,29 @@ class Store:
             yield conn
             enqueued = self._enqueued(conn)
         if enqueued:
+            self._woken()
+
+    @contextmanager
+    def driver_write(self) -> Iterator[DriverWrite]:
+        """SQLite only: a transaction on the driver's own connection (bot/store_driver.py), for ingest hot
+        paths: committed on success, rolled back on any error, the workers woken when it wrote a job."""
+        if not self.is_sqlite:
+            raise RuntimeError("driver_write is for SQLite; PostgreSQL ingest uses single_statement()")
+        pooled = self.engine.raw_connection()  # the pool checkout before the write lock, as core()
+        try:
+            driver = cast(sqlite3.Connection, pooled.driver_connection)
+            with self._serialised():
+                driver.execute("BEGIN IMMEDIATE")
+                write = DriverWrite(driver, self.engine.dialect, self._driver_inserts)
+                try:
+                    yield write
+                except BaseException:
+                    driver.execute("ROLLBACK")
+                    raise
+                driver.execute("COMMIT")
+        finally:
+            pooled.close()
+        if write.enqueued:
             self._woken()
 
     @staticmethod

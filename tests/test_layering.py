@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, str]] = [
     ("bot.log_store", "core"),  # the table `im logs` reads
     ("bot.log_shipper", "core"),  # the handler that fills it, off the hot path
     ("bot.store", "core"),
+    ("bot.store_driver", "core"),  # SQLite driver writes for ingest hot paths
     ("bot.store_head", "core"),  # HEAD_REVISION and the default database, without SQLAlchemy
     ("bot.ttl_cache", "core"),
     ("bot.app", "core"),

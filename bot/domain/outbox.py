@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, exists, func, insert, literal_column, or_, update
+from sqlalchemy import ColumnElement, exists, func, literal_column, or_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -23,6 +23,7 @@ from bot.clock import utcnow
 from bot.domain.errors import InvalidInput
 from bot.domain.models import Incident, JobStatus, OutboxJob, OutboxStep, TimelineEvent, WorkerProcess
 from bot.store import Store, note_enqueued, rows_changed
+from bot.store_driver import DriverWrite
 
 HEARTBEAT = timedelta(seconds=5)  # how often a live worker process says so (and renews its jobs' leases)
 DEAD_AFTER = 3 * HEARTBEAT  # a process silent this long is dead: the jobs it claimed are due again
@@ -80,10 +81,10 @@ def enqueue(session: Session, spec: JobSpec, incident_id: int | None, *, orderin
     return job
 
 
-def enqueue_core(conn: Connection, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
-    """`enqueue` as one plain Core insert, for hot paths with no ORM session (webhook ingestion)."""
-    conn.execute(insert(JOBS), job_values(spec, incident_id, ordering_key))
-    note_enqueued(conn)
+def enqueue_driver(write: DriverWrite, spec: JobSpec, incident_id: int | None, *, ordering_key: str | None = None) -> None:
+    """`enqueue` through the SQLite driver (bot/store_driver.py), for the hottest ingest path."""
+    write.insert(JOBS, job_values(spec, incident_id, ordering_key))
+    write.enqueued = True
 
 
 def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
