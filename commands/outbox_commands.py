@@ -103,8 +103,6 @@ def outbox_retry(ctx: Context, args: argparse.Namespace) -> Result:
     with ctx.im.store.transaction() as session:
         jobs = outbox.retry_dead(session, job_id=args.job, destination=args.destination)
         views = [_view(job) for job in jobs]
-    if jobs:
-        ctx.im.outbox_ready.set()
     lines = [f"job {v.id} ({v.destination} {v.kind}{', ' + v.incident if v.incident else ''}) queued again" for v in views]
     if not jobs:
         lines = ["no dead-lettered jobs" + (f" for {args.destination}" if args.destination else "")]

@@ -129,6 +129,8 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
         job.claim_token = secrets.token_hex(8)
         job.claimed_by = process_id
         session.add(job)
+    if jobs:
+        note_enqueued(session)  # due again: the commit wakes the workers, other replicas' too
     session.flush()
     return jobs
 

@@ -99,7 +99,6 @@ class FileUploads:
                     text=render.warning_text(f"The file could not be delivered: {exc}"),
                     thread_ts=payload.get("thread_ts"),
                 )
-            self.im.outbox_ready.set()
             raise
 
     def _deliver(self, job: OutboxJob) -> None:

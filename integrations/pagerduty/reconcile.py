@@ -19,7 +19,7 @@ from bot.clock import as_utc, utcnow
 from bot.connectors.models import Connector
 from bot.domain.incidents import parse_ref
 from bot.domain.models import JobStatus, OutboxJob
-from bot.store import rows_changed
+from bot.store import note_enqueued, rows_changed
 from integrations.pagerduty import links, users
 from integrations.pagerduty.api.errors import PagerDutyError
 from integrations.pagerduty.api.models import Incident as PDIncident
@@ -131,8 +131,8 @@ class Reconciler:
             query = query.where(col(OutboxJob.incident_id) == parse_ref(incident))
         with self.im.store.transaction() as session:
             count = rows_changed(session.execute(query.values(status=JobStatus.PENDING, attempts=0, available_at=utcnow())))
-        if count:
-            self.im.outbox_ready.set()
+            if count:
+                note_enqueued(session)  # due again: the commit wakes the workers, other replicas' too
         return count
 
     def _links(self, name: str, ref: str) -> list[PagerDutyLink]:

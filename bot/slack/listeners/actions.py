@@ -34,7 +34,6 @@ def _tell(im: Im, where: dict[str, Any], text: str) -> None:
     """An ephemeral answer to the clicker, queued (a local write) and sent after the ack."""
     with im.store.transaction() as session:
         queue_ephemeral(session, text=text, **where)
-    im.outbox_ready.set()
 
 
 def register(app: App, im: Im, workspace: Workspace) -> None:

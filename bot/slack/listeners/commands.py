@@ -82,7 +82,6 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
                     direct=direct,
                     response_url=command.get("response_url"),
                 )
-            im.outbox_ready.set()
         ack(render.command_answer(result, as_json=ctx.as_json))
 
     def open_declare_modal(command: dict[str, Any], client: WebClient) -> None:

@@ -65,7 +65,6 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
             if isinstance(result, DocumentRequest):  # uploaded into this thread by a worker, after the ack
                 queue_upload(session, result, user=event["user"], channel=channel, thread_ts=thread_ts)
             queue_ephemeral(session, response_url=None, channel=channel, user=event["user"], text=reply, thread_ts=thread_ts)
-        im.outbox_ready.set()
 
     def mention(ack: Ack, body: dict[str, Any], event: dict[str, Any]) -> None:
         ack()

@@ -39,7 +39,6 @@ def register(app: App, im: Im, workspace: Workspace) -> None:
         channel = (body.get("channel") or {}).get("id")
         with im.store.transaction() as session:
             queue_ephemeral(session, response_url=body.get("response_url"), channel=channel, user=body["user"]["id"], text=text)
-        im.outbox_ready.set()
 
     def add_to_timeline(ack: Ack, body: dict[str, Any]) -> None:
         channel = (body.get("channel") or {}).get("id")
