@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bot.app import Im
 from bot.clock import as_utc
@@ -61,17 +62,21 @@ def waiting_in_outbox(im: Im, connector: str, incident_id: int, kind: str) -> bo
     """A job of ours of `kind` for this incident still waits in the outbox (paced, retrying): PagerDuty has
     not heard of im's newer state yet, so what it reports now is older than what im knows."""
     with im.store.read() as session:
-        return (
-            session.exec(
-                select(OutboxJob.id).where(
-                    OutboxJob.destination == destination(connector),
-                    OutboxJob.kind == kind,
-                    OutboxJob.incident_id == incident_id,
-                    col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-                )
-            ).first()
-            is not None
+        return session.exec(_outbound_waiting(connector, incident_id, (kind,))).first() is not None
+
+
+def _outbound_waiting(connector: str, incident_id: int, kinds: tuple[str, ...]) -> SelectOfScalar[int | None]:
+    """The first outbound job of one of `kinds` for this incident that has not run yet (or runs now)."""
+    return (
+        select(col(OutboxJob.id))
+        .where(
+            col(OutboxJob.destination) == destination(connector),
+            col(OutboxJob.incident_id) == incident_id,
+            col(OutboxJob.kind).in_(kinds),
+            col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
         )
+        .limit(1)
+    )
 
 
 def inbound_destination(name: str) -> str:
@@ -198,16 +203,7 @@ class RemoteApplier:
         One transaction, the waiting job's row locked on PostgreSQL: at no moment is neither waiting."""
         inbound = inbound_destination(connector)
         with self.im.store.transaction() as session:
-            ahead = (
-                select(OutboxJob.id)
-                .where(
-                    col(OutboxJob.destination) == destination(connector),
-                    col(OutboxJob.incident_id) == incident_id,
-                    col(OutboxJob.kind).in_(MOVES_STATUS),
-                    col(OutboxJob.status).in_([JobStatus.PENDING, JobStatus.RUNNING]),
-                )
-                .limit(1)
-            )
+            ahead = _outbound_waiting(connector, incident_id, MOVES_STATUS)
             if session.get_bind().dialect.name == "postgresql":
                 ahead = ahead.with_for_update()
             if session.exec(ahead).first() is None:
