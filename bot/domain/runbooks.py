@@ -162,9 +162,8 @@ def attributes(incident: Incident, context: Mapping[str, Any]) -> dict[str, str]
     return found
 
 
-def matches(runbook: Runbook | Mapping[str, str], values: Mapping[str, str]) -> bool:
-    """Whether every key=value of a runbook's match (the runbook or its match mapping) holds."""
-    wanted = runbook.match if isinstance(runbook, Runbook) else runbook
+def matches(wanted: Mapping[str, str], values: Mapping[str, str]) -> bool:
+    """Whether every key=value of a runbook's match holds (case-insensitively) in the incident's values."""
     return all(values.get(k, "").lower() == v.lower() for k, v in wanted.items())
 
 

@@ -12,12 +12,13 @@ from bot.domain.errors import InvalidInput
 from bot.domain.gameday import DrillTarget, Evidence, Probe
 from integrations.pagerduty import links
 from integrations.pagerduty.api.webhook_models import InvalidWebhookPayload, parse_event
+from integrations.pagerduty.config import PagerDutyConfig
 from integrations.pagerduty.registry import outbound_connectors
 from integrations.pagerduty.tables import PagerDutyLink, WebhookDelivery
 
 
-def _chosen(session: Session, service: str, connector: str | None) -> str:
-    """The one named, or the only one covering the service."""
+def _chosen(session: Session, service: str, connector: str | None) -> tuple[str, PagerDutyConfig]:
+    """The one named, or the only one covering the service, with its configuration."""
     pushing = outbound_connectors(session)
     if connector is not None:
         config = dict(pushing).get(connector)
@@ -29,20 +30,21 @@ def _chosen(session: Session, service: str, connector: str | None) -> str:
                 f"connector '{connector}' does not page for service '{service}': map it "
                 f"(im connector map-service {connector} --im-service {service} --pd-service PXXXXXX)"
             )
-        return connector
-    covering = [name for name, config in pushing if config.covers(service)]
+        return connector, config
+    covering = [(name, config) for name, config in pushing if config.covers(service)]
     if not covering:
         raise InvalidInput(f"no PagerDuty connector pages for service '{service}' (im connector list; --connector NAME)")
     if len(covering) > 1:
-        raise InvalidInput(f"several connectors page for '{service}' ({', '.join(covering)}): name one with --connector")
+        names = ", ".join(name for name, _ in covering)
+        raise InvalidInput(f"several connectors page for '{service}' ({names}): name one with --connector")
     return covering[0]
 
 
 def preflight(session: Session, service: str, connector: str | None, _: dict[str, Any]) -> str:
     """The connector the drill pages through, refusing one that pages by routing key alone: an event
     never says which PagerDuty incident it opened, so the drill could prove none of its PagerDuty hops."""
-    name = _chosen(session, service, connector)
-    if dict(outbound_connectors(session))[name].routing_key_only:
+    name, config = _chosen(session, service, connector)
+    if config.routing_key_only:
         raise InvalidInput(
             f"connector '{name}' pages by routing key only: a game day needs its REST API key to find the "
             f"PagerDuty incident and hear its webhook (im connector update {name} --api-key)"

@@ -40,9 +40,9 @@ def test_matches_are_written_one_way_and_compared_without_case() -> None:
     assert match == {"class": "DB", "component": "payments"} and match_key(match) == "class=DB,component=payments"
     runbook = Runbook(service="payments", match_key=match_key(match), match=match, url="https://x", set_by="cli:a")
     incident = Incident(title="t", severity="SEV-2", services=["payments"], declared_by="cli:a", declared_origin="cli")
-    assert matches(runbook, attributes(incident, {"alert_attributes": {"class": "db", "component": "Payments"}}))
-    assert not matches(runbook, attributes(incident, {"alert_attributes": {"class": "db"}}))
-    assert matches(Runbook(service="p", match={"severity": "sev-2"}, url="https://x", set_by="a"), attributes(incident, {}))
+    assert matches(runbook.match, attributes(incident, {"alert_attributes": {"class": "db", "component": "Payments"}}))
+    assert not matches(runbook.match, attributes(incident, {"alert_attributes": {"class": "db"}}))
+    assert matches({"severity": "sev-2"}, attributes(incident, {}))
     for bad in ("class", "=db", "class=", "cl ass=db", "class=db,class=api"):
         with pytest.raises(InvalidInput):
             parse_match(bad)
