@@ -8,17 +8,14 @@ import json
 import pytest
 
 from integrations.pagerduty.api.webhook_models import InvalidWebhookPayload, parse_event
+from tests.fakes.pagerduty_api import FakePagerDuty
+
+_PAGERDUTY = FakePagerDuty()  # not started: only its envelope builder, the shape PagerDuty delivers
 
 
 def body(title: str) -> bytes:
-    event = {
-        "id": "EV1",
-        "event_type": "incident.triggered",
-        "resource_type": "incident",
-        "occurred_at": "2026-12-01T10:00:00Z",
-        "data": {"id": "PINC1", "type": "incident", "title": title, "status": "triggered"},
-    }
-    return json.dumps({"event": event}).encode()
+    data = {"id": "PINC1", "type": "incident", "title": title, "status": "triggered"}
+    return json.dumps(_PAGERDUTY.build_event("incident.triggered", data=data)).encode()
 
 
 @pytest.mark.parametrize("escape", ["\\u0000", "\\ud800", "\\uDBFF", "\\udc00", "\\uDFFF"])
