@@ -118,7 +118,7 @@ class Dispatcher:
         """Claim and deliver one batch. Returns how many jobs were tried. When `stop` is set midway,
         the jobs not yet tried are handed back at once rather than left to their lease."""
         with self.store.transaction() as session:
-            jobs = outbox.claim(session, limit=self.batch, process_id=self.process_id)
+            jobs = outbox.claim(session, limit=self.batch, process_id=self.process_id, holding=self.held())
         with self._held_lock:
             self._held.update((job.id, job.claim_token) for job in jobs if job.id is not None and job.claim_token)
         for n, job in enumerate(jobs):

@@ -87,7 +87,14 @@ def enqueue_driver(write: DriverWrite, spec: JobSpec, incident_id: int | None, *
     write.enqueued = True
 
 
-def claim(session: Session, *, limit: int, process_id: int | None = None, now: datetime | None = None) -> list[OutboxJob]:
+def claim(
+    session: Session,
+    *,
+    limit: int,
+    process_id: int | None = None,
+    now: datetime | None = None,
+    holding: Collection[str] = (),
+) -> list[OutboxJob]:
     """Take up to `limit` jobs that are due, each the oldest undelivered one of its ordering key, for the
     worker process `process_id` (None: a claim with no process behind it, held by its lease alone).
 
@@ -99,6 +106,9 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
     longest due first. (By id, a planner walks the primary key past every delivered job; one that
     gathered and sorted every due job made a backlog drain quadratically.) Whether an earlier job of
     the key still waits is one probe of the partial index ix_outbox_waiting.
+
+    `holding`: claim tokens of the jobs the caller is delivering now. Their leases may look lapsed (the
+    clock jumped, or a heartbeat is late) but they are never claimed again by their own holder.
     """
     now = now or utcnow()
     earlier = aliased(OutboxJob)
@@ -112,6 +122,8 @@ def claim(session: Session, *, limit: int, process_id: int | None = None, now: d
     lapsed = select(OutboxJob).where(
         col(OutboxJob.status) == JobStatus.RUNNING, or_(col(OutboxJob.available_at) <= now, holder_dead), ~blocked
     )
+    if holding:
+        lapsed = lapsed.where(col(OutboxJob.claim_token).not_in(list(holding)))
     due = select(OutboxJob).where(col(OutboxJob.status) == JobStatus.PENDING, col(OutboxJob.available_at) <= now, ~blocked)
     postgres = session.get_bind().dialect.name == "postgresql"
     jobs: list[OutboxJob] = []
