@@ -119,6 +119,7 @@ class JobStatus(StrEnum):
 
 
 _WAITING = text("status IN ('pending', 'running')")
+_HAS_INCIDENT = text("incident_id IS NOT NULL")
 
 
 class OutboxJob(SQLModel, table=True):
@@ -131,12 +132,14 @@ class OutboxJob(SQLModel, table=True):
         Index("ix_outbox_claim", "status", "available_at", "id"),  # a claim walks one status, longest due first
         # only undelivered rows: whether an earlier job of the key still waits is one probe
         Index("ix_outbox_waiting", "ordering_key", "id", sqlite_where=_WAITING, postgresql_where=_WAITING),
+        # rows of no incident (inbound webhooks, alerts) are left out: no query looks them up by incident
+        Index("ix_outbox_job_incident_id", "incident_id", sqlite_where=_HAS_INCIDENT, postgresql_where=_HAS_INCIDENT),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     destination: str  # "slack", "pagerduty:<connector>"
     kind: str
-    incident_id: int | None = Field(default=None, index=True)
+    incident_id: int | None = None
     ordering_key: str
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     status: str = Field(default=JobStatus.PENDING)
