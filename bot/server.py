@@ -33,6 +33,7 @@ from bot.pacing import in_job
 from bot.probes import Probes
 from bot.scheduler import Clocks, Periodic, Scheduler
 from bot.slack import inbound as slack_inbound
+from bot.store import Checkpointer
 from bot.workers import Delivery, Dispatcher, Handler, WorkerPool, kind_table
 
 log = logging.getLogger("im")
@@ -67,6 +68,8 @@ class Runtime:
             hook(self)
         if self.scheduler_enabled:
             self.background.append(Scheduler(self.periodic))
+        if im.store.is_sqlite:
+            self.background.append(Checkpointer(im.store))
         self.dispatcher = Dispatcher(im.store, {key: JobLogContext(d) for key, d in self.deliveries.items()})
         self.workers = WorkerPool(self.dispatcher, im.outbox_ready, threads=worker_threads or im.settings.workers, poll=poll)
         self.metrics: Metrics = install_metrics(self)
