@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.domain import outbox, people
 from bot.domain.models import Incident, OutboxJob, Severity, TimelineEvent
 from bot.domain.people import Person, PersonView
-from bot.pacing import Pacer
+from bot.pacing import Pacer, job_scope
 from bot.slack import delivery_batch as batch
 from bot.slack import marks, render
 from bot.slack.delivery_pacing import SlackPacing
@@ -398,9 +398,11 @@ class SlackDelivery:
 
     def email_of(self, actor: str) -> str | None:
         """A Slack user's email, looked up now if need be, for another system's worker (PagerDuty's From).
-        Slack being slow or down is no reason to hold that work: no answer is no email."""
+        Slack being slow or down is no reason to hold that work: no answer is no email. Paced outside
+        the caller's job (a short wait for users.info's turn), so the caller is never deferred for it."""
         try:
-            user = self._learn_user(actor)
+            with job_scope(None):
+                user = self._learn_user(actor)
         except (RetryLater, GiveUp):
             return None
         return user.email if user is not None else None
