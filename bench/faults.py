@@ -1,7 +1,7 @@
 """The fault-injection suite of tests/test_faults.py at bench size, printing its figures.
 
     .venv/bin/python -m bench.faults [--incidents 1000] [--seed 20261124] [--scenario mixed|flood|sigkill ...]
-                                     [--postgres postgresql://postgres@127.0.0.1:5432/test]
+                                     [--postgres postgresql://postgres@127.0.0.1:5432/test [--postgres-only]]
 
 The scenarios are tests/fault_support.py's, run as they are (the same workload, fakes, faults and invariants):
 a mixed workload from Slack and the terminal, a shuffled webhook flood with 20% duplicates, and `im serve`
@@ -73,9 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--scenario", choices=SCENARIOS, action="append", help="default: all three")
     parser.add_argument("--postgres", metavar="URL", help="also run on this PostgreSQL server")
+    parser.add_argument("--postgres-only", action="store_true", help="with --postgres: skip the SQLite runs")
     args = parser.parse_args(argv)
+    if args.postgres_only and not args.postgres:
+        parser.error("--postgres-only needs --postgres URL")
     logging.basicConfig(level=logging.CRITICAL)  # the faults make the app log a great deal; the figures say it
-    backends: list[str | None] = [None] + ([args.postgres] if args.postgres else [])
+    backends: list[str | None] = ([] if args.postgres_only else [None]) + ([args.postgres] if args.postgres else [])
     broken = False
     for backend in backends:
         print(f"# {'PostgreSQL' if backend else 'SQLite'}, {args.incidents} incidents, seed {args.seed}", flush=True)
