@@ -378,6 +378,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     with pd._lock:
         pd_times = [r.at for r in pd.requests if r.at is not None and r.status != 429]
         pd_429 = sum(1 for r in pd.requests if r.status == 429)
+        pd_429_times = [r.at for r in pd.requests if r.at is not None and r.status == 429]
         pd_kinds = Counter(f"{r.method} {r.template}" for r in pd.requests if r.status != 429)
     with slack._lock:
         calls = list(slack.calls)
@@ -420,6 +421,8 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
     )
     print(f"    calls served / 429s received          {len(pd_times)} / {pd_429}")
     print(f"    calls per 20 s from the start         {per_bucket(pd_times, began, 20.0)}")
+    if pd_429_times:
+        print(f"    429s per 20 s from the start          {per_bucket(pd_429_times, began, 20.0)}")
     print(f"    calls by kind                         {dict(pd_kinds)}")
     print(f"    every final state shown after         {ratio('pd', pd_bound)}  (goal <= {PD_GOAL}x: {pd_verdict})")
     print(

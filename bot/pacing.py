@@ -16,7 +16,10 @@ handed out first come, first served, one per call, and nobody polls for them:
 Limits are sized so that any window of the vendor's period sees at most its count: the burst is 5%
 of the count, 3% is kept in reserve (calls that borrow, turns taken late) and the rest refills over
 the period.
-A 429 that still comes pushes the whole key back by the time the vendor asked for (`hold_off`).
+A 429 that still comes pushes the whole key back by the time the vendor asked for (`hold_off`), and a
+turn promised before it that comes inside that time is not spent then: its job takes a new turn, behind
+the hold-off (otherwise every job deferred to such a turn would draw its own 429, and each 429 a new
+hold-off).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from bot.domain.models import OutboxJob, OutboxStep
-from bot.store import Store
+from bot.store import Store, rows_changed
 from bot.workers import Handler, RetryLater
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 BURST_SHARE = 0.05  # of a limit's count, spent at once when the bucket is full
 RESERVE_SHARE = 0.03  # of a limit's count left unused each period: calls that borrow, turns taken late
 HOLD_PREFIX = "pace:"
+OFF_SUFFIX = "#off"  # pace_bucket row `<key>#off`: updated_at is when the vendor's last hold-off ends
 DEFERRED_REASON = "paced"
 PACED_BY_DEFAULT: Mapping[str, tuple[int, int]] = {}  # no overrides: the vendors' own limits
 MAX_SLEEP = 30.0  # outside the outbox a call waits at most this long for its turn, then goes (its debt stays)  # how a deferral reads in the job's last_error
@@ -165,7 +169,10 @@ class Pacer:
                 if turn > now:
                     raise Deferred(key, turn - now)  # woken early: the turn stays ours
                 session.delete(hold)
-                return
+                off = session.get(PaceBucket, f"{key}{OFF_SUFFIX}")
+                if off is None or off.updated_at <= now:
+                    return
+                # promised before the vendor's 429, come inside its hold-off: a new turn, behind it
             wait = self._take(session, key, limit, now)
             if wait > 0:
                 session.add(OutboxStep(key=hold_key, value=repr(now + wait)))
@@ -200,6 +207,7 @@ class Pacer:
                 .where(BUCKETS.c.key == key, BUCKETS.c.tokens > -seconds * limit.rate)
                 .values(tokens=-seconds * limit.rate)
             )
+            self._hold_off_until(session, f"{key}{OFF_SUFFIX}", now + seconds)
 
     def tokens(self, key: str) -> float | None:
         """Tokens left on `key` as last written (tests, metrics)."""
@@ -232,6 +240,20 @@ class Pacer:
             except IntegrityError:
                 continue  # a twin made the row a moment ago: take from it
         raise RuntimeError(f"pace bucket {key} could not be written")
+
+    @staticmethod
+    def _hold_off_until(session: Session, off_key: str, until: float) -> None:
+        """The hold-off's end, never moved earlier (two 429s: the later end holds)."""
+        moved = session.execute(
+            update(BUCKETS).where(BUCKETS.c.key == off_key, BUCKETS.c.updated_at < until).values(updated_at=until)
+        )
+        if rows_changed(moved) or session.get(PaceBucket, off_key) is not None:
+            return
+        try:
+            with session.begin_nested():
+                session.add(PaceBucket(key=off_key, tokens=0.0, updated_at=until))
+        except IntegrityError:
+            pass  # a twin's hold-off a moment ago: it ends at about the same time
 
 
 def _turn_in(tokens: float, limit: Limit) -> float:

@@ -96,6 +96,31 @@ def test_a_429_holds_every_replica_off(sqlite_url: str) -> None:
     second.dispose()
 
 
+def test_a_turn_promised_before_a_429_is_not_spent_inside_its_hold_off(database_url: str) -> None:
+    """Job 2 was promised the next turn; PagerDuty then says 429 for 30 s. When job 2 comes back at its
+    turn, inside the hold-off, it takes a new turn behind it instead of drawing a 429 of its own."""
+    clock = Clock()
+    (store,) = replicas(database_url, 1)
+    pacer = Pacer(store, {}, clock=clock)
+    with job_scope(1):
+        pacer.admit("api", LIMIT)  # the burst
+    with job_scope(2), pytest.raises(Deferred):
+        pacer.admit("api", LIMIT)  # promised the turn in 1/rate s
+    pacer.hold_off("api", LIMIT, 30.0)
+    pacer.hold_off("api", LIMIT, 10.0)  # a shorter one after it does not end the first sooner
+    clock.at += 1 / LIMIT.rate
+    with job_scope(2), pytest.raises(Deferred) as again:
+        pacer.admit("api", LIMIT)
+    assert again.value.delay >= 30.0 - 1 / LIMIT.rate, "behind the hold-off"
+    clock.at += again.value.delay
+    with job_scope(2):
+        pacer.admit("api", LIMIT)  # its new turn: goes
+    with job_scope(3):
+        clock.at += 60.0  # long after the hold-off: a promised turn is spent as before
+        pacer.admit("api", LIMIT)
+    store.dispose()
+
+
 def test_overrides_and_off() -> None:
     assert Pacer(None, None).limit("pagerduty", Limit(960, 60)) is None  # type: ignore[arg-type]
     assert Pacer(None, {"pagerduty": (60, 60)}).limit("pagerduty", Limit(960, 60)) == Limit(60, 60)  # type: ignore[arg-type]

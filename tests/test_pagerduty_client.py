@@ -264,6 +264,20 @@ def test_429_waits_ratelimit_reset_plus_jitter_then_succeeds(h: Harness) -> None
     assert [s.status for s in h.stats] == [429, 200]
 
 
+def test_a_retry_after_a_429_takes_a_turn_of_its_own(h: Harness) -> None:
+    """The pacer is asked for a new turn before the retry (an outbox job is deferred to it, never sent
+    unpaced); the first attempt and a retry after a 5xx only pass the per-request hook."""
+    hooks: list[str] = []
+    pd = h.client(before_request=lambda: hooks.append("request"), on_ready=lambda again: hooks.append(f"turn again={again}"))
+    h.fake.fail_next(429, headers={"ratelimit-reset": "1"})
+    pd.get_service("PSVC001")
+    assert hooks == ["request", "turn again=True", "request"]
+    hooks.clear()
+    h.fake.fail_next(503)
+    pd.get_service("PSVC001")
+    assert hooks == ["request", "request"]
+
+
 def test_429_without_headers_waits_one_second(h: Harness) -> None:
     pd = h.client()
     h.fake.fail_next(429, headers={"ratelimit-reset": None, "ratelimit-limit": None, "ratelimit-remaining": None}, body={})

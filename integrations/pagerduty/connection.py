@@ -82,10 +82,13 @@ class Turns:
         else:
             self.pacer.borrow(self.key, self.limit)
 
-    def ready(self) -> None:
+    def ready(self, again: bool = False) -> None:
         """A call follows: in an outbox job, its turn is taken now if the job holds none (Deferred when it
-        has not come), and the call spends it."""
-        if not self.admitted and current_job() is not None:
+        has not come), and the call spends it. `again`: a new turn though the job took one already (a call
+        the job may still put off, instead of borrowing)."""
+        if current_job() is None or self.paid:
+            return  # outside a job each call waits for its own turn; a turn taken and unspent serves
+        if again or not self.admitted:
             self.pacer.admit(self.key, self.limit)
             self.admitted = self.paid = True
 

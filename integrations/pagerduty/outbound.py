@@ -226,6 +226,11 @@ class PagerDutyDelivery:
         self._announce_link(name, incident, link, "created")
         target = mapping.TO_PAGERDUTY_STATUS[incident.status]
         if target != "resolved" or config.custom.auto_resolve:
+            if _push_needed(link, target):
+                # its own turn, not a borrowed one: in a storm nearly every create finds its incident acked
+                # already, and a thousand borrowed calls overran PagerDuty's limit. Deferred here, the job
+                # comes back to a link that exists: the create is not repeated, only this push is made.
+                client.ready(again=True)
             self._push_status(client, name, incident, link, target, resolution=incident.resolution, actor=None)
         if linked_now and not thread_url:
             # Paging must not wait for Slack: the thread's link follows as a note once it exists, in an order
@@ -325,7 +330,7 @@ class PagerDutyDelivery:
     ) -> None:
         """One PagerDuty incident to `target`, unless it is there already or cannot go there: a resolved
         one cannot be reopened, and the REST API has no "unacknowledge" (triggered)."""
-        if not link.pd_incident_id or link.status in (target, "resolved") or target == "triggered":
+        if not link.pd_incident_id or not _push_needed(link, target):
             if link.pd_incident_id and link.status == target:
                 outbox.record_step(self.im.store, pushed_step(name, link.pd_incident_id, target))  # where im wants it
             return
@@ -512,3 +517,8 @@ class PagerDutyDelivery:
             context={"connector": name, "pd_incident_id": link.pd_incident_id, "url": link.html_url},
             once_key=f"pd-link:{name}:{link.pd_incident_id}",
         )
+
+
+def _push_needed(link: PagerDutyLink, target: str) -> bool:
+    """Whether bringing the linked PagerDuty incident to `target` takes a call (see _push_status)."""
+    return bool(link.pd_incident_id) and link.status not in (target, "resolved") and target != "triggered"

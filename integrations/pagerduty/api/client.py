@@ -179,7 +179,7 @@ class PagerDutyClient:
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[CallStats], None] | None = None,
         before_request: Callable[[], None] | None = None,
-        on_ready: Callable[[], None] | None = None,
+        on_ready: Callable[[bool], None] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigurationError("No PagerDuty API key is configured")
@@ -205,11 +205,13 @@ class PagerDutyClient:
             },
         )
 
-    def ready(self) -> None:
+    def ready(self, *, again: bool = False) -> None:
         """A call follows: its turn is taken now (pacing may raise here, as before a request). For a caller
-        about to write down that a call is under way, so that a wait for the turn comes before the note."""
+        about to write down that a call is under way, so that a wait for the turn comes before the note.
+        `again`: a turn of its own even after an earlier call, for a call the caller may still put off (its
+        work so far is done and would not be repeated)."""
         if self._on_ready is not None:
-            self._on_ready()
+            self._on_ready(again)
 
     def __repr__(self) -> str:
         return f"PagerDutyClient(base_url={self.base_url!r}, from_email={self.from_email!r})"
@@ -637,7 +639,10 @@ class PagerDutyClient:
     def _request(self, call: _Call) -> httpx.Response:
         headers = {"From": call.from_email} if call.from_email else None
         slept = 0.0
+        rate_limited = False
         for attempt in range(1, self.max_attempts + 1):
+            if rate_limited:
+                self.ready(again=True)  # a retry after a 429 waits for a turn of its own, never goes unpaced
             if self._before_request is not None:
                 self._before_request()
             started = time.monotonic()
@@ -668,7 +673,8 @@ class PagerDutyClient:
                 if resp.is_success:
                     return resp
                 failure = self._error_for(call, resp)
-                if resp.status_code == 429:
+                rate_limited = resp.status_code == 429
+                if rate_limited:
                     may_retry = True
                     wait = (failure.retry_after or 0.0) + self._rng.uniform(0.0, self.rate_limit_jitter)
                 elif resp.status_code >= 500:
