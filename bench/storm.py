@@ -222,7 +222,7 @@ def pd_state(pd: Any, storm: Storm) -> tuple[int, int, int]:
         for incident in pd.incidents.values():
             by_key[incident.incident_key].append(incident)
         final = doubled = twice = 0
-        for number, (_, note) in storm.incidents.items():
+        for number, (_, note) in list(storm.incidents.items()):  # senders still add while the storm runs
             found = by_key.get(f"im:prod:INC-{number}:{SERVICE}", [])
             doubled += len(found) > 1
             notes = sum(1 for i in found for n in i.notes if n.content.startswith(note))
@@ -269,7 +269,7 @@ def slack_state(slack: Any, storm: Storm, channels: int) -> SlackShown:
                 else:
                     replies[(message.channel, message.thread_ts)].append(message.text)
             shown.out_of_order += numbers != sorted(numbers)
-    for number, (_, note) in storm.incidents.items():
+    for number, (_, note) in list(storm.incidents.items()):  # senders still add while the storm runs
         found = roots.get(number, [])
         shown.roots_doubled += len(found) > 1
         shown.roots_missing += not found
