@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bot.domain.models import Incident
+from sqlmodel import col, select
+
+from bot.domain.models import Incident, JobStatus, OutboxJob
 from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
@@ -127,6 +129,21 @@ def test_each_hop_is_printed_as_it_happens(world: PagerDutyWorld, tmp_path: Path
     assert later[-1] == "PASS" and not any(name in rest for name in HOPS[:3]), "each hop printed once"
 
 
+def _pagerduty_job_running(world: PagerDutyWorld) -> bool:
+    with world.app.im.store.read() as session:
+        statuses = session.exec(select(OutboxJob.status).where(col(OutboxJob.destination).startswith("pagerduty:"))).all()
+    return JobStatus.RUNNING in statuses
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_pagerduty_down_fails_the_hop_and_still_cleans_up(world: PagerDutyWorld) -> None:
     world.pd.down = True
     ran = world.terminal("gameday", "--service", "db", "--timeout", "2s")
@@ -139,6 +156,9 @@ def test_pagerduty_down_fails_the_hop_and_still_cleans_up(world: PagerDutyWorld)
     assert "stopped at 'PagerDuty incident created'" in ran.out and "cleanup: INC-1 resolved in im" in ran.out
     assert _incident(world).status == "resolved"
 
+    # A try of the create that began before the cleanup may still be retrying inside the client: it read
+    # the drill as running. PagerDuty comes back once no try is under way: the next one reads it over.
+    assert _until(lambda: not _pagerduty_job_running(world)), "a create try still running after 30 s"
     world.pd.down = False  # PagerDuty back: the queued create finds the drill over and pages nobody
     world.app.wait_idle(timeout=30)
     assert world.pd.incidents == {}
