@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.postgres_only and not args.postgres:
         parser.error("--postgres-only needs --postgres URL")
+    os.environ.setdefault("IM_FAULTS_RATE_LIMITS", "off")  # tests/fault_support.py im_env: see there
     logging.basicConfig(level=logging.CRITICAL)  # the faults make the app log a great deal; the figures say it
     backends: list[str | None] = ([] if args.postgres_only else [None]) + ([args.postgres] if args.postgres else [])
     broken = False

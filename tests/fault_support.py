@@ -101,9 +101,10 @@ def im_env(database_url: str, slack: FakeSlack, public_url: str, workers: int = 
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.base_url,
-        # the fakes enforce no rate limits here (their 429s are drawn faults): production pacing, one
-        # channel at about a post a second, would make a 1000-incident run wait out Slack, not recover
-        "IM_RATE_LIMITS": "off",
+        # production pacing by default, as `im serve` runs; bench.faults sets IM_FAULTS_RATE_LIMITS=off: the
+        # fakes enforce no limits here (their 429s are drawn faults) and one channel at about a post a
+        # second would make a 1000-incident run wait out Slack rather than recover
+        "IM_RATE_LIMITS": os.environ.get("IM_FAULTS_RATE_LIMITS", ""),
     }
 
 
