@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -23,6 +23,7 @@ from tests.fakes.pagerduty_api import FakePagerDuty
 from tests.fakes.slack_api import FakeSlack
 from tests.harness import BOT_TOKEN, SIGNING_SECRET
 from tests.pd_support import SECRET_KEY, PagerDutyWorld, Terminal, connector_config
+from tests.test_serve import wait_until
 
 CHANNEL = "C0INCIDENT"
 HOPS = (
@@ -135,15 +136,6 @@ def _pagerduty_job_running(world: PagerDutyWorld) -> bool:
     return JobStatus.RUNNING in statuses
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_pagerduty_down_fails_the_hop_and_still_cleans_up(world: PagerDutyWorld) -> None:
     world.pd.down = True
     ran = world.terminal("gameday", "--service", "db", "--timeout", "2s")
@@ -158,7 +150,7 @@ def test_pagerduty_down_fails_the_hop_and_still_cleans_up(world: PagerDutyWorld)
 
     # A try of the create that began before the cleanup may still be retrying inside the client: it read
     # the drill as running. PagerDuty comes back once no try is under way: the next one reads it over.
-    assert _until(lambda: not _pagerduty_job_running(world)), "a create try still running after 30 s"
+    wait_until(lambda: not _pagerduty_job_running(world), 30, "no PagerDuty create try under way")
     world.pd.down = False  # PagerDuty back: the queued create finds the drill over and pages nobody
     world.app.wait_idle(timeout=30)
     assert world.pd.incidents == {}
